@@ -1,0 +1,3 @@
+export * from './kafka.js'
+export * from './migrate.js'
+export * from './postgres.js'

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { runGenerator } from '../dist/generator/index.js'
+
+runGenerator()

@@ -1,0 +1,39 @@
+/**
+ * The schema facts the extension needs and Prisma's runtime does not expose (primary keys,
+ * relation sides, referential actions, `/// @outbox` annotations). `prisma-outbox-generator`
+ * writes them from the DMMF during `prisma generate`.
+ * @module
+ */
+
+export interface OutboxFieldInfo {
+  kind: 'scalar' | 'object' | 'enum' | 'unsupported'
+  type: string
+  isList: boolean
+}
+
+export interface OutboxRelationInfo {
+  /** The related model. */
+  model: string
+  /** True when the foreign key columns live on this model (`@relation(fields: [...])`). */
+  holdsForeignKey: boolean
+  /** Scalar fields on this model holding the key (empty when the other side holds it). */
+  fields: string[]
+  /** Fields on the related model the key references. */
+  references: string[]
+  /** Referential action when the referenced record is deleted (on the side holding the key). */
+  onDelete: string | null
+}
+
+export interface OutboxModelInfo {
+  dbName: string
+  /** Primary key fields in declaration order (`@id` or `@@id`). */
+  primaryKey: string[]
+  fields: Record<string, OutboxFieldInfo>
+  relations: Record<string, OutboxRelationInfo>
+  /** Present when the model carries a `/// @outbox` annotation. */
+  outbox?: { aggregateType?: string; topic?: string }
+}
+
+export interface OutboxDatamodel {
+  models: Record<string, OutboxModelInfo>
+}

@@ -1,0 +1,104 @@
+import { Prisma } from '@prisma/client/extension'
+import { type BaseClient, Capture, type HookParams } from './capture.js'
+import type { OutboxDatamodel } from './datamodel.js'
+import { type EmitInput, rowForEmit } from './emit.js'
+import { insertRowsStatement } from './events.js'
+import { interactiveTransactionOf, runIn } from './internals.js'
+import { checkHeaders, type OutboxOptions, resolveOptions } from './options.js'
+
+/** What `$outbox` offers on the client and on each transaction client. */
+export interface OutboxApi {
+  /**
+   * Writes a custom event. On a transaction client (`tx.$outbox`) it joins that transaction;
+   * on the root client it is a PrismaPromise, so it can also go into `$transaction([...])`.
+   * @example
+   * await tx.$outbox.emit({ aggregateType: 'payroll', aggregateId: id, type: 'payroll.recalculated', payload })
+   */
+  emit(event: EmitInput): Promise<number>
+}
+
+type ModelNames<D extends OutboxDatamodel> = Extract<keyof D['models'], string>
+
+/**
+ * Binds the extension to a schema's datamodel (written by `prisma-outbox-generator`), so model
+ * names in options are typed. The generated module exports `outbox` made with this.
+ *
+ * @param datamodel - the generated datamodel (primary keys, relations, `/// @outbox` annotations)
+ * @returns `outbox(options)`: a Prisma extension for `prisma.$extends(...)`
+ * @example
+ * import { outbox } from './generated/outbox/index.js'
+ * const prisma = new PrismaClient({ adapter }).$extends(outbox({ models: { Employee: true } }))
+ */
+export function createOutbox<const D extends OutboxDatamodel>(datamodel: D) {
+  return (options: OutboxOptions<ModelNames<D>> = {}) => outbox(datamodel, options)
+}
+
+/**
+ * The outbox extension. Every write of a captured model commits its outbox rows in the same
+ * database transaction: standalone calls get a transaction of their own, interactive and batch
+ * `$transaction` calls get the rows inside theirs. Options are checked here, once.
+ *
+ * Apply it as the last `$extends`, so its `$transaction` is the one your code calls.
+ *
+ * @param datamodel - the generated datamodel
+ * @param [options.models] - models to capture besides those annotated `/// @outbox`
+ * @param [options.outboxModel='OutboxEvent'] - the outbox table's model
+ * @param [options.headers] - extra headers for every event, e.g. a `traceparent`
+ * @throws OutboxError `OUTBOX_INVALID_OPTIONS` naming what is wrong
+ */
+export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}) {
+  const resolved = resolveOptions(datamodel, options)
+
+  return Prisma.defineExtension((client: BaseClient) => {
+    const capture = new Capture(client, datamodel, resolved)
+    const baseTransaction = client.$transaction as (this: unknown, ...args: unknown[]) => Promise<unknown>
+
+    const emitOn = (target: BaseClient) => (event: EmitInput) => {
+      const row = rowForEmit(event, checkHeaders(resolved.headers?.(), 'options.headers()'))
+      return target.$executeRawUnsafe(...insertRowsStatement(resolved.outboxTable, [row]))
+    }
+    /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */
+    const withOutbox = (tx: BaseClient): BaseClient => {
+      const api: OutboxApi = { emit: emitOn(tx) }
+      return new Proxy(tx, {
+        get: (target, prop) => (prop === '$outbox' ? api : Reflect.get(target, prop, target)),
+      })
+    }
+
+    return client.$extends({
+      name: 'prisma-outbox',
+      client: {
+        $outbox: { emit: emitOn(client) } satisfies OutboxApi,
+        /**
+         * Runs batch transactions as one interactive transaction, so the outbox rows of every
+         * write in the batch are in it; hands interactive callbacks a client with `$outbox`.
+         */
+        $transaction(this: BaseClient, input: unknown, txOptions?: unknown) {
+          const self = this
+          if (typeof input === 'function') {
+            const callback = input as (tx: BaseClient) => Promise<unknown>
+            return baseTransaction.call(self, (tx: BaseClient) => callback(withOutbox(tx)), txOptions)
+          }
+          if (!Array.isArray(input)) return baseTransaction.call(self, input, txOptions)
+          return baseTransaction.call(
+            self,
+            async (tx: BaseClient) => {
+              const itx = interactiveTransactionOf(tx)
+              const results: unknown[] = []
+              for (const request of input) results.push(await runIn(request as PromiseLike<unknown>, itx))
+              return results
+            },
+            txOptions,
+          )
+        },
+      },
+      query: {
+        $allModels: {
+          $allOperations(params: unknown) {
+            return capture.onQuery(params as unknown as HookParams)
+          },
+        },
+      },
+    })
+  })
+}

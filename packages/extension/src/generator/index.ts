@@ -1,0 +1,35 @@
+/**
+ * `prisma-outbox-generator`: add it to schema.prisma to get a typed `outbox` extension that knows
+ * the schema's primary keys, relations and `/// @outbox` annotations.
+ * ```prisma
+ * generator outbox {
+ *   provider = "prisma-outbox-generator"
+ *   output   = "../src/generated/outbox"
+ * }
+ * ```
+ * @module
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import generatorHelper from '@prisma/generator-helper'
+import { datamodelFromDmmf, type DmmfModel, renderModule } from './datamodel-from-dmmf.js'
+
+export { parseOutboxAnnotation } from './annotation.js'
+export { datamodelFromDmmf, renderModule } from './datamodel-from-dmmf.js'
+
+export function runGenerator(): void {
+  generatorHelper.generatorHandler({
+    onManifest: () => ({ prettyName: 'Prisma Outbox', defaultOutput: './generated/outbox' }),
+    onGenerate: async (options) => {
+      const output = options.generator.output?.value
+      if (!output) throw new Error('generator outbox: set output = "<folder>" in schema.prisma')
+      const importFrom = options.generator.config.importFrom
+      const datamodel = datamodelFromDmmf(options.dmmf.datamodel.models as unknown as DmmfModel[])
+      await mkdir(output, { recursive: true })
+      await writeFile(
+        join(output, 'index.ts'),
+        renderModule(datamodel, typeof importFrom === 'string' ? importFrom : undefined),
+      )
+    },
+  })
+}

@@ -1,0 +1,6 @@
+export { createOutbox, type OutboxApi, outbox } from './extension.js'
+export type { OutboxDatamodel, OutboxFieldInfo, OutboxModelInfo, OutboxRelationInfo } from './datamodel.js'
+export type { EmitInput } from './emit.js'
+export { isOutboxError, OutboxError, type OutboxErrorCode } from './errors.js'
+export { toJsonSafe } from './json.js'
+export { defaultAggregateType, defaultTopic, type ModelOutboxOptions, type OutboxOptions } from './options.js'

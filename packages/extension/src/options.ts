@@ -1,0 +1,159 @@
+import { z } from 'zod'
+import type { OutboxDatamodel } from './datamodel.js'
+import { OutboxError } from './errors.js'
+
+/** Kafka's own rule for topic names. */
+const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
+/** Aggregate types end up in type names (`<aggregate>.created`) and default topics. */
+const AGGREGATE_TYPE = /^[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,199}$/
+
+export const topicSchema = z
+  .string()
+  .regex(TOPIC, 'a Kafka topic name: 1-249 characters of a-z, A-Z, 0-9, ".", "_" or "-"')
+  .refine((t) => t !== '.' && t !== '..', 'a Kafka topic name cannot be "." or ".."')
+
+export const aggregateTypeSchema = z
+  .string()
+  .regex(AGGREGATE_TYPE, 'letters, digits, ".", "_" or "-", not starting with "."')
+
+const headersSchema = z.record(z.string(), z.string())
+
+const modelOptionsSchema = z.union([
+  z.literal(true),
+  z.strictObject({ aggregateType: aggregateTypeSchema.optional(), topic: topicSchema.optional() }),
+])
+
+const optionsSchema = z.strictObject({
+  models: z.record(z.string(), modelOptionsSchema).optional(),
+  outboxModel: z.string().optional(),
+  headers: z
+    .function()
+    .optional()
+    .describe('called for each write; returns extra headers such as traceparent'),
+})
+
+/** Per-model settings given in code; they override the schema annotation. */
+export interface ModelOutboxOptions {
+  /** Default: the model name with a lower-case first letter (`PurchaseOrder` → `purchaseOrder`). */
+  aggregateType?: string
+  /** Default: `outbox.event.<aggregateType>`. */
+  topic?: string
+}
+
+export interface OutboxOptions<ModelName extends string = string> {
+  /**
+   * Models to capture, in addition to those annotated with `/// @outbox` in schema.prisma.
+   * `true` takes the defaults.
+   */
+  models?: { [M in ModelName]?: ModelOutboxOptions | true }
+  /** The Prisma model of the outbox table. @default 'OutboxEvent' */
+  outboxModel?: ModelName
+  /** Headers added to every event written, e.g. `() => ({ traceparent })`; values must be strings. */
+  headers?: () => Record<string, string> | undefined
+}
+
+export interface CapturedModel {
+  aggregateType: string
+  topic: string
+}
+
+export interface ResolvedOptions {
+  captured: Map<string, CapturedModel>
+  outboxTable: string
+  headers?: () => Record<string, string> | undefined
+}
+
+export function defaultAggregateType(model: string): string {
+  return model.charAt(0).toLowerCase() + model.slice(1)
+}
+
+export function defaultTopic(aggregateType: string): string {
+  return `outbox.event.${aggregateType}`
+}
+
+/** The columns the extension writes; the outbox model must have them. */
+const OUTBOX_COLUMNS = ['id', 'aggregatetype', 'aggregateid', 'type', 'payload', 'topic', 'headers']
+
+/**
+ * Checks options against the schema once, when the extension is applied.
+ * @throws OutboxError `OUTBOX_INVALID_OPTIONS` naming the option or model that is wrong
+ */
+export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): ResolvedOptions {
+  const parsed = optionsSchema.safeParse(input ?? {})
+  if (!parsed.success) {
+    throw new OutboxError('OUTBOX_INVALID_OPTIONS', `invalid outbox options: ${z.prettifyError(parsed.error)}`)
+  }
+  const options = parsed.data
+  const known = Object.keys(datamodel.models)
+  const outboxModel = options.outboxModel ?? 'OutboxEvent'
+  const outboxInfo = datamodel.models[outboxModel]
+  if (!outboxInfo) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      `the outbox model "${outboxModel}" is not in the Prisma schema: add the OutboxEvent model from @prisma-outbox/extension/prisma/outbox.prisma (and its migration), then run prisma generate`,
+    )
+  }
+  const missing = OUTBOX_COLUMNS.filter((c) => !(c in outboxInfo.fields))
+  if (missing.length > 0) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      `the outbox model "${outboxModel}" lacks the field(s) ${missing.join(', ')}: copy it from @prisma-outbox/extension/prisma/outbox.prisma`,
+    )
+  }
+
+  const captured = new Map<string, CapturedModel>()
+  const add = (model: string, settings: ModelOutboxOptions, source: string) => {
+    const aggregateType = settings.aggregateType ?? defaultAggregateType(model)
+    const aggregateCheck = aggregateTypeSchema.safeParse(aggregateType)
+    if (!aggregateCheck.success) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `${source}: aggregateType "${aggregateType}" of model ${model} must be ${aggregateCheck.error.issues[0]?.message}`,
+      )
+    }
+    const topic = settings.topic ?? defaultTopic(aggregateType)
+    const topicCheck = topicSchema.safeParse(topic)
+    if (!topicCheck.success) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `${source}: topic "${topic}" of model ${model} must be ${topicCheck.error.issues[0]?.message}`,
+      )
+    }
+    captured.set(model, { aggregateType, topic })
+  }
+
+  for (const [model, info] of Object.entries(datamodel.models)) {
+    if (info.outbox) add(model, info.outbox, `/// @outbox on model ${model}`)
+  }
+  for (const [model, settings] of Object.entries(options.models ?? {})) {
+    if (!datamodel.models[model]) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `models.${model}: there is no model "${model}" in the Prisma schema (known: ${known.join(', ')})`,
+      )
+    }
+    if (model === outboxModel) {
+      throw new OutboxError('OUTBOX_INVALID_OPTIONS', `models.${model}: the outbox model itself cannot be captured`)
+    }
+    const fromSchema = datamodel.models[model]?.outbox ?? {}
+    add(model, settings === true ? fromSchema : { ...fromSchema, ...settings }, `models.${model}`)
+  }
+  for (const model of captured.keys()) {
+    if ((datamodel.models[model]?.primaryKey.length ?? 0) === 0) {
+      throw new OutboxError('OUTBOX_INVALID_OPTIONS', `model ${model} has no primary key, so its events have no aggregateid`)
+    }
+  }
+  return {
+    captured,
+    outboxTable: outboxInfo.dbName,
+    headers: options.headers as ResolvedOptions['headers'],
+  }
+}
+
+export function checkHeaders(headers: unknown, where: string): Record<string, string> {
+  const parsed = headersSchema.safeParse(headers ?? {})
+  if (!parsed.success) {
+    throw new OutboxError('OUTBOX_INVALID_EVENT', `${where}: headers must map names to string values`)
+  }
+  return parsed.data
+}
