@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { Kafka, type IHeaders, logLevel } from 'kafkajs'
+import { type IHeaders, Kafka, logLevel } from 'kafkajs'
 
 /** Brokers from `KAFKA_BROKERS` (comma separated), else the project's local broker. */
 export function kafkaBrokers(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -75,13 +75,14 @@ export async function collectMessages(
   try {
     await consumer.subscribe({ topics, fromBeginning: true })
     await new Promise<void>((resolve, reject) => {
-      let settle: NodeJS.Timeout | undefined
+      let settling = false
       const deadline = setTimeout(resolve, timeoutMs)
       const done = () => {
         clearTimeout(deadline)
         if (settleMs > 0) {
           // Keep listening a little longer so unexpected extra messages (duplicates) show up.
-          settle ??= setTimeout(resolve, settleMs)
+          if (!settling) setTimeout(resolve, settleMs)
+          settling = true
         } else resolve()
       }
       consumer

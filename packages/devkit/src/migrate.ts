@@ -61,7 +61,9 @@ export async function applyMigrations(connectionString: string, dirs: string[]):
     )
     if (failed.rows.length > 0) {
       const names = failed.rows.map((r) => r.migration_name).join(', ')
-      throw new Error(`migration(s) ${names} failed earlier and were never resolved; fix the database, then mark them rolled back`)
+      throw new Error(
+        `migration(s) ${names} failed earlier and were never resolved; fix the database, then mark them rolled back`,
+      )
     }
     const done = await client.query<{ migration_name: string }>(
       'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL',
