@@ -39,13 +39,16 @@ describe('the generated Prisma client on the migrated schema', () => {
 })
 
 describe('prisma/migrations', () => {
-  it('ships the outbox migration exactly as @prisma-outbox/extension publishes it', async () => {
-    const name = '20261122000000_outbox_event/migration.sql'
-    const app = await readFile(new URL(`../../../prisma/migrations/${name}`, import.meta.url), 'utf8')
-    const pkg = await readFile(
-      new URL(`../../../packages/extension/prisma/migrations/${name}`, import.meta.url),
+  it.each([
+    ['extension', '20261122000000_outbox_event'],
+    ['consumer', '20261122000200_outbox_inbox'],
+  ])('ships the %s package migration %s unchanged', async (pkg, folder) => {
+    const file = `${folder}/migration.sql`
+    const app = await readFile(new URL(`../../../prisma/migrations/${file}`, import.meta.url), 'utf8')
+    const shipped = await readFile(
+      new URL(`../../../packages/${pkg}/prisma/migrations/${file}`, import.meta.url),
       'utf8',
     )
-    expect(app).toBe(pkg)
+    expect(app).toBe(shipped)
   })
 })
