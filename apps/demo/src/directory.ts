@@ -1,0 +1,55 @@
+/**
+ * The directory service: reads employee events from Kafka through the inbox and keeps the
+ * `directory_entry` projection. A redelivered event is skipped by the inbox, so it has no second
+ * effect.
+ * @module
+ */
+import { createInbox, type OutboxEvent } from '@prisma-outbox/consumer'
+import type { Kafka } from 'kafkajs'
+import type { DemoPrisma } from './db.js'
+
+export const DIRECTORY_CONSUMER = 'directory'
+export const EMPLOYEE_TOPIC = 'outbox.event.employee'
+
+interface EmployeePayload {
+  id: string
+  email: string
+  name: string
+  title: string | null
+  department: string | null
+}
+
+type Tx = Parameters<Parameters<DemoPrisma['$transaction']>[0]>[0]
+
+/** Applies one employee event to the projection. */
+export async function applyEmployeeEvent(event: OutboxEvent<EmployeePayload>, tx: Tx): Promise<void> {
+  const employee = event.payload
+  if (event.type === 'employee.deleted') {
+    await tx.directoryEntry.deleteMany({ where: { employeeId: employee.id } })
+    return
+  }
+  const entry = {
+    name: employee.name,
+    email: employee.email,
+    title: employee.title,
+    department: employee.department,
+    lastEventId: event.id,
+  }
+  await tx.directoryEntry.upsert({
+    where: { employeeId: employee.id },
+    create: { employeeId: employee.id, ...entry },
+    update: entry,
+  })
+}
+
+/** Starts the directory consumer; resolves once it has joined its group. */
+export async function startDirectoryConsumer(kafka: Kafka, prisma: DemoPrisma, groupId = DIRECTORY_CONSUMER) {
+  const inbox = createInbox(prisma, { consumer: groupId })
+  const consumer = kafka.consumer({ groupId })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [EMPLOYEE_TOPIC], fromBeginning: true })
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
+  await consumer.run({ eachMessage: inbox.eachMessage<EmployeePayload>(applyEmployeeEvent) })
+  await joined
+  return { inbox, consumer, stop: () => consumer.disconnect() }
+}
