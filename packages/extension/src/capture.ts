@@ -48,6 +48,13 @@ export interface HookParams {
   query: (args: unknown, internalParams?: unknown) => PromiseLike<unknown>
 }
 
+/** A captured model whose rows a delete changes through a referential action. */
+interface Cascade {
+  model: string
+  fields: readonly string[]
+  references: readonly string[]
+}
+
 const PROJECTION_KEYS = ['select', 'include', 'omit'] as const
 
 export class Capture {
@@ -95,8 +102,8 @@ export class Capture {
   }
 
   /** Captured models whose rows the database changes by itself when a `model` row is deleted. */
-  private cascadingRelations(model: string): { model: string; fields: string[]; references: string[] }[] {
-    const out: { model: string; fields: string[]; references: string[] }[] = []
+  private cascadingRelations(model: string): Cascade[] {
+    const out: Cascade[] = []
     for (const child of this.capturedNames) {
       for (const relation of Object.values(this.datamodel.models[child]?.relations ?? {})) {
         if (relation.model !== model || !relation.holdsForeignKey) continue
@@ -112,7 +119,7 @@ export class Capture {
     params: HookParams,
     info: OutboxModelInfo,
     tx: InteractiveTransaction,
-    cascades: { model: string; fields: string[]; references: string[] }[],
+    cascades: Cascade[],
   ): Promise<unknown> {
     const model = params.model as string
     const args = params.args
@@ -143,7 +150,11 @@ export class Capture {
         break
       }
       case 'delete': {
-        await this.assertNoCascade(model, cascades, [args.where as AnyRecord], tx)
+        if (cascades.length > 0) {
+          // The record itself (not the caller's unique `where`, which findMany may not accept).
+          const target = await inTx(delegate.findUnique?.({ where: args.where }) as PromiseLike<AnyRecord | null>)
+          await this.assertNoCascade(model, cascades, target ? [target] : [], tx)
+        }
         // The caller's projection is read before the row is gone.
         const shaped = projection
           ? await inTx(delegate.findUnique?.({ where: args.where, ...projection }) as PromiseLike<unknown>)
@@ -166,7 +177,17 @@ export class Capture {
         const records = (await run(rest)) as AnyRecord[]
         const kind = params.operation === 'createManyAndReturn' ? 'created' : 'updated'
         for (const record of records) changes.push({ kind, record })
-        result = projection ? records.map((r) => project(model, info, r, projection)) : records
+        if (!projection) result = records
+        else if (!readsRelations(info, projection)) result = records.map((r) => project(r, projection))
+        else {
+          // Relations can only come from the database: read each record back, in order.
+          const shaped: unknown[] = []
+          for (const r of records) {
+            const where = primaryKeyWhere(info, r)
+            shaped.push(await inTx(delegate.findUniqueOrThrow?.({ where, ...projection }) as PromiseLike<unknown>))
+          }
+          result = shaped
+        }
         break
       }
       case 'deleteMany': {
@@ -201,16 +222,12 @@ export class Capture {
   /** Refuses a delete that would make the database delete or update captured rows by itself. */
   private async assertNoCascade(
     model: string,
-    cascades: { model: string; fields: string[]; references: string[] }[],
-    parents: AnyRecord[],
+    cascades: Cascade[],
+    parentRecords: AnyRecord[],
     tx: InteractiveTransaction,
   ): Promise<void> {
+    if (parentRecords.length === 0) return
     for (const cascade of cascades) {
-      const parentRecords = await runIn(
-        this.delegate(model).findMany?.({ where: { OR: parents } }) as PromiseLike<AnyRecord[]>,
-        tx,
-      )
-      if (parentRecords.length === 0) continue
       const where = {
         OR: parentRecords.map((p) =>
           Object.fromEntries(cascade.fields.map((f, i) => [f, p[cascade.references[i] as string]])),
@@ -262,18 +279,17 @@ function splitProjection(args: AnyRecord): { projection?: AnyRecord; rest: AnyRe
   return { projection, rest }
 }
 
+/** Whether a caller's projection asks for relations (`include`, or a relation or `_count` in `select`). */
+function readsRelations(info: OutboxModelInfo, projection: AnyRecord): boolean {
+  if (projection.include) return true
+  const select = projection.select as AnyRecord | undefined
+  return Object.keys(select ?? {}).some((f) => info.fields[f]?.kind !== 'scalar' && info.fields[f]?.kind !== 'enum')
+}
+
 /** Applies a scalar `select`/`omit` to a record in memory (for the *ManyAndReturn operations). */
-function project(model: string, info: OutboxModelInfo, record: AnyRecord, projection: AnyRecord): AnyRecord {
+function project(record: AnyRecord, projection: AnyRecord): AnyRecord {
   const select = projection.select as AnyRecord | undefined
   const omit = projection.omit as AnyRecord | undefined
-  const all = [...Object.keys(select ?? {}), ...Object.keys(omit ?? {})]
-  const relational = all.find((f) => info.fields[f]?.kind === 'object' || !(f in info.fields))
-  if (projection.include || relational) {
-    throw new OutboxError(
-      'OUTBOX_UNSUPPORTED_WRITE',
-      `${model}: include or relation fields in select are not supported on createManyAndReturn/updateManyAndReturn of a captured model; select scalar fields, or read the relations afterwards`,
-    )
-  }
   const out: AnyRecord = {}
   for (const [field, value] of Object.entries(record)) {
     if (select && select[field] !== true) continue

@@ -17,9 +17,9 @@ export interface OutboxRelationInfo {
   /** True when the foreign key columns live on this model (`@relation(fields: [...])`). */
   holdsForeignKey: boolean
   /** Scalar fields on this model holding the key (empty when the other side holds it). */
-  fields: string[]
+  fields: readonly string[]
   /** Fields on the related model the key references. */
-  references: string[]
+  references: readonly string[]
   /** Referential action when the referenced record is deleted (on the side holding the key). */
   onDelete: string | null
 }
@@ -27,7 +27,7 @@ export interface OutboxRelationInfo {
 export interface OutboxModelInfo {
   dbName: string
   /** Primary key fields in declaration order (`@id` or `@@id`). */
-  primaryKey: string[]
+  primaryKey: readonly string[]
   fields: Record<string, OutboxFieldInfo>
   relations: Record<string, OutboxRelationInfo>
   /** Present when the model carries a `/// @outbox` annotation. */

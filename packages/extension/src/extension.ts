@@ -1,4 +1,5 @@
 import { Prisma } from '@prisma/client/extension'
+import type { Types } from '@prisma/client/runtime/client'
 import { type BaseClient, Capture, type HookParams } from './capture.js'
 import type { OutboxDatamodel } from './datamodel.js'
 import { type EmitInput, rowForEmit } from './emit.js'
@@ -17,6 +18,17 @@ export interface OutboxApi {
   emit(event: EmitInput): Promise<number>
 }
 
+type None = Record<never, never>
+
+/**
+ * The type of `outbox(...)`: what `$extends` adds to the client's type, i.e. `$outbox` on the
+ * client and on transaction clients. (`$transaction` keeps Prisma's own signatures; the override
+ * changes how it runs, not what it accepts.)
+ */
+export type OutboxExtension = (client: BaseClient) => {
+  $extends: { extArgs: Types.Extensions.InternalArgs<None, None, None, { $outbox: OutboxApi }> }
+}
+
 type ModelNames<D extends OutboxDatamodel> = Extract<keyof D['models'], string>
 
 /**
@@ -30,7 +42,7 @@ type ModelNames<D extends OutboxDatamodel> = Extract<keyof D['models'], string>
  * const prisma = new PrismaClient({ adapter }).$extends(outbox({ models: { Employee: true } }))
  */
 export function createOutbox<const D extends OutboxDatamodel>(datamodel: D) {
-  return (options: OutboxOptions<ModelNames<D>> = {}) => outbox(datamodel, options)
+  return (options: OutboxOptions<ModelNames<D>> = {}): OutboxExtension => outbox(datamodel, options)
 }
 
 /**
@@ -46,7 +58,7 @@ export function createOutbox<const D extends OutboxDatamodel>(datamodel: D) {
  * @param [options.headers] - extra headers for every event, e.g. a `traceparent`
  * @throws OutboxError `OUTBOX_INVALID_OPTIONS` naming what is wrong
  */
-export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}) {
+export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}): OutboxExtension {
   const resolved = resolveOptions(datamodel, options)
 
   return Prisma.defineExtension((client: BaseClient) => {
@@ -100,5 +112,5 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}) 
         },
       },
     })
-  })
+  }) as unknown as OutboxExtension
 }

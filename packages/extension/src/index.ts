@@ -1,4 +1,4 @@
-export { createOutbox, type OutboxApi, outbox } from './extension.js'
+export { createOutbox, type OutboxApi, type OutboxExtension, outbox } from './extension.js'
 export type { OutboxDatamodel, OutboxFieldInfo, OutboxModelInfo, OutboxRelationInfo } from './datamodel.js'
 export type { EmitInput } from './emit.js'
 export { isOutboxError, OutboxError, type OutboxErrorCode } from './errors.js'

@@ -30,7 +30,9 @@ export function assertNoCapturedNestedWrites(
 ): void {
   if (!data || typeof data !== 'object') return
   if (Array.isArray(data)) {
-    data.forEach((item, i) => assertNoCapturedNestedWrites(datamodel, captured, model, item, `${path}[${i}]`))
+    for (const [i, item] of data.entries()) {
+      assertNoCapturedNestedWrites(datamodel, captured, model, item, `${path}[${i}]`)
+    }
     return
   }
   const relations = datamodel.models[model]?.relations ?? {}

@@ -20,7 +20,8 @@ const headersSchema = z.record(z.string(), z.string())
 
 const modelOptionsSchema = z.union([
   z.literal(true),
-  z.strictObject({ aggregateType: aggregateTypeSchema.optional(), topic: topicSchema.optional() }),
+  // Formats are checked by resolveOptions, whose messages name the model and the bad value.
+  z.strictObject({ aggregateType: z.string().optional(), topic: z.string().optional() }),
 ])
 
 const optionsSchema = z.strictObject({

@@ -40,3 +40,25 @@ export async function outboxRows(db: TestDatabase): Promise<OutboxRowView[]> {
   )
   return rows
 }
+
+/**
+ * Disconnects the clients, waits until their connections are really closed (adapter-pg ends its
+ * pool asynchronously), then drops the database. Dropping earlier makes `DROP ... WITH (FORCE)`
+ * kill half-closed connections, which surfaces as an unhandled "terminating connection" error.
+ */
+export async function dispose(
+  db: TestDatabase | undefined,
+  ...clients: ({ $disconnect(): Promise<void> } | undefined)[]
+): Promise<void> {
+  for (const client of clients) await client?.$disconnect()
+  if (!db) return
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    )
+    // The helper pool's own idle connections remain; drop() closes those itself.
+    if ((rows[0]?.n ?? 0) <= db.pool.totalCount - 1) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  await db.drop()
+}

@@ -1,0 +1,376 @@
+/**
+ * Failure paths: a failed outbox insert fails the write, bad events and options are refused with
+ * a message naming the problem, and writes the outbox cannot capture are refused, not missed.
+ * Also: many standalone writes at once.
+ */
+import type { TestDatabase } from '@prisma-outbox/devkit'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { isOutboxError, OutboxError } from '../src/index.js'
+import type { PrismaClient } from './generated/client/client.js'
+import { outbox } from './generated/outbox/index.js'
+import {
+  basePrisma,
+  dispose,
+  type ExtendedPrisma,
+  extendedPrisma,
+  outboxRows,
+  testDatabase,
+} from './helpers.js'
+
+let db: TestDatabase
+let base: PrismaClient
+let prisma: ExtendedPrisma
+
+beforeAll(async () => {
+  db = await testDatabase()
+  base = basePrisma(db)
+  prisma = extendedPrisma(db)
+})
+
+afterAll(async () => {
+  await dispose(db, prisma, base)
+})
+
+beforeEach(async () => {
+  await db.pool.query(
+    'TRUNCATE employee, department, membership, blob, audit_note, outbox_event RESTART IDENTITY',
+  )
+})
+
+/** Asserts `promise` rejects with an OutboxError of `code` whose message contains each of `parts`. */
+async function rejectsWith(
+  promise: PromiseLike<unknown> | (() => unknown),
+  code: string,
+  ...parts: string[]
+) {
+  const error = await Promise.resolve()
+    .then(() => (typeof promise === 'function' ? promise() : promise))
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+  expect(error, 'expected an OutboxError').toBeInstanceOf(OutboxError)
+  expect(isOutboxError(error)).toBe(true)
+  expect((error as OutboxError).code).toBe(code)
+  for (const part of parts) expect((error as OutboxError).message).toContain(part)
+}
+
+describe('a failing outbox insert fails the write', () => {
+  beforeEach(async () => {
+    await db.pool.query(
+      `ALTER TABLE outbox_event ADD CONSTRAINT no_forbidden CHECK (payload->>'name' <> 'forbidden')`,
+    )
+  })
+  afterAll(async () => {
+    await db.pool.query('ALTER TABLE outbox_event DROP CONSTRAINT IF EXISTS no_forbidden')
+  })
+
+  it.each<[string, () => Promise<unknown>]>([
+    [
+      'standalone create',
+      () => prisma.employee.create({ data: { email: 'f@corp.test', name: 'forbidden' } }),
+    ],
+    [
+      'interactive create',
+      () =>
+        prisma.$transaction(async (tx) =>
+          tx.employee.create({ data: { email: 'f@corp.test', name: 'forbidden' } }),
+        ),
+    ],
+    [
+      'batch create after another write',
+      () =>
+        prisma.$transaction([
+          prisma.auditNote.create({ data: { text: 'first' } }),
+          prisma.employee.create({ data: { email: 'f@corp.test', name: 'forbidden' } }),
+        ]),
+    ],
+    [
+      'standalone createMany',
+      () =>
+        prisma.employee.createMany({
+          data: [
+            { email: 'ok@corp.test', name: 'fine' },
+            { email: 'f@corp.test', name: 'forbidden' },
+          ],
+        }),
+    ],
+  ])('%s rejects and writes nothing', async (_name, write) => {
+    await expect(write()).rejects.toThrow(/no_forbidden|check constraint/i)
+    expect(await base.employee.count()).toBe(0)
+    expect(await base.auditNote.count()).toBe(0)
+    expect(await outboxRows(db)).toEqual([])
+    await db.pool.query('ALTER TABLE outbox_event DROP CONSTRAINT no_forbidden')
+  })
+
+  it('a missing outbox table fails the write', async () => {
+    await db.pool.query('ALTER TABLE outbox_event DROP CONSTRAINT no_forbidden')
+    await db.pool.query('ALTER TABLE outbox_event RENAME TO outbox_event_gone')
+    try {
+      await expect(prisma.employee.create({ data: { email: 'a@corp.test', name: 'A' } })).rejects.toThrow(
+        /outbox_event/,
+      )
+      await expect(
+        prisma.$transaction([prisma.employee.create({ data: { email: 'b@corp.test', name: 'B' } })]),
+      ).rejects.toThrow(/outbox_event/)
+    } finally {
+      await db.pool.query('ALTER TABLE outbox_event_gone RENAME TO outbox_event')
+    }
+    expect(await base.employee.count()).toBe(0)
+  })
+})
+
+describe('$outbox.emit input', () => {
+  it('a payload JSON cannot hold fails, naming the path, and rolls back the transaction', async () => {
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    for (const [payload, path] of [
+      [{ fn: () => 1 }, '$.fn'],
+      [{ list: [1, Number.NaN] }, '$.list[1]'],
+      [circular, '$.self'],
+      [Symbol('s'), '$'],
+    ] as const) {
+      await rejectsWith(
+        prisma.$transaction(async (tx) => {
+          await tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+          await tx.$outbox.emit({ aggregateType: 'x', aggregateId: 1, type: 'x.y', payload })
+        }),
+        'OUTBOX_UNSERIALISABLE_PAYLOAD',
+        path,
+      )
+    }
+    expect(await base.employee.count()).toBe(0)
+    expect(await outboxRows(db)).toEqual([])
+  })
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['missing type', { aggregateType: 'x', aggregateId: 1, payload: {} }, 'type'],
+    ['empty aggregateId', { aggregateType: 'x', aggregateId: '', type: 'x.y', payload: {} }, 'aggregateId'],
+    [
+      'bad topic',
+      { aggregateType: 'x', aggregateId: 1, type: 'x.y', payload: {}, topic: 'bad topic!' },
+      'topic',
+    ],
+    ['bad aggregateType', { aggregateType: '.x', aggregateId: 1, type: 'x.y', payload: {} }, 'aggregateType'],
+    ['missing payload', { aggregateType: 'x', aggregateId: 1, type: 'x.y' }, 'payload'],
+    [
+      'non-string header',
+      { aggregateType: 'x', aggregateId: 1, type: 'x.y', payload: {}, headers: { n: 1 } },
+      'headers',
+    ],
+    ['unknown field', { aggregateType: 'x', aggregateId: 1, type: 'x.y', payload: {}, key: 'k' }, 'key'],
+  ])('%s is refused, naming the field', async (_name, input, field) => {
+    await rejectsWith(() => prisma.$outbox.emit(input as never), 'OUTBOX_INVALID_EVENT', field)
+    await rejectsWith(
+      prisma.$transaction(async (tx) => tx.$outbox.emit(input as never)),
+      'OUTBOX_INVALID_EVENT',
+      field,
+    )
+    expect(await outboxRows(db)).toEqual([])
+  })
+})
+
+describe('bad options fail when the extension is built', () => {
+  it.each<[string, Parameters<typeof outbox>[0], string[]]>([
+    ['unknown model', { models: { Nope: true } as never }, ['models.Nope', 'Nope', 'Employee']],
+    ['bad topic', { models: { Employee: { topic: 'bad topic!' } } }, ['bad topic!', 'Employee']],
+    ['bad aggregateType', { models: { Employee: { aggregateType: 'has space' } } }, ['has space']],
+    ['missing outbox model', { outboxModel: 'Nope' as never }, ['"Nope"', 'outbox model']],
+    ['outbox model without outbox columns', { outboxModel: 'AuditNote' }, ['AuditNote', 'aggregatetype']],
+    ['capturing the outbox model', { models: { OutboxEvent: true } }, ['OutboxEvent']],
+    ['unknown option', { topics: [] } as never, ['topics']],
+    ['headers not a function', { headers: { traceparent: 'x' } } as never, ['headers']],
+  ])('%s', async (_name, options, parts) => {
+    await rejectsWith(() => base.$extends(outbox(options)), 'OUTBOX_INVALID_OPTIONS', ...parts)
+  })
+
+  it('headers() returning non-strings fails the write, not silently', async () => {
+    const client = extendedPrisma(db, { headers: () => ({ n: 1 }) as never })
+    try {
+      await rejectsWith(
+        client.employee.create({ data: { email: 'a@corp.test', name: 'A' } }),
+        'OUTBOX_INVALID_EVENT',
+        'headers',
+      )
+      expect(await base.employee.count()).toBe(0)
+    } finally {
+      await client.$disconnect()
+    }
+  })
+})
+
+describe('writes the outbox cannot capture are refused, never missed', () => {
+  it('a nested create of captured records fails and writes nothing', async () => {
+    await rejectsWith(
+      prisma.department.create({
+        data: { name: 'R&D', employees: { create: [{ email: 'a@corp.test', name: 'A' }] } },
+      }),
+      'OUTBOX_UNSUPPORTED_WRITE',
+      'Department.create.data.employees.create',
+      'Employee',
+    )
+    await rejectsWith(
+      prisma.$transaction(async (tx) =>
+        tx.employee.create({
+          data: { email: 'a@corp.test', name: 'A', department: { create: { name: 'R&D' } } },
+        }),
+      ),
+      'OUTBOX_UNSUPPORTED_WRITE',
+      'Employee.create.data.department.create',
+    )
+    await rejectsWith(
+      prisma.employee.upsert({
+        where: { email: 'a@corp.test' },
+        create: { email: 'a@corp.test', name: 'A' },
+        update: { department: { upsert: { create: { name: 'x' }, update: { name: 'y' } } } },
+      }),
+      'OUTBOX_UNSUPPORTED_WRITE',
+      'Employee.upsert.update.department.upsert',
+    )
+    expect(await base.department.count()).toBe(0)
+    expect(await base.employee.count()).toBe(0)
+    expect(await outboxRows(db)).toEqual([])
+  })
+
+  it('connecting captured records from the side without the key is refused', async () => {
+    const { id } = await base.department.create({ data: { name: 'R&D' } })
+    const e = await base.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+    await rejectsWith(
+      prisma.department.update({ where: { id }, data: { employees: { connect: [{ id: e.id }] } } }),
+      'OUTBOX_UNSUPPORTED_WRITE',
+      'Department.update.data.employees.connect',
+    )
+    expect((await base.employee.findUniqueOrThrow({ where: { id: e.id } })).departmentId).toBeNull()
+  })
+
+  it('connecting from the side that holds the key is one captured write', async () => {
+    const { id } = await base.department.create({ data: { name: 'R&D' } })
+    await prisma.employee.create({
+      data: { email: 'a@corp.test', name: 'A', department: { connect: { id } } },
+    })
+    const rows = await outboxRows(db)
+    expect(rows.map((r) => [r.type, r.payload.departmentId])).toEqual([['employee.created', id]])
+  })
+
+  it('deleting a Department that still has employees (onDelete SetNull) is refused', async () => {
+    const { id } = await base.department.create({ data: { name: 'R&D' } })
+    await base.employee.create({ data: { email: 'a@corp.test', name: 'A', departmentId: id } })
+    for (const write of [
+      () => prisma.department.delete({ where: { id } }),
+      () => prisma.department.deleteMany({ where: { name: 'R&D' } }),
+      () => prisma.$transaction(async (tx) => tx.department.delete({ where: { id } })),
+    ]) {
+      await rejectsWith(write, 'OUTBOX_UNSUPPORTED_WRITE', 'Department', '1 Employee', 'onDelete')
+    }
+    expect(await base.department.count()).toBe(1)
+    expect((await base.employee.findFirstOrThrow()).departmentId).toBe(id)
+    expect(await outboxRows(db)).toEqual([])
+  })
+
+  it('moving the employees away first, in the same transaction, makes the delete work', async () => {
+    const { id } = await base.department.create({ data: { name: 'R&D' } })
+    await base.employee.create({ data: { email: 'a@corp.test', name: 'A', departmentId: id } })
+    await prisma.$transaction(async (tx) => {
+      await tx.employee.updateMany({ where: { departmentId: id }, data: { departmentId: null } })
+      await tx.department.delete({ where: { id } })
+    })
+    const rows = await outboxRows(db)
+    expect(rows.map((r) => [r.type, r.aggregateid])).toEqual([
+      ['employee.updated', expect.any(String)],
+      ['department.deleted', String(id)],
+    ])
+  })
+
+  it('deleting a Department without employees works', async () => {
+    const { id } = await base.department.create({ data: { name: 'Empty' } })
+    await base.department.create({ data: { name: 'Also empty' } })
+    await prisma.department.delete({ where: { id } })
+    expect(await prisma.department.deleteMany({})).toEqual({ count: 1 })
+    const rows = await outboxRows(db)
+    expect(rows.map((r) => [r.type, r.topic, r.payload.name])).toEqual([
+      ['department.deleted', 'hr.departments', 'Empty'],
+      ['department.deleted', 'hr.departments', 'Also empty'],
+    ])
+  })
+})
+
+/** Polls until a session of this database is blocked on a lock (another transaction's row lock). */
+async function waitUntilSomeoneWaitsForALock(): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    )
+    if ((rows[0]?.n ?? 0) > 0) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error('no session started waiting for the row lock within 5 s')
+}
+
+describe('concurrency', () => {
+  it('deleteMany refuses to commit when another transaction deleted some of its records meanwhile', async () => {
+    await base.employee.createMany({
+      data: [
+        { email: 'e1@corp.test', name: 'E1' },
+        { email: 'e2@corp.test', name: 'E2' },
+      ],
+    })
+    // B deletes e1 but does not commit yet: A's read still sees e1, A's delete waits for B's lock.
+    const other = await db.pool.connect()
+    try {
+      await other.query('BEGIN')
+      await other.query(`DELETE FROM employee WHERE email = 'e1@corp.test'`)
+      const deleting = prisma.employee.deleteMany({}).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      await waitUntilSomeoneWaitsForALock()
+      await other.query('COMMIT')
+      const error = await deleting
+      expect(error).toBeInstanceOf(OutboxError)
+      expect(error).toMatchObject({ code: 'OUTBOX_CONCURRENT_CHANGE' })
+      expect((error as Error).message).toContain('1 of 2')
+    } finally {
+      other.release()
+    }
+    expect((await base.employee.findMany()).map((e) => e.email)).toEqual(['e2@corp.test'])
+    expect(await outboxRows(db)).toEqual([])
+  })
+
+  it('20 parallel standalone writes on different records each commit their row', async () => {
+    const n = 20
+    const created = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        prisma.employee.create({ data: { email: `p${i}@corp.test`, name: `P${i}` } }),
+      ),
+    )
+    await Promise.all(
+      created.map((e) => prisma.employee.update({ where: { id: e.id }, data: { name: `${e.name}!` } })),
+    )
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        prisma.$transaction(async (tx) => {
+          await tx.membership.create({ data: { userId: i, groupId: 'g', role: 'r' } })
+          await tx.$outbox.emit({
+            aggregateType: 'membership',
+            aggregateId: i,
+            type: 'membership.checked',
+            payload: i,
+          })
+        }),
+      ),
+    )
+    const rows = await outboxRows(db)
+    expect(rows).toHaveLength(4 * n)
+    for (const e of created) {
+      expect(
+        rows
+          .filter((r) => r.aggregateid === e.id)
+          .map((r) => r.type)
+          .sort(),
+      ).toEqual(['employee.created', 'employee.updated'])
+    }
+    expect(rows.filter((r) => r.type === 'membership.created')).toHaveLength(n)
+    expect(rows.filter((r) => r.type === 'membership.checked')).toHaveLength(n)
+    expect(new Set(rows.map((r) => r.id)).size).toBe(4 * n)
+  })
+})
