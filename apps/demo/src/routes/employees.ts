@@ -13,14 +13,10 @@ const employeeInput = z.strictObject({
 const idParam = z.object({ id: z.uuid() })
 
 /** 400 with the field names when the body or a parameter is invalid. */
-const invalid = (result: { success: boolean; error?: z.ZodError }) => {
-  if (!result.success && result.error) {
-    const fields = result.error.issues.map((i) => i.path.join('.') || '(body)')
-    throw new HTTPException(400, {
-      message: `invalid input: ${result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
-      cause: { fields },
-    })
-  }
+const invalid = (result: { success: true } | { success: false; error: { issues: readonly z.core.$ZodIssue[] } }) => {
+  if (result.success) return
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+  throw new HTTPException(400, { message: `invalid input: ${problems.join('; ')}` })
 }
 
 /** The HR service: employees, each write publishing its event through the outbox. */
