@@ -8,7 +8,12 @@ const configSchema = z.object({
   KAFKA_BROKERS: z
     .string()
     .optional()
-    .transform((v) => v?.split(',').map((b) => b.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        ?.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    )
     .refine((v) => v === undefined || v.length > 0, 'list at least one host:port'),
   /** Bearer token of the mounted relay endpoints; a random one is made (and printed) when absent. */
   RELAY_TOKEN: z.string().min(32, 'use at least 32 characters').optional(),

@@ -9,7 +9,6 @@ import type { Kafka } from 'kafkajs'
 import type { DemoPrisma } from './db.js'
 
 export const DIRECTORY_CONSUMER = 'directory'
-export const EMPLOYEE_TOPIC = 'outbox.event.employee'
 
 interface EmployeePayload {
   id: string
@@ -43,11 +42,16 @@ export async function applyEmployeeEvent(event: OutboxEvent<EmployeePayload>, tx
 }
 
 /** Starts the directory consumer; resolves once it has joined its group. */
-export async function startDirectoryConsumer(kafka: Kafka, prisma: DemoPrisma, groupId = DIRECTORY_CONSUMER) {
+export async function startDirectoryConsumer(
+  kafka: Kafka,
+  prisma: DemoPrisma,
+  topic: string,
+  groupId = DIRECTORY_CONSUMER,
+) {
   const inbox = createInbox(prisma, { consumer: groupId })
   const consumer = kafka.consumer({ groupId })
   await consumer.connect()
-  await consumer.subscribe({ topics: [EMPLOYEE_TOPIC], fromBeginning: true })
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
   await consumer.run({ eachMessage: inbox.eachMessage<EmployeePayload>(applyEmployeeEvent) })
   await joined

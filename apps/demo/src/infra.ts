@@ -35,7 +35,9 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
   const { existsSync } = await import('node:fs')
   if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) await server.initialise()
   await server.start()
-  const admin = new pg.Client({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres` })
+  const admin = new pg.Client({
+    connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
+  })
   await admin.connect()
   try {
     const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'outbox_demo'")

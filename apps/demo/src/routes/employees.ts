@@ -13,7 +13,9 @@ const employeeInput = z.strictObject({
 const idParam = z.object({ id: z.uuid() })
 
 /** 400 with the field names when the body or a parameter is invalid. */
-const invalid = (result: { success: true } | { success: false; error: { issues: readonly z.core.$ZodIssue[] } }) => {
+const invalid = (
+  result: { success: true } | { success: false; error: { issues: readonly z.core.$ZodIssue[] } },
+) => {
   if (result.success) return
   const problems = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
   throw new HTTPException(400, { message: `invalid input: ${problems.join('; ')}` })

@@ -1,0 +1,99 @@
+/**
+ * Starts the whole demo in this process: HR API + outbox relay (on a schedule) + directory
+ * consumer, against the given PostgreSQL and Kafka. `main.ts` adds the zero-set-up services.
+ * @module
+ */
+import { serve } from '@hono/node-server'
+import { applyMigrations } from '@prisma-outbox/devkit/migrate'
+import { createEngine, KafkaPublisher } from '@prisma-outbox/relay'
+import { Kafka, logLevel } from 'kafkajs'
+import pg from 'pg'
+import { createDemoApp } from './app.js'
+import { createPrisma, EMPLOYEE_TOPIC } from './db.js'
+import { DIRECTORY_CONSUMER, startDirectoryConsumer } from './directory.js'
+
+export interface DemoOptions {
+  databaseUrl: string
+  kafkaBrokers: string[]
+  /** 0 picks a free port. */
+  port: number
+  drainIntervalMs: number
+  migrationsDir: string
+  employeeTopic?: string
+  consumerGroup?: string
+}
+
+export interface RunningDemo {
+  url: string
+  stop(): Promise<void>
+}
+
+export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
+  const employeeTopic = options.employeeTopic ?? EMPLOYEE_TOPIC
+  await applyMigrations(options.databaseUrl, [options.migrationsDir])
+
+  const prisma = createPrisma(options.databaseUrl, employeeTopic)
+  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 })
+  // An idle connection dropped by the server (restart, shutdown) must not crash the process.
+  pool.on('error', (error) => console.error('demo: idle database connection lost:', error.message))
+  const kafka = new Kafka({
+    clientId: 'prisma-outbox-demo',
+    brokers: options.kafkaBrokers,
+    logLevel: logLevel.WARN,
+  })
+
+  const publisher = new KafkaPublisher({ kafka })
+  await publisher.connect()
+  // Create the topic before the consumer subscribes, so it does not race the broker's auto-create.
+  await publisher.ensureTopics?.([employeeTopic])
+  const engine = createEngine({ pool, publisher })
+
+  const directory = await startDirectoryConsumer(
+    kafka,
+    prisma,
+    employeeTopic,
+    options.consumerGroup ?? DIRECTORY_CONSUMER,
+  )
+  const schedule = startSchedule(() => engine.drain({ budgetMs: 5_000 }), options.drainIntervalMs)
+
+  const app = createDemoApp(prisma)
+  const server = await new Promise<{ close(cb: () => void): void; port: number }>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }, (info) =>
+      resolve({ close: (cb) => s.close(() => cb()), port: info.port }),
+    )
+  })
+
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    async stop() {
+      await new Promise<void>((resolve) => server.close(resolve))
+      await schedule.stop()
+      await directory.stop()
+      await publisher.disconnect()
+      await pool.end()
+      await prisma.$disconnect()
+    },
+  }
+}
+
+/** Runs `task` every `intervalMs` (never overlapping); `stop()` waits for a run in progress. */
+export function startSchedule(task: () => Promise<unknown>, intervalMs: number) {
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<unknown> = Promise.resolve()
+  const tick = () => {
+    running = task()
+      .catch((error: unknown) => console.error('demo: scheduled drain failed:', (error as Error).message))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs)
+      })
+  }
+  tick()
+  return {
+    async stop() {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    },
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm run demo`: uses DATABASE_URL / KAFKA_BROKERS when set; otherwise starts an embedded
+ * PostgreSQL and the project's local Kafka broker. Ctrl-C stops everything it started.
+ * @module
+ */
+import { resolve } from 'node:path'
+import { loadConfig } from './config.js'
+import { startDemo } from './demo.js'
+import { REPO_ROOT, type Service, startEmbeddedPostgres, startLocalKafka } from './infra.js'
+
+const config = loadConfig()
+const started: Service[] = []
+
+async function main() {
+  let databaseUrl = config.DATABASE_URL
+  if (!databaseUrl) {
+    console.log('DATABASE_URL is not set: starting an embedded PostgreSQL...')
+    const postgres = await startEmbeddedPostgres(config.EMBEDDED_PG_DIR, config.EMBEDDED_PG_PORT)
+    started.push(postgres)
+    databaseUrl = postgres.url
+  }
+  let kafkaBrokers = config.KAFKA_BROKERS
+  if (!kafkaBrokers) {
+    console.log('KAFKA_BROKERS is not set: starting the local Kafka broker (scripts/kafka.sh)...')
+    const kafka = await startLocalKafka()
+    started.push(kafka)
+    kafkaBrokers = [kafka.url]
+  }
+  const demo = await startDemo({
+    databaseUrl,
+    kafkaBrokers,
+    port: config.PORT,
+    drainIntervalMs: config.DRAIN_INTERVAL_MS,
+    migrationsDir: resolve(REPO_ROOT, 'prisma/migrations'),
+  })
+  started.unshift(demo)
+  printWelcome(demo.url)
+}
+
+function printWelcome(url: string) {
+  console.log(`
+prisma-outbox demo running on ${url}
+
+  HR service     ${url}/employees
+  directory      ${url}/directory   (kept up to date from Kafka through the inbox)
+
+Try:
+  curl -s -X POST ${url}/employees -H 'content-type: application/json' -d '{"email":"ada@example.com","name":"Ada Lovelace","title":"Engineer"}'
+  curl -s ${url}/directory
+  curl -s -X PATCH ${url}/employees/<id> -H 'content-type: application/json' -d '{"title":"Chief Engineer"}'
+  curl -s -X DELETE ${url}/employees/<id>
+
+Ctrl-C stops the demo (and the database and broker it started).
+`)
+}
+
+let stopping = false
+async function shutdown(signal: string, exitCode = 0) {
+  if (stopping) return
+  stopping = true
+  console.log(`\n${signal}: stopping...`)
+  for (const service of started) {
+    await service.stop().catch((error: unknown) => console.error('stop failed:', (error as Error).message))
+  }
+  process.exit(exitCode)
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+main().catch(async (error: unknown) => {
+  console.error(`demo failed to start: ${error instanceof Error ? error.message : String(error)}`)
+  await shutdown('error', 1)
+})

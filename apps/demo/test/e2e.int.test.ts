@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import {
+  collectMessages,
+  createTestDatabase,
+  createTopics,
+  kafkaBrokers,
+  type TestDatabase,
+  testKafka,
+  uniqueTopic,
+} from '@prisma-outbox/devkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningDemo, startDemo } from '../src/demo.js'
+
+const MIGRATIONS = fileURLToPath(new URL('../../../prisma/migrations', import.meta.url))
+
+let db: TestDatabase
+let demo: RunningDemo
+const topic = uniqueTopic('demo.employee')
+const kafka = testKafka()
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrations: [], prefix: 'outbox_demo_e2e' })
+  // One partition: the test can tell when a later message has been consumed after an earlier one.
+  await createTopics(kafka, [topic], 1)
+  demo = await startDemo({
+    databaseUrl: db.url,
+    kafkaBrokers: kafkaBrokers(),
+    port: 0,
+    drainIntervalMs: 100,
+    migrationsDir: MIGRATIONS,
+    employeeTopic: topic,
+    consumerGroup: `directory-${randomUUID()}`,
+  })
+})
+afterAll(async () => {
+  await demo?.stop()
+  await db?.drop()
+})
+
+const api = (path: string, init?: { method?: string; body?: unknown }) =>
+  fetch(`${demo.url}${path}`, {
+    method: init?.method ?? 'GET',
+    headers: { 'content-type': 'application/json' },
+    body: init?.body === undefined ? undefined : JSON.stringify(init.body),
+  })
+
+interface Entry {
+  employeeId: string
+  name: string
+  title: string | null
+}
+
+/** Polls the directory until `check` holds (the projection is eventually consistent). */
+async function directoryWhen(check: (entries: Entry[]) => boolean, timeoutMs = 20_000): Promise<Entry[]> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const entries = (await (await api('/directory')).json()) as Entry[]
+    if (check(entries)) return entries
+    if (Date.now() > deadline) throw new Error(`directory never matched; last: ${JSON.stringify(entries)}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+describe('demo: HR API → outbox → relay → Kafka → inbox → directory', () => {
+  it('reflects create, update and delete in order, and ignores a redelivered event', async () => {
+    const created = await api('/employees', {
+      method: 'POST',
+      body: { email: 'ada@example.com', name: 'Ada Lovelace', title: 'Engineer' },
+    })
+    expect(created.status).toBe(201)
+    const ada = (await created.json()) as { id: string }
+    await directoryWhen((d) => d.some((e) => e.employeeId === ada.id && e.title === 'Engineer'))
+
+    const patched = await api(`/employees/${ada.id}`, { method: 'PATCH', body: { title: 'Chief Engineer' } })
+    expect(patched.status).toBe(200)
+    await directoryWhen((d) => d.some((e) => e.employeeId === ada.id && e.title === 'Chief Engineer'))
+
+    expect((await api(`/employees/${ada.id}`, { method: 'DELETE' })).status).toBe(204)
+    await directoryWhen((d) => !d.some((e) => e.employeeId === ada.id))
+
+    // What Kafka got: the three events of Ada, in order, with their ids.
+    const messages = await collectMessages(kafka, [topic], { count: 3 })
+    expect(messages.map((m) => [m.key, m.headers.eventType])).toEqual([
+      [ada.id, 'employee.created'],
+      [ada.id, 'employee.updated'],
+      [ada.id, 'employee.deleted'],
+    ])
+
+    // Redeliver Ada's "created" event as Kafka would after a relay crash: same id.
+    const first = messages[0]
+    if (!first) throw new Error('no message')
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: first.key, value: first.value, headers: first.headers }],
+    })
+    await producer.disconnect()
+    // A later event on the same partition: once it shows, the duplicate has been consumed.
+    const grace = (await (
+      await api('/employees', { method: 'POST', body: { email: 'grace@example.com', name: 'Grace Hopper' } })
+    ).json()) as { id: string }
+    const directory = await directoryWhen((d) => d.some((e) => e.employeeId === grace.id))
+    expect(directory.map((e) => e.employeeId)).toEqual([grace.id])
+    const inbox = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM outbox_inbox WHERE event_id = $1',
+      [first.headers.id],
+    )
+    expect(inbox.rows[0]?.n).toBe(1)
+  })
+
+  it('answers 400 naming the fields of a bad body, and 404 for an unknown employee', async () => {
+    const bad = await api('/employees', { method: 'POST', body: { email: 'not-an-email', name: '' } })
+    expect(bad.status).toBe(400)
+    const body = (await bad.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('bad_request')
+    expect(body.error.message).toMatch(/email/)
+    expect(body.error.message).toMatch(/name/)
+    const missing = await api(`/employees/${randomUUID()}`, { method: 'PATCH', body: { title: 'x' } })
+    expect(missing.status).toBe(404)
+    const before = await db.pool.query('SELECT count(*)::int AS n FROM outbox_event')
+    const badId = await api('/employees/not-a-uuid', { method: 'DELETE' })
+    expect(badId.status).toBe(400)
+    const after = await db.pool.query('SELECT count(*)::int AS n FROM outbox_event')
+    expect(after.rows[0].n).toBe(before.rows[0].n)
+  })
+})
