@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest'
+import type { PoolLike } from './db.js'
+import { createEngine } from './engine.js'
+import { RelayError } from './errors.js'
+import type { Publisher } from './publisher.js'
+
+const publisher: Publisher = { connect: async () => {}, disconnect: async () => {}, publish: async () => {} }
+
+/** A fake pool that answers the claim with no rows and counts with 0. */
+function fakePool(log: string[]): PoolLike {
+  const query = async (text: string) => {
+    log.push(text.split(/\s+/).slice(0, 2).join(' '))
+    return { rows: text.includes('count(*)') ? [{ n: '0' }] : [], rowCount: 0 }
+  }
+  return { query, connect: async () => ({ query, release: () => {} }) }
+}
+
+describe('createEngine', () => {
+  it('Should validate options when built and name the bad one', () => {
+    expect(() => createEngine({ pool: fakePool([]), publisher, options: { maxAttempts: 0 } })).toThrowError(
+      expect.objectContaining({
+        code: 'RELAY_INVALID_OPTIONS',
+        message: expect.stringMatching(/maxAttempts/),
+      }),
+    )
+  })
+
+  it('Should run the claim in a transaction after the advisory lock and stop when nothing is claimable', async () => {
+    const log: string[] = []
+    const engine = createEngine({ pool: fakePool(log), publisher, options: { relayId: 'r1' } })
+    const result = await engine.drain()
+    expect(result).toMatchObject({ published: 0, retried: 0, dead: 0, remaining: 0 })
+    expect(log).toEqual([
+      'BEGIN',
+      'SELECT pg_advisory_xact_lock($1::bigint)',
+      'WITH snap',
+      'COMMIT',
+      'SELECT count(*)::bigint',
+    ])
+    expect(engine.counters()).toMatchObject({ drains: 1, batches: 0 })
+  })
+
+  it('Should reject bad drain options with RELAY_INVALID_OPTIONS', async () => {
+    const engine = createEngine({ pool: fakePool([]), publisher })
+    await expect(engine.drain({ budgetMs: 0 })).rejects.toBeInstanceOf(RelayError)
+  })
+
+  it('Should wrap database failures as RELAY_DATABASE', async () => {
+    const pool: PoolLike = {
+      query: async () => {
+        throw new Error('connection refused')
+      },
+      connect: async () => {
+        throw new Error('connection refused')
+      },
+    }
+    const engine = createEngine({ pool, publisher })
+    await expect(engine.drain()).rejects.toMatchObject({
+      code: 'RELAY_DATABASE',
+      message: /claim failed: connection refused/,
+    })
+  })
+})

@@ -1,0 +1,39 @@
+/**
+ * From an outbox row to the message a publisher sends.
+ * @module
+ */
+import type { ClaimedRow } from './sql/claim-batch.js'
+
+/** A Kafka-ready message; what {@link Publisher.publish} receives. */
+export interface OutboxMessage {
+  /** The outbox row id, also sent as header `id` (consumers deduplicate on it). */
+  id: string
+  topic: string
+  /** Record key: the aggregate id, so one aggregate stays on one partition. */
+  key: string
+  /** Payload JSON text. */
+  value: string
+  /** `id`, `eventType`, `aggregateType` plus the row's own headers. */
+  headers: Record<string, string>
+}
+
+/**
+ * Builds the message of a row (Debezium outbox router conventions): key = `aggregateid`, value =
+ * the payload's JSON text, headers = the row's headers (non-string values JSON-encoded, nulls
+ * dropped) overlaid with `id`, `eventType` and `aggregateType`, which always win so a row can
+ * never spoof the id consumers deduplicate on.
+ *
+ * @example
+ * toMessage(row) // { id, topic, key: row.aggregateid, value: '{"name": "Ada"}', headers: { id, eventType, aggregateType } }
+ */
+export function toMessage(row: ClaimedRow): OutboxMessage {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(row.headers ?? {})) {
+    if (value === null || value === undefined) continue
+    headers[name] = typeof value === 'string' ? value : JSON.stringify(value)
+  }
+  headers.id = row.id
+  headers.eventType = row.type
+  headers.aggregateType = row.aggregatetype
+  return { id: row.id, topic: row.topic, key: row.aggregateid, value: row.payload, headers }
+}

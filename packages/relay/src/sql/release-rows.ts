@@ -1,0 +1,24 @@
+/**
+ * Gives rows back without counting an attempt.
+ * @module
+ */
+import type { SqlStatement } from '../db.js'
+import { quoteTable } from './table.js'
+
+/**
+ * Clears the lease of rows we claimed but deliberately did not publish: later rows of a key whose
+ * earlier row just failed in the same batch (publishing them would overtake it). They become
+ * claimable again, and the claim's head-of-line check keeps them behind the failed row. Run it
+ * under the claim lock, like `markFailed`.
+ *
+ * @example
+ * releaseRows({ table: 'outbox_event', relayId: 'r1', ids })
+ */
+export function releaseRows(params: { table: string; relayId: string; ids: string[] }): SqlStatement {
+  const t = quoteTable(params.table)
+  return {
+    text: `UPDATE ${t} SET locked_by = NULL, locked_until = NULL
+WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
+    values: [params.ids, params.relayId],
+  }
+}

@@ -1,0 +1,139 @@
+import {
+  collectMessages,
+  createTopics,
+  type TestDatabase,
+  testKafka,
+  uniqueTopic,
+} from '@prisma-outbox/devkit'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createEngine, type KafkaPublisher, RelayError } from '../src/index.js'
+import { insertRows, kafkaPublisher, sleep, statuses, testDatabase, wrapPublisher } from './helpers.js'
+
+const kafka = testKafka('relay-failures-test')
+let publisher: KafkaPublisher
+let db: TestDatabase
+
+beforeAll(async () => {
+  publisher = await kafkaPublisher(kafka)
+})
+afterAll(async () => {
+  await publisher.disconnect()
+})
+beforeEach(async () => {
+  db = await testDatabase()
+})
+afterEach(async () => {
+  await db.drop()
+})
+
+const outage = () => new RelayError('RELAY_PUBLISH_RETRIABLE', 'broker unavailable (simulated)')
+
+describe('retries', () => {
+  it('Should back off after a retriable failure and publish later', async () => {
+    const topic = uniqueTopic('relay')
+    await createTopics(kafka, [topic], 1)
+    await insertRows(db.pool, [
+      { topic, key: 'a', payload: { n: 1 } },
+      { topic, key: 'a', payload: { n: 2 } },
+      { topic, key: 'b', payload: { n: 3 } },
+    ])
+    let failures = 1
+    const engine = createEngine({
+      pool: db.pool,
+      options: { backoff: { baseMs: 500, maxMs: 1_000 } },
+      publisher: wrapPublisher(publisher, {
+        before() {
+          if (failures-- > 0) throw outage()
+        },
+      }),
+    })
+    expect(await engine.drain()).toMatchObject({ published: 0, retried: 3, dead: 0, remaining: 0 })
+    const { rows } = await db.pool.query(
+      "SELECT attempts, status, last_error, locked_by, available_at > now() + interval '300 ms' AS later FROM outbox_event",
+    )
+    for (const r of rows) {
+      expect(r).toMatchObject({ attempts: 1, status: 'pending', locked_by: null, later: true })
+      expect(r.last_error).toContain('broker unavailable')
+    }
+    expect(await engine.drain()).toMatchObject({ published: 0 }) // not due yet
+    await sleep(1_100)
+    expect(await engine.drain()).toMatchObject({ published: 3, remaining: 0 })
+    const messages = await collectMessages(kafka, [topic], { count: 3, settleMs: 500 })
+    expect(messages.map((m) => JSON.parse(m.value!).n)).toEqual([1, 2, 3])
+  })
+
+  it('Should mark a row dead with last_error after maxAttempts', async () => {
+    const topic = uniqueTopic('relay')
+    await insertRows(db.pool, [{ topic, key: 'a' }])
+    const engine = createEngine({
+      pool: db.pool,
+      options: { maxAttempts: 3, backoff: { baseMs: 50, maxMs: 100 } },
+      publisher: wrapPublisher(publisher, {
+        before() {
+          throw outage()
+        },
+      }),
+    })
+    const results = []
+    for (let i = 0; i < 3; i++) {
+      results.push(await engine.drain())
+      await sleep(150)
+    }
+    expect(results.map((r) => [r.retried, r.dead])).toEqual([
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ])
+    const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM outbox_event')
+    expect(rows[0]).toMatchObject({ status: 'dead', attempts: 3 })
+    expect(rows[0].last_error).toMatch(/gave up after 3 attempts: .*broker unavailable/)
+    expect(await engine.stats()).toMatchObject({ dead: 1, pending: 0 })
+  })
+})
+
+describe('poison events', () => {
+  const huge = { blob: 'x'.repeat(1_200_000) } // above the broker's message.max.bytes (~1 MB)
+
+  async function poisonScenario(policy: 'block-key' | 'continue') {
+    const topic = uniqueTopic('relay')
+    await createTopics(kafka, [topic], 3)
+    const rows = [
+      { topic, key: 'P', payload: { n: 1 } },
+      ...Array.from({ length: 10 }, (_, i) => ({ topic, key: `ok-${i}`, payload: { n: 100 + i } })),
+      { topic, key: 'P', payload: huge },
+      ...Array.from({ length: 10 }, (_, i) => ({ topic, key: `ok-${i}`, payload: { n: 200 + i } })),
+      { topic, key: 'P', payload: { n: 3 } },
+    ]
+    const ids = await insertRows(db.pool, rows)
+    const poisonId = ids[11]!
+    const laterId = ids[22]!
+    const engine = createEngine({ pool: db.pool, publisher, options: { deadLetterPolicy: policy } })
+    const result = await engine.drain()
+    const { rows: poison } = await db.pool.query(
+      'SELECT status, attempts, last_error FROM outbox_event WHERE id = $1',
+      [poisonId],
+    )
+    expect(poison[0]).toMatchObject({ status: 'dead', attempts: 1 })
+    expect(poison[0].last_error).toMatch(/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|too large/i)
+    return { topic, ids, poisonId, laterId, result }
+  }
+
+  it("Should send a poison event dead, keep other keys flowing, and hold its key with 'block-key'", async () => {
+    const { topic, ids, poisonId, laterId, result } = await poisonScenario('block-key')
+    expect(result).toMatchObject({ published: 21, dead: 1, remaining: 1 })
+    expect(await statuses(db.pool)).toEqual({ published: 21, dead: 1, pending: 1 })
+    const messages = await collectMessages(kafka, [topic], { count: 21, settleMs: 1_500 })
+    const received = new Set(messages.map((m) => m.headers.id))
+    for (const id of ids) expect(received.has(id), id).toBe(id !== poisonId && id !== laterId)
+  })
+
+  it("Should let later events of the poison key flow with 'continue'", async () => {
+    const { topic, ids, poisonId, result } = await poisonScenario('continue')
+    expect(result).toMatchObject({ published: 22, dead: 1, remaining: 0 })
+    const messages = await collectMessages(kafka, [topic], { count: 22, settleMs: 1_500 })
+    const received = new Set(messages.map((m) => m.headers.id))
+    for (const id of ids) expect(received.has(id), id).toBe(id !== poisonId)
+    const p = messages.filter((m) => m.key === 'P').map((m) => JSON.parse(m.value!).n)
+    expect([...new Set(p)]).toEqual([1, 3])
+  })
+})

@@ -1,0 +1,114 @@
+/**
+ * Shared helpers of the relay's integration tests: a database per test, rows inserted with plain
+ * SQL, a real Kafka publisher, and drains repeated until the backlog is gone.
+ */
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { createTestDatabase, type TestDatabase, testKafka } from '@prisma-outbox/devkit'
+import type { Kafka } from 'kafkajs'
+import type pg from 'pg'
+import {
+  type DrainResult,
+  type Engine,
+  KafkaPublisher,
+  type OutboxMessage,
+  type Publisher,
+} from '../src/index.js'
+
+export const MIGRATIONS = fileURLToPath(new URL('../../extension/prisma/migrations', import.meta.url))
+
+export function testDatabase(): Promise<TestDatabase> {
+  return createTestDatabase({ migrations: [MIGRATIONS], prefix: 'relay_test' })
+}
+
+export interface NewRow {
+  topic: string
+  key: string
+  type?: string
+  aggregateType?: string
+  payload?: unknown
+  headers?: Record<string, unknown>
+  id?: string
+}
+
+/** Inserts rows in array order (so `seq` follows it) in one statement; returns their ids. */
+export async function insertRows(
+  db: Pick<pg.Pool, 'query'> | pg.PoolClient,
+  rows: NewRow[],
+): Promise<string[]> {
+  const ids = rows.map((r) => r.id ?? randomUUID())
+  if (rows.length === 0) return ids
+  await db.query(
+    `INSERT INTO outbox_event (id, aggregatetype, aggregateid, type, payload, topic, headers)
+     SELECT id, agg, key, type, payload::jsonb, topic, headers::jsonb
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       WITH ORDINALITY AS r(id, agg, key, type, payload, topic, headers, ord)
+     ORDER BY ord`,
+    [
+      ids,
+      rows.map((r) => r.aggregateType ?? 'thing'),
+      rows.map((r) => r.key),
+      rows.map((r) => r.type ?? 'thing.updated'),
+      rows.map((r) => JSON.stringify(r.payload ?? {})),
+      rows.map((r) => r.topic),
+      rows.map((r) => JSON.stringify(r.headers ?? {})),
+    ],
+  )
+  return ids
+}
+
+/** A connected KafkaPublisher on the test broker; `disconnect()` it in afterAll. */
+export async function kafkaPublisher(kafka: Kafka = testKafka('outbox-relay-test')): Promise<KafkaPublisher> {
+  const publisher = new KafkaPublisher({ kafka, numPartitions: 3, replicationFactor: 1 })
+  await publisher.connect()
+  return publisher
+}
+
+/** A publisher that runs `before`/`after` around the real one (fault injection). */
+export function wrapPublisher(
+  inner: Publisher,
+  hooks: {
+    before?(m: OutboxMessage[]): Promise<void> | void
+    after?(m: OutboxMessage[]): Promise<void> | void
+  },
+): Publisher {
+  return {
+    connect: () => inner.connect(),
+    disconnect: () => inner.disconnect(),
+    async publish(messages) {
+      await hooks.before?.(messages)
+      await inner.publish(messages)
+      await hooks.after?.(messages)
+    },
+  }
+}
+
+/** Drains with all engines at once, repeatedly, until no due row is left (or the timeout). */
+export async function drainAll(engines: Engine[], timeoutMs = 30_000): Promise<DrainResult[]> {
+  const deadline = Date.now() + timeoutMs
+  const results: DrainResult[] = []
+  for (;;) {
+    const round = await Promise.all(engines.map((e) => e.drain()))
+    results.push(...round)
+    if (round.every((r) => r.remaining === 0) || Date.now() > deadline) return results
+    await sleep(100)
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** A promise with its resolve function, to hold a fake publisher at a point. */
+export function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void
+  const promise = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { promise, open }
+}
+
+export async function statuses(pool: pg.Pool): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ status: string; n: string }>(
+    'SELECT status, count(*) AS n FROM outbox_event GROUP BY status',
+  )
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]))
+}
