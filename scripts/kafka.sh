@@ -94,6 +94,18 @@ is_our_broker() {
   [[ "$cmdline" == *" kafka.Kafka $props_file"* ]]
 }
 
+# Pid of a Kafka broker listening on port $1 that was started elsewhere (another checkout of the
+# project, or by hand), or nothing. Such a broker is reused rather than fought over.
+other_broker_pid() {
+  command -v ss >/dev/null 2>&1 || return 0
+  local pid cmdline
+  pid="$(ss -Hltnp "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1 || true)"
+  [[ -n "$pid" ]] && alive "$pid" || return 0
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 0
+  [[ "$cmdline" == *" kafka.Kafka "* ]] && echo "$pid"
+  return 0
+}
+
 # Pid of our running broker, or nothing.
 running_pid() {
   local pid
@@ -347,6 +359,13 @@ cmd_start() {
   fi
   rm -f "$pid_file"
 
+  local other
+  other="$(other_broker_pid "$port")"
+  if [[ -n "$other" ]] && port_open "$port"; then
+    echo "Kafka already running on $host:$port (pid $other, started outside $state_dir); reusing it"
+    exit 0
+  fi
+
   ensure_port_free "$port" KAFKA_PORT
   ensure_port_free "$controller_port" KAFKA_CONTROLLER_PORT
   ensure_jars
@@ -385,6 +404,11 @@ cmd_status() {
   local pid running_port
   pid="$(running_pid)"
   if [[ -z "$pid" ]]; then
+    pid="$(other_broker_pid "$port")"
+    if [[ -n "$pid" ]] && port_open "$port"; then
+      echo "Kafka running on $host:$port (pid $pid, started outside $state_dir)"
+      exit 0
+    fi
     echo "Kafka not running"
     exit 1
   fi
