@@ -16,8 +16,8 @@ import {
 } from './events.js'
 import {
   type InteractiveTransaction,
-  internalParamsOf,
   interactiveTransactionOf,
+  internalParamsOf,
   runIn,
   transactionOf,
 } from './internals.js'
@@ -75,7 +75,8 @@ export class Capture {
     const info = this.datamodel.models[model]
     if (!info) return params.query(args)
     this.checkNestedWrites(model, operation, args)
-    const cascades = operation === 'delete' || operation === 'deleteMany' ? this.cascadingRelations(model) : []
+    const cascades =
+      operation === 'delete' || operation === 'deleteMany' ? this.cascadingRelations(model) : []
     const captured = this.capturedNames.has(model)
     if (!captured && cascades.length === 0) return params.query(args)
 
@@ -89,15 +90,35 @@ export class Capture {
         `${model}.${operation} ran in a batch $transaction that the outbox extension did not open; apply outbox() as the last $extends so its $transaction is the one called`,
       )
     }
-    return this.client.$transaction((tx: object) => this.write(params, info, interactiveTransactionOf(tx), cascades))
+    return this.client.$transaction((tx: object) =>
+      this.write(params, info, interactiveTransactionOf(tx), cascades),
+    )
   }
 
   private checkNestedWrites(model: string, operation: string, args: AnyRecord): void {
     if (operation === 'upsert') {
-      assertNoCapturedNestedWrites(this.datamodel, this.capturedNames, model, args.create, `${model}.upsert.create`)
-      assertNoCapturedNestedWrites(this.datamodel, this.capturedNames, model, args.update, `${model}.upsert.update`)
+      assertNoCapturedNestedWrites(
+        this.datamodel,
+        this.capturedNames,
+        model,
+        args.create,
+        `${model}.upsert.create`,
+      )
+      assertNoCapturedNestedWrites(
+        this.datamodel,
+        this.capturedNames,
+        model,
+        args.update,
+        `${model}.upsert.update`,
+      )
     } else {
-      assertNoCapturedNestedWrites(this.datamodel, this.capturedNames, model, args.data, `${model}.${operation}.data`)
+      assertNoCapturedNestedWrites(
+        this.datamodel,
+        this.capturedNames,
+        model,
+        args.data,
+        `${model}.${operation}.data`,
+      )
     }
   }
 
@@ -107,7 +128,11 @@ export class Capture {
     for (const child of this.capturedNames) {
       for (const relation of Object.values(this.datamodel.models[child]?.relations ?? {})) {
         if (relation.model !== model || !relation.holdsForeignKey) continue
-        if (relation.onDelete === 'Cascade' || relation.onDelete === 'SetNull' || relation.onDelete === 'SetDefault') {
+        if (
+          relation.onDelete === 'Cascade' ||
+          relation.onDelete === 'SetNull' ||
+          relation.onDelete === 'SetDefault'
+        ) {
           out.push({ model: child, fields: relation.fields, references: relation.references })
         }
       }
@@ -145,14 +170,21 @@ export class Capture {
         const record = (await run(rest)) as AnyRecord
         changes.push({ kind, record })
         result = projection
-          ? await inTx(delegate.findUniqueOrThrow?.({ where: primaryKeyWhere(info, record), ...projection }) as PromiseLike<unknown>)
+          ? await inTx(
+              delegate.findUniqueOrThrow?.({
+                where: primaryKeyWhere(info, record),
+                ...projection,
+              }) as PromiseLike<unknown>,
+            )
           : record
         break
       }
       case 'delete': {
         if (cascades.length > 0) {
           // The record itself (not the caller's unique `where`, which findMany may not accept).
-          const target = await inTx(delegate.findUnique?.({ where: args.where }) as PromiseLike<AnyRecord | null>)
+          const target = await inTx(
+            delegate.findUnique?.({ where: args.where }) as PromiseLike<AnyRecord | null>,
+          )
           await this.assertNoCascade(model, cascades, target ? [target] : [], tx)
         }
         // The caller's projection is read before the row is gone.
@@ -168,7 +200,8 @@ export class Capture {
       case 'updateMany': {
         const andReturn = params.operation === 'createMany' ? 'createManyAndReturn' : 'updateManyAndReturn'
         const records = (await inTx(delegate[andReturn]?.(rest) as PromiseLike<AnyRecord[]>)) ?? []
-        for (const record of records) changes.push({ kind: params.operation === 'createMany' ? 'created' : 'updated', record })
+        for (const record of records)
+          changes.push({ kind: params.operation === 'createMany' ? 'created' : 'updated', record })
         result = { count: records.length }
         break
       }
@@ -184,7 +217,9 @@ export class Capture {
           const shaped: unknown[] = []
           for (const r of records) {
             const where = primaryKeyWhere(info, r)
-            shaped.push(await inTx(delegate.findUniqueOrThrow?.({ where, ...projection }) as PromiseLike<unknown>))
+            shaped.push(
+              await inTx(delegate.findUniqueOrThrow?.({ where, ...projection }) as PromiseLike<unknown>),
+            )
           }
           result = shaped
         }
@@ -197,7 +232,9 @@ export class Capture {
         if (records.length === 0) return { count: 0 }
         await this.assertNoCascade(model, cascades, records, tx)
         const deleted = (await inTx(
-          delegate.deleteMany?.({ where: { OR: records.map((r) => primaryKeyFilter(info, r)) } }) as PromiseLike<{
+          delegate.deleteMany?.({
+            where: { OR: records.map((r) => primaryKeyFilter(info, r)) },
+          }) as PromiseLike<{
             count: number
           }>,
         )) as { count: number }
@@ -233,7 +270,10 @@ export class Capture {
           Object.fromEntries(cascade.fields.map((f, i) => [f, p[cascade.references[i] as string]])),
         ),
       }
-      const count = (await runIn(this.delegate(cascade.model).count?.({ where }) as PromiseLike<number>, tx)) as number
+      const count = (await runIn(
+        this.delegate(cascade.model).count?.({ where }) as PromiseLike<number>,
+        tx,
+      )) as number
       if (count > 0) {
         throw new OutboxError(
           'OUTBOX_UNSUPPORTED_WRITE',
@@ -252,7 +292,9 @@ export class Capture {
     const captured = this.options.captured.get(model)
     if (!captured) return
     const headers = checkHeaders(this.options.headers?.(), 'options.headers()')
-    const rows: OutboxRow[] = changes.map((c) => rowForChange(model, info, captured, c.kind, c.record, headers))
+    const rows: OutboxRow[] = changes.map((c) =>
+      rowForChange(model, info, captured, c.kind, c.record, headers),
+    )
     await this.insertRows(rows, tx)
   }
 
@@ -283,7 +325,9 @@ function splitProjection(args: AnyRecord): { projection?: AnyRecord; rest: AnyRe
 function readsRelations(info: OutboxModelInfo, projection: AnyRecord): boolean {
   if (projection.include) return true
   const select = projection.select as AnyRecord | undefined
-  return Object.keys(select ?? {}).some((f) => info.fields[f]?.kind !== 'scalar' && info.fields[f]?.kind !== 'enum')
+  return Object.keys(select ?? {}).some(
+    (f) => info.fields[f]?.kind !== 'scalar' && info.fields[f]?.kind !== 'enum',
+  )
 }
 
 /** Applies a scalar `select`/`omit` to a record in memory (for the *ManyAndReturn operations). */

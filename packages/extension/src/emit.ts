@@ -35,7 +35,10 @@ const emitSchema = z.strictObject({
 export function rowForEmit(input: EmitInput, extraHeaders: Record<string, string>): OutboxRow {
   const parsed = emitSchema.safeParse(input)
   if (!parsed.success) {
-    throw new OutboxError('OUTBOX_INVALID_EVENT', `invalid $outbox.emit() event: ${z.prettifyError(parsed.error)}`)
+    throw new OutboxError(
+      'OUTBOX_INVALID_EVENT',
+      `invalid $outbox.emit() event: ${z.prettifyError(parsed.error)}`,
+    )
   }
   const event = parsed.data
   return {

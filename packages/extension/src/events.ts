@@ -26,7 +26,10 @@ export function aggregateIdOf(model: string, info: OutboxModelInfo, record: Reco
   const parts = info.primaryKey.map((field) => {
     const value = record[field]
     if (value === undefined || value === null) {
-      throw new OutboxError('OUTBOX_INVALID_EVENT', `record of ${model} has no value for its primary key field ${field}`)
+      throw new OutboxError(
+        'OUTBOX_INVALID_EVENT',
+        `record of ${model} has no value for its primary key field ${field}`,
+      )
     }
     return keyPartToString(value)
   })
@@ -41,7 +44,10 @@ function keyPartToString(value: unknown): string {
 }
 
 /** The primary key of a record as a Prisma `where` (compound keys use Prisma's `a_b` form). */
-export function primaryKeyWhere(info: OutboxModelInfo, record: Record<string, unknown>): Record<string, unknown> {
+export function primaryKeyWhere(
+  info: OutboxModelInfo,
+  record: Record<string, unknown>,
+): Record<string, unknown> {
   if (info.primaryKey.length === 1) {
     const field = info.primaryKey[0] as string
     return { [field]: record[field] }
@@ -52,7 +58,10 @@ export function primaryKeyWhere(info: OutboxModelInfo, record: Record<string, un
 }
 
 /** Primary key fields only, for filters like `{ OR: [...] }`. */
-export function primaryKeyFilter(info: OutboxModelInfo, record: Record<string, unknown>): Record<string, unknown> {
+export function primaryKeyFilter(
+  info: OutboxModelInfo,
+  record: Record<string, unknown>,
+): Record<string, unknown> {
   const filter: Record<string, unknown> = {}
   for (const field of info.primaryKey) filter[field] = record[field]
   return filter

@@ -86,14 +86,13 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
          * write in the batch are in it; hands interactive callbacks a client with `$outbox`.
          */
         $transaction(this: BaseClient, input: unknown, txOptions?: unknown) {
-          const self = this
           if (typeof input === 'function') {
             const callback = input as (tx: BaseClient) => Promise<unknown>
-            return baseTransaction.call(self, (tx: BaseClient) => callback(withOutbox(tx)), txOptions)
+            return baseTransaction.call(this, (tx: BaseClient) => callback(withOutbox(tx)), txOptions)
           }
-          if (!Array.isArray(input)) return baseTransaction.call(self, input, txOptions)
+          if (!Array.isArray(input)) return baseTransaction.call(this, input, txOptions)
           return baseTransaction.call(
-            self,
+            this,
             async (tx: BaseClient) => {
               const itx = interactiveTransactionOf(tx)
               const results: unknown[] = []

@@ -1,6 +1,6 @@
-export { createOutbox, type OutboxApi, type OutboxExtension, outbox } from './extension.js'
 export type { OutboxDatamodel, OutboxFieldInfo, OutboxModelInfo, OutboxRelationInfo } from './datamodel.js'
 export type { EmitInput } from './emit.js'
 export { isOutboxError, OutboxError, type OutboxErrorCode } from './errors.js'
+export { createOutbox, type OutboxApi, type OutboxExtension, outbox } from './extension.js'
 export { toJsonSafe } from './json.js'
 export { defaultAggregateType, defaultTopic, type ModelOutboxOptions, type OutboxOptions } from './options.js'

@@ -20,7 +20,8 @@ export function toJsonSafe(value: unknown, path = '$', seen = new Set<object>())
     if (Number.isNaN(value.getTime())) throw unserialisable(path, 'an invalid Date')
     return value.toISOString()
   }
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
   if (isDecimal(value)) return value.toFixed()
   if (seen.has(value)) throw unserialisable(path, 'a circular reference')
   seen.add(value)
@@ -49,5 +50,8 @@ function isDecimal(value: object): value is { toFixed(): string } {
 }
 
 function unserialisable(path: string, what: string): OutboxError {
-  return new OutboxError('OUTBOX_UNSERIALISABLE_PAYLOAD', `event payload is not serialisable: ${path} is ${what}`)
+  return new OutboxError(
+    'OUTBOX_UNSERIALISABLE_PAYLOAD',
+    `event payload is not serialisable: ${path} is ${what}`,
+  )
 }

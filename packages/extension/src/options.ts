@@ -82,7 +82,10 @@ const OUTBOX_COLUMNS = ['id', 'aggregatetype', 'aggregateid', 'type', 'payload',
 export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input ?? {})
   if (!parsed.success) {
-    throw new OutboxError('OUTBOX_INVALID_OPTIONS', `invalid outbox options: ${z.prettifyError(parsed.error)}`)
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      `invalid outbox options: ${z.prettifyError(parsed.error)}`,
+    )
   }
   const options = parsed.data
   const known = Object.keys(datamodel.models)
@@ -134,14 +137,20 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
       )
     }
     if (model === outboxModel) {
-      throw new OutboxError('OUTBOX_INVALID_OPTIONS', `models.${model}: the outbox model itself cannot be captured`)
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `models.${model}: the outbox model itself cannot be captured`,
+      )
     }
     const fromSchema = datamodel.models[model]?.outbox ?? {}
     add(model, settings === true ? fromSchema : { ...fromSchema, ...settings }, `models.${model}`)
   }
   for (const model of captured.keys()) {
     if ((datamodel.models[model]?.primaryKey.length ?? 0) === 0) {
-      throw new OutboxError('OUTBOX_INVALID_OPTIONS', `model ${model} has no primary key, so its events have no aggregateid`)
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `model ${model} has no primary key, so its events have no aggregateid`,
+      )
     }
   }
   return {

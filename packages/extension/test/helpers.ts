@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
-import { createTestDatabase, type TestDatabase } from '@prisma-outbox/devkit'
 import { PrismaPg } from '@prisma/adapter-pg'
+import { createTestDatabase, type TestDatabase } from '@prisma-outbox/devkit'
 import { PrismaClient } from './generated/client/client.js'
 import { outbox } from './generated/outbox/index.js'
 

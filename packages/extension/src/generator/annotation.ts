@@ -17,13 +17,20 @@ const KNOWN = new Set(['aggregateType', 'topic'])
  * @returns the annotation, or undefined when the model has none
  * @throws OutboxError naming the model when the annotation is malformed
  */
-export function parseOutboxAnnotation(model: string, documentation: string | undefined): OutboxAnnotation | undefined {
+export function parseOutboxAnnotation(
+  model: string,
+  documentation: string | undefined,
+): OutboxAnnotation | undefined {
   if (!documentation) return undefined
   const lines = documentation.split('\n').filter((line) => /^\s*@outbox\b/.test(line))
   if (lines.length === 0) return undefined
   if (lines.length > 1) throw invalid(model, 'it has more than one @outbox annotation')
   const match = ANNOTATION.exec(lines[0] as string)
-  if (!match) throw invalid(model, `cannot read "${(lines[0] as string).trim()}"; expected @outbox or @outbox(aggregateType: "...", topic: "...")`)
+  if (!match)
+    throw invalid(
+      model,
+      `cannot read "${(lines[0] as string).trim()}"; expected @outbox or @outbox(aggregateType: "...", topic: "...")`,
+    )
   const annotation: OutboxAnnotation = {}
   const body = match[1]?.trim()
   if (!body) return annotation

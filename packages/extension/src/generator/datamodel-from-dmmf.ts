@@ -27,7 +27,11 @@ export function datamodelFromDmmf(models: readonly DmmfModel[]): OutboxDatamodel
     const fields: Record<string, OutboxFieldInfo> = {}
     const relations: Record<string, OutboxRelationInfo> = {}
     for (const field of model.fields) {
-      fields[field.name] = { kind: field.kind as OutboxFieldInfo['kind'], type: field.type, isList: field.isList }
+      fields[field.name] = {
+        kind: field.kind as OutboxFieldInfo['kind'],
+        type: field.type,
+        isList: field.isList,
+      }
       if (field.kind !== 'object') continue
       const from = field.relationFromFields ?? []
       const holdsForeignKey = from.length > 0

@@ -12,7 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import generatorHelper from '@prisma/generator-helper'
-import { datamodelFromDmmf, type DmmfModel, renderModule } from './datamodel-from-dmmf.js'
+import { type DmmfModel, datamodelFromDmmf, renderModule } from './datamodel-from-dmmf.js'
 
 export { parseOutboxAnnotation } from './annotation.js'
 export { datamodelFromDmmf, renderModule } from './datamodel-from-dmmf.js'
