@@ -1,0 +1,181 @@
+/**
+ * The `outbox-relay` command line: `serve`, `drain`, `watch`.
+ * @module
+ */
+import pg from 'pg'
+import { ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from '../config.js'
+import type { DrainResult } from '../engine.js'
+import { coerceError } from '../errors.js'
+import { createRelayApp } from '../http/app.js'
+import { kafkaHealthCheck } from '../kafka-health.js'
+import { serveRelay } from '../server.js'
+import { createWatcher } from '../watch.js'
+import { drainProgress, type ProgressStream } from './progress.js'
+import { createRuntime } from './runtime.js'
+
+/** Exit codes of the CLI. */
+export const EXIT = {
+  /** `drain`: everything due was published. `serve`/`watch`: stopped by a signal. */
+  OK: 0,
+  /** `drain`: a publish failed (retried), rows went dead, or due rows remain; any runtime failure. */
+  FAILED: 1,
+  /** Bad configuration or usage: nothing was attempted. */
+  CONFIG: 2,
+} as const
+
+/** Where the CLI reads and writes; `process` by default, fakes in tests. */
+export interface CliIO {
+  env: Record<string, string | undefined>
+  stdout: { write(text: string): unknown }
+  stderr: ProgressStream
+  /** Aborted to stop `serve` and `watch` (the bin wires SIGINT and SIGTERM to it). */
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * The exit code of `drain`: 0 when the drain published everything that was due (nothing
+ * retried, nothing dead, nothing remaining), else 1 — a cron wrapper can alert or run again.
+ */
+export function drainExitCode(result: DrainResult): number {
+  return result.retried === 0 && result.dead === 0 && result.remaining === 0 ? EXIT.OK : EXIT.FAILED
+}
+
+function waitForAbort(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return new Promise(() => {})
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}
+
+function describeResult(r: DrainResult): string {
+  return `published ${r.published}, retried ${r.retried}, dead ${r.dead}, remaining ${r.remaining} (${r.durationMs} ms)`
+}
+
+async function drainCommand(config: RelayConfig, io: CliIO): Promise<number> {
+  const progress = drainProgress(config.quiet ? { write() {}, isTTY: false } : io.stderr)
+  const runtime = await createRuntime(config, { hooks: progress.hooks, log: (l) => io.stderr.write(l) })
+  try {
+    const result = await runtime.engine.drain(config.drain)
+    progress.done()
+    io.stdout.write(`${JSON.stringify(result)}\n`)
+    return drainExitCode(result)
+  } finally {
+    await runtime.close()
+  }
+}
+
+async function serveCommand(config: RelayConfig, io: CliIO): Promise<number> {
+  const runtime = await createRuntime(config, { log: (l) => io.stderr.write(l) })
+  const broker = kafkaHealthCheck(runtime.kafka)
+  try {
+    const app = createRelayApp({
+      engine: runtime.engine,
+      pool: runtime.pool,
+      auth: config.http.auth,
+      maxBudgetMs: config.http.maxBudgetMs,
+      metrics: runtime.metrics,
+      checkBroker: broker.check,
+      logger: { error: (m) => io.stderr.write(`${m}\n`), warn: (m) => io.stderr.write(`${m}\n`) },
+    })
+    const server = await serveRelay(app, { port: config.http.port, hostname: config.http.host })
+    io.stderr.write(
+      `outbox-relay: listening on ${server.url} (auth: ${config.http.auth === 'none' ? 'none' : 'on'})\n`,
+    )
+    await waitForAbort(io.signal)
+    io.stderr.write('outbox-relay: stopping (waiting for running drains)\n')
+    await server.close()
+    return EXIT.OK
+  } finally {
+    await broker.close()
+    await runtime.close()
+  }
+}
+
+async function watchCommand(config: RelayConfig, io: CliIO): Promise<number> {
+  const runtime = await createRuntime(config, { log: (l) => io.stderr.write(l) })
+  const log = (line: string) => {
+    if (!config.quiet) io.stderr.write(`${line}\n`)
+  }
+  const watcher = createWatcher({
+    engine: runtime.engine,
+    createClient: () => new pg.Client({ connectionString: config.databaseUrl, keepAlive: true }),
+    pollMs: config.watch.pollMs,
+    debounceMs: config.watch.debounceMs,
+    drain: {
+      maxEvents: config.drain.maxEvents,
+      budgetMs: config.drain.budgetMs,
+      topics: config.drain.topics,
+    },
+    onDrain: (result, reason) => log(`outbox-relay: drain (${reason}): ${describeResult(result)}`),
+    onError: (error, where) =>
+      io.stderr.write(
+        `outbox-relay: ${where === 'listen' ? 'LISTEN connection' : 'drain'}: ${coerceError(error, 500)}\n`,
+      ),
+    onListening: () =>
+      log(`outbox-relay: listening for notifications (poll every ${config.watch.pollMs} ms)`),
+  })
+  try {
+    await watcher.start()
+    await waitForAbort(io.signal)
+    await watcher.stop()
+    return EXIT.OK
+  } finally {
+    await watcher.stop()
+    await runtime.close()
+  }
+}
+
+/**
+ * Runs one CLI invocation and returns its exit code; never throws.
+ *
+ * @param argv - arguments after the program name
+ * @param [io] - process streams and env by default
+ * @example
+ * process.exitCode = await main(['drain', '--max-events', '1000'])
+ */
+export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<number> {
+  const full: CliIO = {
+    env: io.env ?? process.env,
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+    signal: io.signal,
+  }
+  if (wantsHelp(argv)) {
+    full.stdout.write(USAGE)
+    return argv.length === 0 ? EXIT.CONFIG : EXIT.OK
+  }
+  let config: RelayConfig
+  try {
+    config = loadConfig(argv, full.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      full.stderr.write(`outbox-relay: ${error.message}\n`)
+      return EXIT.CONFIG
+    }
+    throw error
+  }
+  try {
+    if (config.command === 'drain') return await drainCommand(config, full)
+    if (config.command === 'serve') return await serveCommand(config, full)
+    return await watchCommand(config, full)
+  } catch (error) {
+    full.stderr.write(`outbox-relay: ${config.command} failed: ${coerceError(error, 1000)}\n`)
+    return EXIT.FAILED
+  }
+}
+
+/**
+ * What the `outbox-relay` bin calls: `main` with SIGINT/SIGTERM wired to a graceful stop.
+ * @internal
+ */
+export async function run(argv: string[]): Promise<number> {
+  const controller = new AbortController()
+  const stop = () => controller.abort()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  try {
+    return await main(argv, { signal: controller.signal })
+  } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  }
+}

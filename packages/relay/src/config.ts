@@ -1,0 +1,252 @@
+/**
+ * Configuration of the `outbox-relay` CLI: environment variables (and a few flags), validated
+ * once with zod; every error names the variable or flag.
+ * @module
+ */
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import type { AuthOptions } from './http/auth.js'
+import { deadLetterPolicySchema, type EngineOptions } from './options.js'
+
+/** The CLI's commands. */
+export const COMMANDS = ['serve', 'drain', 'watch'] as const
+export type Command = (typeof COMMANDS)[number]
+
+/** Thrown for bad configuration; the CLI prints `message` and exits with code 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+const required = (what: string) => ({
+  error: (issue: { input: unknown }) => (issue.input === undefined ? `is required (${what})` : undefined),
+})
+
+const int = (min: number, max: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min).max(max)
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+function splitList(s: string): string[] {
+  return s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+}
+
+const commaList = z.string().transform(splitList)
+
+/**
+ * The environment variables, with defaults. Empty values count as unset (handy with
+ * `docker run -e VAR=`). Unknown variables are ignored.
+ */
+export const envSchema = z.object({
+  DATABASE_URL: z
+    .string(required('the PostgreSQL URL, e.g. postgresql://user:password@host:5432/app'))
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL'),
+  KAFKA_BROKERS: z
+    .string(required('a comma-separated host:port list, e.g. kafka-1:9092,kafka-2:9092'))
+    .transform(splitList)
+    .pipe(
+      z
+        .array(z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s:,[\]]+):\d{1,5}$/, 'each broker must be host:port'))
+        .min(1, 'must list at least one broker'),
+    ),
+  KAFKA_CLIENT_ID: z.string().min(1).default('outbox-relay'),
+  KAFKA_SSL: bool.default(false),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  /** Partitions of topics the relay creates (default: the broker's num.partitions). */
+  KAFKA_TOPIC_PARTITIONS: int(1, 10_000).optional(),
+  RELAY_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  RELAY_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  RELAY_AUTH: z.literal('none', { error: 'must be "none" (or unset)' }).optional(),
+  PORT: int(0, 65_535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  OUTBOX_TABLE: z.string().min(1).default('outbox_event'),
+  RELAY_ID: z.string().min(1).max(200).optional(),
+  DRAIN_BATCH_SIZE: int(1, 10_000).default(500),
+  DRAIN_MAX_BUDGET_MS: int(1, 3_600_000).default(25_000),
+  DRAIN_MAX_ATTEMPTS: int(1, 1_000).default(10),
+  DRAIN_LEASE_MS: int(100, 3_600_000).default(30_000),
+  DEAD_LETTER_POLICY: deadLetterPolicySchema.default('block-key'),
+  WATCH_POLL_MS: int(10, 86_400_000).default(5_000),
+  WATCH_DEBOUNCE_MS: int(0, 60_000).default(20),
+})
+export type RelayEnv = z.output<typeof envSchema>
+
+/** Everything the CLI needs, resolved. */
+export interface RelayConfig {
+  command: Command
+  databaseUrl: string
+  kafka: {
+    clientId: string
+    brokers: string[]
+    ssl: boolean
+    sasl?:
+      | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
+      | undefined
+    numPartitions?: number | undefined
+  }
+  engine: EngineOptions
+  /** From flags: what one drain may do. `budgetMs` defaults to `DRAIN_MAX_BUDGET_MS`. */
+  drain: { maxEvents?: number | undefined; budgetMs: number; topics?: string[] | undefined }
+  http: { port: number; host: string; auth: AuthOptions; maxBudgetMs: number }
+  watch: { pollMs: number; debounceMs: number }
+  /** `--quiet`: no progress output. */
+  quiet: boolean
+}
+
+/** Usage text of the CLI. */
+export const USAGE = `usage: outbox-relay <command> [flags]
+
+commands:
+  serve   run the HTTP API (POST /drain, /health, /stats, /metrics, /dead, /dead/retry, /openapi.json)
+  drain   drain once and exit: 0 = everything due was published, 1 = failures, dead rows or
+          rows left (run again), 2 = bad configuration
+  watch   LISTEN for new rows and drain at once (polling fallback), until SIGINT/SIGTERM
+
+flags:
+  --max-events <n>   claim at most n rows per drain
+  --budget-ms <ms>   stop draining before this much time (default DRAIN_MAX_BUDGET_MS)
+  --topics <a,b>     only these topics
+  --port <port>      serve: listen port (default PORT or 3000)
+  --poll-ms <ms>     watch: polling fallback interval (default WATCH_POLL_MS or 5000)
+  --quiet            no progress output
+  -h, --help         this text
+
+environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL_MECHANISM,
+  KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TOPIC_PARTITIONS, RELAY_TOKEN,
+  RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
+  DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
+  WATCH_DEBOUNCE_MS (see the README)
+`
+
+function issuesText(error: z.ZodError): string {
+  return error.issues
+    .map((i) => `  ${i.path.length > 0 ? i.path.join('.') : '(environment)'}: ${i.message}`)
+    .join('\n')
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'max-events': { type: 'string' },
+        'budget-ms': { type: 'string' },
+        topics: { type: 'string' },
+        port: { type: 'string' },
+        'poll-ms': { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${USAGE}`)
+  }
+}
+
+/** True when argv asks for help (no config is loaded then). */
+export function wantsHelp(argv: string[]): boolean {
+  return argv.length === 0 || argv.includes('--help') || argv.includes('-h') || argv[0] === 'help'
+}
+
+/**
+ * Validates the environment and the flags of one CLI invocation.
+ *
+ * @param argv - arguments after the program name, e.g. `['drain', '--max-events', '1000']`
+ * @param [env=process.env]
+ * @throws ConfigError naming every bad variable or flag (the CLI exits with code 2)
+ * @example
+ * const config = loadConfig(['serve'], { DATABASE_URL: 'postgresql://localhost/app', KAFKA_BROKERS: 'localhost:9092', RELAY_TOKEN: '…32+ chars…' })
+ */
+export function loadConfig(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): RelayConfig {
+  const { values: flags, positionals } = parseFlags(argv)
+  const [command, ...extra] = positionals
+  if (!command || !(COMMANDS as readonly string[]).includes(command))
+    throw new ConfigError(`${command ? `unknown command "${command}"` : 'missing command'}\n\n${USAGE}`)
+  if (extra.length > 0) throw new ConfigError(`unexpected argument "${extra[0]}"\n\n${USAGE}`)
+
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''))
+  const parsed = envSchema.safeParse(input)
+  const problems: string[] = []
+  if (!parsed.success) problems.push(issuesText(parsed.error))
+  const flagSchema = z.object({
+    '--max-events': int(1, 10_000_000).optional(),
+    '--budget-ms': int(1, 86_400_000).optional(),
+    '--topics': commaList
+      .pipe(z.array(z.string().max(249)).min(1, 'must list at least one topic'))
+      .optional(),
+    '--port': int(0, 65_535).optional(),
+    '--poll-ms': int(10, 86_400_000).optional(),
+  })
+  const f = flagSchema.safeParse({
+    '--max-events': flags['max-events'],
+    '--budget-ms': flags['budget-ms'],
+    '--topics': flags.topics,
+    '--port': flags.port,
+    '--poll-ms': flags['poll-ms'],
+  })
+  if (!f.success) problems.push(issuesText(f.error))
+  if (parsed.success) {
+    const e = parsed.data
+    if (command === 'serve' && !e.RELAY_TOKEN && !e.RELAY_WEBHOOK_SECRET && !e.RELAY_AUTH)
+      problems.push(
+        '  RELAY_TOKEN: is required for serve (or RELAY_WEBHOOK_SECRET, or RELAY_AUTH=none to disable auth)',
+      )
+    if (e.KAFKA_SASL_MECHANISM && (!e.KAFKA_SASL_USERNAME || !e.KAFKA_SASL_PASSWORD))
+      problems.push(
+        `  ${e.KAFKA_SASL_USERNAME ? 'KAFKA_SASL_PASSWORD' : 'KAFKA_SASL_USERNAME'}: is required with KAFKA_SASL_MECHANISM`,
+      )
+    if (e.RELAY_AUTH === 'none' && (e.RELAY_TOKEN || e.RELAY_WEBHOOK_SECRET))
+      problems.push('  RELAY_AUTH: "none" contradicts RELAY_TOKEN/RELAY_WEBHOOK_SECRET: unset one of them')
+  }
+  if (problems.length > 0 || !parsed.success || !f.success)
+    throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
+
+  const e = parsed.data
+  const fl = f.data
+  const auth: AuthOptions =
+    e.RELAY_AUTH === 'none' ? 'none' : { token: e.RELAY_TOKEN, webhookSecret: e.RELAY_WEBHOOK_SECRET }
+  return {
+    command: command as Command,
+    databaseUrl: e.DATABASE_URL,
+    kafka: {
+      clientId: e.KAFKA_CLIENT_ID,
+      brokers: e.KAFKA_BROKERS as string[],
+      ssl: e.KAFKA_SSL,
+      sasl: e.KAFKA_SASL_MECHANISM
+        ? {
+            mechanism: e.KAFKA_SASL_MECHANISM,
+            username: e.KAFKA_SASL_USERNAME ?? '',
+            password: e.KAFKA_SASL_PASSWORD ?? '',
+          }
+        : undefined,
+      numPartitions: e.KAFKA_TOPIC_PARTITIONS,
+    },
+    engine: {
+      ...(e.RELAY_ID ? { relayId: e.RELAY_ID } : {}),
+      table: e.OUTBOX_TABLE,
+      batchSize: e.DRAIN_BATCH_SIZE,
+      maxAttempts: e.DRAIN_MAX_ATTEMPTS,
+      leaseMs: e.DRAIN_LEASE_MS,
+      deadLetterPolicy: e.DEAD_LETTER_POLICY,
+    },
+    drain: {
+      maxEvents: fl['--max-events'],
+      budgetMs: fl['--budget-ms'] ?? e.DRAIN_MAX_BUDGET_MS,
+      topics: fl['--topics'],
+    },
+    http: { port: fl['--port'] ?? e.PORT, host: e.HOST, auth, maxBudgetMs: e.DRAIN_MAX_BUDGET_MS },
+    watch: { pollMs: fl['--poll-ms'] ?? e.WATCH_POLL_MS, debounceMs: e.WATCH_DEBOUNCE_MS },
+    quiet: flags.quiet === true,
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The relay's Hono app: drain on request (cron, webhook), health, stats, metrics, dead letters.
+ * Web-standard APIs only (plus hono and zod), so it runs on Node, Bun, Deno and edge runtimes;
+ * the database and the broker come in through the engine and pool interfaces.
+ * @module
+ */
+import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { z } from 'zod'
+import { type PoolLike, withTransaction } from '../db.js'
+import type { Engine } from '../engine.js'
+import { RelayError } from '../errors.js'
+import { type DeadRow, listDead } from '../sql/list-dead.js'
+import { lockClaims } from '../sql/lock.js'
+import { retryDead } from '../sql/retry-dead.js'
+import { type AuthOptions, relayAuth } from './auth.js'
+import { describeError, HttpError, handleError, handleNotFound, type RelayLogger } from './errors.js'
+import { createRelayMetrics, type RelayMetrics } from './metrics.js'
+import { relayOpenApiDocument } from './openapi.js'
+import { deadQuerySchema, describeIssues, drainBodySchema, retryBodySchema } from './schemas.js'
+
+/** What the app needs of the engine (a full `Engine` fits). */
+export type RelayEngine = Pick<Engine, 'drain' | 'stats' | 'counters'> & {
+  readonly options: { table: string }
+}
+
+/** Default cap of a drain's time budget: below common serverless limits (30 s and up). */
+export const DEFAULT_MAX_BUDGET_MS = 25_000
+/** Default request body limit (64 KiB; the largest legitimate body, 1,000 retry ids, is ~40 KiB). */
+export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024
+
+/**
+ * Options of {@link createRelayApp}.
+ *
+ * @param engine - from `createEngine` (wire `metrics.hooks` into it to measure drains run elsewhere)
+ * @param pool - the engine's pool: health check, dead letters
+ * @param auth - required: `{ token }`, `{ webhookSecret }`, both, or `'none'` explicitly
+ * @param [checkBroker] - resolves when the broker is reachable (e.g. `kafkaHealthCheck(kafka).check`); without it `/health` reports the broker as `unchecked`
+ * @param [maxBudgetMs=25000] - cap (and default) of a drain's `budgetMs`
+ * @param [bodyLimitBytes=65536] - larger bodies get 413
+ * @param [healthTimeoutMs=2000] - a health check slower than this counts as down
+ * @param [metrics=createRelayMetrics()] - shared metrics state
+ * @param [logger=console] - where 5xx details go (never to the client)
+ * @param [serverUrl] - public URL of the app, for the OpenAPI document
+ */
+export interface RelayAppOptions {
+  engine: RelayEngine
+  pool: PoolLike
+  auth: AuthOptions
+  checkBroker?: (() => Promise<void>) | undefined
+  maxBudgetMs?: number | undefined
+  bodyLimitBytes?: number | undefined
+  healthTimeoutMs?: number | undefined
+  metrics?: RelayMetrics | undefined
+  logger?: RelayLogger | undefined
+  serverUrl?: string | undefined
+  /** Clock in ms (tests). @internal */
+  now?: (() => number) | undefined
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 1 || value > max)
+    throw new RelayError(
+      'RELAY_INVALID_OPTIONS',
+      `invalid relay app options: ${name} must be an integer between 1 and ${max}`,
+    )
+  return value
+}
+
+/** Reads a JSON body (empty = `{}` when `optional`) and validates it; 400 naming the field. */
+async function readBody<S extends z.ZodType>(c: Context, schema: S, optional: boolean): Promise<z.output<S>> {
+  const text = await c.req.text()
+  let input: unknown = {}
+  if (text.trim() !== '') {
+    try {
+      input = JSON.parse(text)
+    } catch {
+      throw new HttpError(400, 'INVALID_JSON', 'malformed JSON in request body')
+    }
+  } else if (!optional) throw new HttpError(400, 'INVALID_BODY', 'a JSON body is required')
+  const result = schema.safeParse(input)
+  if (!result.success)
+    throw new HttpError(400, 'INVALID_BODY', `invalid body: ${describeIssues(result.error)}`)
+  return result.data
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+async function database<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (error) {
+    throw new RelayError('RELAY_DATABASE', `${what} failed: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    })
+  }
+}
+
+function toDeadEvent(row: DeadRow) {
+  let payload: unknown = row.payload
+  try {
+    payload = JSON.parse(row.payload)
+  } catch {
+    // keep the text
+  }
+  return {
+    id: row.id,
+    topic: row.topic,
+    aggregateType: row.aggregatetype,
+    aggregateId: row.aggregateid,
+    type: row.type,
+    payload,
+    headers: row.headers ?? {},
+    attempts: row.attempts,
+    lastError: row.last_error,
+    createdAt: new Date(row.created_at).toISOString(),
+  }
+}
+
+/**
+ * Creates the relay's HTTP API as a Hono app: `POST /drain`, `GET /health`, `GET /stats`,
+ * `GET /metrics`, `GET /dead`, `POST /dead/retry`, `GET /openapi.json`. Mount it anywhere with
+ * `app.route('/outbox', relayApp)` or serve it as is. Options are checked here, once: without
+ * an auth choice it throws a `RelayError` (`RELAY_INVALID_OPTIONS`) naming `auth`.
+ *
+ * Errors are `{ error: { code, message } }`: 400 bad body/query, 401 auth, 404, 413 body too
+ * large, 503 database/broker down, 500 otherwise (details logged, never returned).
+ *
+ * @param options - see {@link RelayAppOptions}
+ * @example
+ * const metrics = createRelayMetrics()
+ * const engine = createEngine({ pool, publisher, hooks: metrics.hooks })
+ * const relay = createRelayApp({ engine, pool, metrics, auth: { token: process.env.RELAY_TOKEN } })
+ * app.route('/outbox', relay)   // POST /outbox/drain with "Authorization: Bearer …"
+ */
+export function createRelayApp(options: RelayAppOptions): Hono {
+  if (!options || typeof options !== 'object')
+    throw new RelayError('RELAY_INVALID_OPTIONS', 'invalid relay app options: expected an object')
+  const { engine, pool, checkBroker } = options
+  if (!engine || typeof engine.drain !== 'function')
+    throw new RelayError(
+      'RELAY_INVALID_OPTIONS',
+      'invalid relay app options: engine is required (createEngine(...))',
+    )
+  if (!pool || typeof pool.query !== 'function')
+    throw new RelayError('RELAY_INVALID_OPTIONS', 'invalid relay app options: pool is required')
+  const auth = relayAuth(options.auth, options.now)
+  const maxBudgetMs = positiveInt('maxBudgetMs', options.maxBudgetMs, DEFAULT_MAX_BUDGET_MS, 3_600_000)
+  const bodyLimitBytes = positiveInt(
+    'bodyLimitBytes',
+    options.bodyLimitBytes,
+    DEFAULT_BODY_LIMIT_BYTES,
+    16 * 1024 * 1024,
+  )
+  const healthTimeoutMs = positiveInt('healthTimeoutMs', options.healthTimeoutMs, 2_000, 60_000)
+  const metrics = options.metrics ?? createRelayMetrics()
+  const logger: RelayLogger = options.logger ?? console
+  const table = engine.options.table
+  let openapi: Record<string, unknown> | undefined
+
+  const app = new Hono()
+  app.onError(handleError(logger))
+  app.notFound(handleNotFound)
+
+  // Registered before the auth middleware: its handler answers first, so /health stays public.
+  app.get('/health', async (c) => {
+    const check = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), healthTimeoutMs)
+        return 'ok' as const
+      } catch (error) {
+        logger.warn?.(`relay: health: ${name} is down: ${describeError(error)}`)
+        return 'down' as const
+      }
+    }
+    const [databaseState, brokerState] = await Promise.all([
+      check('database', () => pool.query('SELECT 1')),
+      checkBroker ? check('broker', checkBroker) : Promise.resolve('unchecked' as const),
+    ])
+    const checks = { database: databaseState, broker: brokerState }
+    const down = Object.entries(checks)
+      .filter(([, state]) => state === 'down')
+      .map(([name]) => name)
+    if (down.length === 0) return c.json({ status: 'ok', checks })
+    return c.json(
+      { status: 'down', checks, error: { code: 'UNHEALTHY', message: `unreachable: ${down.join(', ')}` } },
+      503,
+    )
+  })
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: bodyLimitBytes,
+      onError: () => {
+        throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${bodyLimitBytes} bytes`)
+      },
+    }),
+  )
+  app.use('*', auth)
+
+  app.post('/drain', async (c) => {
+    const body = await readBody(c, drainBodySchema, true)
+    const budgetMs = Math.min(body.budgetMs ?? maxBudgetMs, maxBudgetMs)
+    const result = await engine.drain({ ...body, budgetMs })
+    metrics.observeDrain(result)
+    return c.json(result)
+  })
+
+  app.get('/stats', async (c) => c.json(await engine.stats()))
+
+  app.get('/metrics', async (c) => {
+    let stats: Awaited<ReturnType<RelayEngine['stats']>> | undefined
+    try {
+      stats = await engine.stats()
+    } catch (error) {
+      logger.error(`relay: metrics: stats unavailable: ${describeError(error)}`)
+    }
+    const text = metrics.render({ counters: engine.counters(), stats })
+    return c.body(text, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
+  })
+
+  app.get('/dead', async (c) => {
+    // `?cursor=` (empty) means no cursor, as if absent
+    const params = Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== ''))
+    const query = deadQuerySchema.safeParse(params)
+    if (!query.success)
+      throw new HttpError(400, 'INVALID_QUERY', `invalid query: ${describeIssues(query.error)}`)
+    const { limit, cursor, topic } = query.data
+    const { rows } = await database('list dead', () =>
+      pool.query(...args(listDead({ table, limit, afterSeq: cursor, topics: topic ? [topic] : undefined }))),
+    )
+    const page = rows as DeadRow[]
+    const last = page[page.length - 1]
+    return c.json({
+      items: page.map(toDeadEvent),
+      nextCursor: page.length === limit && last ? last.seq : null,
+    })
+  })
+
+  app.post('/dead/retry', async (c) => {
+    const body = await readBody(c, retryBodySchema, false)
+    const retried = await database('retry dead', () =>
+      withTransaction(pool, async (client) => {
+        // Revived rows become claimable: serialise with claims, like the engine's failure marks.
+        await client.query(...args(lockClaims()))
+        const result = await client.query(...args(retryDead({ table, ids: body.all ? undefined : body.ids })))
+        return result.rowCount ?? 0
+      }),
+    )
+    return c.json({ retried })
+  })
+
+  app.get('/openapi.json', (c) => {
+    openapi ??= relayOpenApiDocument({ serverUrl: options.serverUrl })
+    return c.json(openapi)
+  })
+
+  return app
+}
+
+function args(statement: { text: string; values: unknown[] }): [string, unknown[]] {
+  return [statement.text, statement.values]
+}

@@ -1,0 +1,148 @@
+/**
+ * Request and response schemas of the relay's HTTP API. The same schemas validate requests and
+ * generate the OpenAPI document (`z.toJSONSchema`), so the two cannot drift.
+ * @module
+ */
+import { z } from 'zod'
+
+/**
+ * The named schemas of the API: the OpenAPI document's `components.schemas`. A registry of our
+ * own (not zod's global one), so nothing else a process registers leaks into the document.
+ */
+export const apiSchemas = z.registry<{ id: string }>()
+
+/** Kafka's own topic-name limit. */
+const topicName = z.string().min(1).max(249)
+
+/**
+ * Body of `POST /drain`, all optional. Mirrors the engine's `drainOptionsSchema` (which lives
+ * in Node-only code) with upper bounds, so absurd numbers are a 400 instead of a surprise.
+ * `budgetMs` above the app's `maxBudgetMs` is lowered to it, not rejected.
+ */
+export const drainBodySchema = z
+  .strictObject({
+    maxEvents: z.int().min(1).max(10_000_000).optional().describe('stop after claiming this many rows'),
+    budgetMs: z
+      .int()
+      .min(1)
+      .max(86_400_000)
+      .optional()
+      .describe('stop before this much time has passed; capped by the server'),
+    topics: z.array(topicName).min(1).max(100).optional().describe('only rows of these topics'),
+  })
+  .register(apiSchemas, { id: 'DrainRequest' })
+export type DrainBody = z.infer<typeof drainBodySchema>
+
+/** Response of `POST /drain`. */
+export const drainResultSchema = z
+  .object({
+    published: z.int().describe('rows published and marked'),
+    retried: z.int().describe('rows that failed and will be retried after a backoff'),
+    dead: z.int().describe('rows that went dead in this drain'),
+    remaining: z.int().describe('pending rows still due when the drain stopped'),
+    durationMs: z.int(),
+  })
+  .register(apiSchemas, { id: 'DrainResult' })
+
+/** Query of `GET /dead`. */
+export const deadQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50).describe('page size'),
+  cursor: z
+    .string()
+    .regex(/^\d{1,19}$/, 'must be the nextCursor of a previous page')
+    .optional()
+    .describe('nextCursor of the previous page'),
+  topic: topicName.optional().describe('only rows of this topic'),
+})
+
+/** One dead row. */
+export const deadEventSchema = z
+  .object({
+    id: z.string(),
+    topic: z.string(),
+    aggregateType: z.string(),
+    aggregateId: z.string(),
+    type: z.string(),
+    payload: z.unknown().describe('the event body'),
+    headers: z.record(z.string(), z.unknown()),
+    attempts: z.int(),
+    lastError: z.string().nullable(),
+    createdAt: z.string().describe('ISO 8601'),
+  })
+  .register(apiSchemas, { id: 'DeadEvent' })
+
+/** Response of `GET /dead`. */
+export const deadPageSchema = z
+  .object({
+    items: z.array(deadEventSchema),
+    nextCursor: z.string().nullable().describe('pass as ?cursor= for the next page; null on the last page'),
+  })
+  .register(apiSchemas, { id: 'DeadPage' })
+
+/** Body of `POST /dead/retry`: either some ids or `all: true`. */
+export const retryBodySchema = z
+  .strictObject({
+    ids: z.array(z.uuid()).min(1).max(1_000).optional().describe('dead rows to retry'),
+    all: z.literal(true).optional().describe('retry every dead row'),
+  })
+  .refine((b) => (b.ids === undefined) !== (b.all === undefined), {
+    message: 'give either "ids" or "all": true (not both)',
+    path: ['ids'],
+  })
+  .register(apiSchemas, { id: 'RetryRequest' })
+export type RetryBody = z.infer<typeof retryBodySchema>
+
+/** Response of `POST /dead/retry`. */
+export const retryResultSchema = z
+  .object({ retried: z.int().describe('dead rows set back to pending') })
+  .register(apiSchemas, { id: 'RetryResult' })
+
+const topicStatsFields = {
+  pending: z.int(),
+  due: z.int().describe('pending and due now'),
+  inFlight: z.int().describe('leased by a relay right now'),
+  dead: z.int(),
+  oldestPendingAgeMs: z.int().nullable().describe('age of the oldest pending row; null without pending rows'),
+}
+
+/** Response of `GET /stats`. */
+export const statsSchema = z
+  .object({
+    ...topicStatsFields,
+    topics: z.array(
+      z.object({ topic: z.string(), ...topicStatsFields }).register(apiSchemas, { id: 'TopicStats' }),
+    ),
+  })
+  .register(apiSchemas, { id: 'Stats' })
+
+/** State of one dependency in `GET /health`. */
+export const checkStateSchema = z.enum(['ok', 'down', 'unchecked'])
+
+/** Response of `GET /health` (200 and 503). */
+export const healthSchema = z
+  .object({
+    status: z.enum(['ok', 'down']),
+    checks: z.object({ database: checkStateSchema, broker: checkStateSchema }),
+    error: z.object({ code: z.string(), message: z.string() }).optional().describe('present when down'),
+  })
+  .register(apiSchemas, { id: 'Health' })
+
+/** Every error response. */
+export const errorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .register(apiSchemas, { id: 'Error' })
+
+/**
+ * Turns zod issues into one line naming each field, e.g.
+ * `maxEvents: Invalid input: expected int, received string; topics.0: Too small…`.
+ * @internal
+ */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path.length > 0 ? issue.path.join('.') : '(body)'
+      if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field`
+      return `${field}: ${issue.message}`
+    })
+    .join('; ')
+}

@@ -1,0 +1,249 @@
+import { EventEmitter } from 'node:events'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { DrainResult } from './engine.js'
+import { createWatcher, type ListenClient, type Watcher } from './watch.js'
+
+class FakeClient extends EventEmitter implements ListenClient {
+  queries: string[] = []
+  ended = false
+  failConnect = false
+  failQuery = false
+  async connect() {
+    if (this.failConnect) throw new Error('ECONNREFUSED')
+  }
+  async query(text: string) {
+    this.queries.push(text)
+    if (this.failQuery) throw new Error('connection terminated')
+    return {}
+  }
+  async end() {
+    this.ended = true
+  }
+  notify(channel = 'outbox_event') {
+    this.emit('notification', { channel, payload: '' })
+  }
+}
+
+const result = (r: Partial<DrainResult> = {}): DrainResult => ({
+  published: 0,
+  retried: 0,
+  dead: 0,
+  remaining: 0,
+  durationMs: 1,
+  ...r,
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let watcher: Watcher | undefined
+afterEach(async () => {
+  await watcher?.stop()
+  watcher = undefined
+})
+
+function setup(
+  options: { results?: DrainResult[]; pollMs?: number; debounceMs?: number; failFirstConnects?: number } = {},
+) {
+  const clients: FakeClient[] = []
+  let connects = 0
+  const queue = [...(options.results ?? [])]
+  const drain = vi.fn(async () => queue.shift() ?? result())
+  const errors: Array<[unknown, string]> = []
+  watcher = createWatcher({
+    engine: { drain },
+    createClient: () => {
+      const c = new FakeClient()
+      c.failConnect = connects++ < (options.failFirstConnects ?? 0)
+      clients.push(c)
+      return c
+    },
+    pollMs: options.pollMs ?? 60_000,
+    debounceMs: options.debounceMs ?? 5,
+    reconnectMinMs: 10,
+    reconnectMaxMs: 40,
+    recheckMinMs: 5,
+    onError: (e, where) => errors.push([e, where]),
+  })
+  return { watcher, clients, drain, errors }
+}
+
+describe('createWatcher', () => {
+  it('Should LISTEN, drain once at start, and drain on a notification', async () => {
+    const { watcher, clients, drain } = setup()
+    await watcher.start()
+    expect(watcher.listening).toBe(true)
+    expect(clients[0]?.queries).toEqual(['LISTEN "outbox_event"'])
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(1)
+    clients[0]?.notify()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+    clients[0]?.notify('other_channel')
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+  })
+
+  it('Should debounce a burst of notifications into one drain', async () => {
+    const { watcher, clients, drain } = setup({ debounceMs: 30 })
+    await watcher.start()
+    await watcher.idle()
+    for (let i = 0; i < 20; i++) clients[0]?.notify()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+  })
+
+  it('Should drain again after a notification that arrived during a drain, never overlapping', async () => {
+    const clients: FakeClient[] = []
+    let active = 0
+    let maxActive = 0
+    let release!: () => void
+    const drain = vi.fn(async () => {
+      active++
+      maxActive = Math.max(maxActive, active)
+      if (drain.mock.calls.length === 1) await new Promise<void>((r) => (release = r))
+      active--
+      return result()
+    })
+    watcher = createWatcher({
+      engine: { drain },
+      createClient: () => {
+        const c = new FakeClient()
+        clients.push(c)
+        return c
+      },
+      pollMs: 60_000,
+      debounceMs: 0,
+    })
+    await watcher.start()
+    clients[0]?.notify()
+    clients[0]?.notify()
+    await sleep(5)
+    expect(drain).toHaveBeenCalledTimes(1)
+    release()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+    expect(maxActive).toBe(1)
+  })
+
+  it('Should keep draining while a drain published and rows remain, then stop', async () => {
+    const { watcher, drain } = setup({
+      results: [result({ published: 10, remaining: 5 }), result({ published: 5, remaining: 0 })],
+    })
+    await watcher.start()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+  })
+
+  it('Should not loop when rows remain but nothing was published (broker down, blocked keys)', async () => {
+    const { watcher, drain } = setup({ results: [result({ retried: 3, remaining: 3 })] })
+    await watcher.start()
+    await watcher.idle()
+    await sleep(20)
+    expect(drain).toHaveBeenCalledTimes(1)
+  })
+
+  it('Should re-drain soon, backing off, when due rows could not be claimed yet (open transaction elsewhere)', async () => {
+    const blocked = result({ remaining: 2 })
+    const { watcher, drain } = setup({
+      results: [blocked, blocked, blocked, result({ published: 2, remaining: 0 })],
+    })
+    await watcher.start()
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(4), { timeout: 2_000 })
+    await sleep(50)
+    expect(drain).toHaveBeenCalledTimes(4) // nothing left: no more rechecks
+  })
+
+  it('Should poll as a fallback', async () => {
+    const { watcher, drain, clients } = setup({ pollMs: 15 })
+    await watcher.start()
+    await sleep(100)
+    expect(drain.mock.calls.length).toBeGreaterThanOrEqual(4)
+    expect(clients[0]?.queries).toContain('SELECT 1')
+  })
+
+  it('Should report drain errors and carry on', async () => {
+    const { watcher, drain, clients, errors } = setup()
+    drain.mockRejectedValueOnce(new Error('db down'))
+    await watcher.start()
+    await watcher.idle()
+    expect(errors).toEqual([[expect.objectContaining({ message: 'db down' }), 'drain']])
+    clients[0]?.notify()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+  })
+
+  it('Should reconnect after the connection is lost, LISTEN again and drain', async () => {
+    const { watcher, clients, drain, errors } = setup({ failFirstConnects: 0 })
+    await watcher.start()
+    await watcher.idle()
+    clients[0]?.emit('error', new Error('terminating connection due to administrator command'))
+    clients[0]?.emit('end')
+    expect(watcher.listening).toBe(false)
+    expect(clients[0]?.ended).toBe(true)
+    await vi.waitFor(() => expect(watcher.listening).toBe(true), { timeout: 2_000 })
+    expect(clients).toHaveLength(2)
+    expect(clients[1]?.queries).toEqual(['LISTEN "outbox_event"'])
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(2)
+    expect(errors.filter(([, w]) => w === 'listen')).toHaveLength(1)
+    clients[1]?.notify()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(3)
+  })
+
+  it('Should keep retrying the reconnect with backoff', async () => {
+    const { watcher, clients } = setup()
+    await watcher.start()
+    // the next 3 connects fail
+    let failures = 3
+    const original = clients[0] as FakeClient
+    const proto = Object.getPrototypeOf(original) as FakeClient
+    const connect = proto.connect
+    proto.connect = async function (this: FakeClient) {
+      if (this !== original && failures-- > 0) throw new Error('ECONNREFUSED')
+    }
+    try {
+      original.emit('end')
+      await vi.waitFor(() => expect(watcher.listening).toBe(true), { timeout: 3_000 })
+      expect(clients.length).toBe(5)
+    } finally {
+      proto.connect = connect
+    }
+  })
+
+  it('Should reject start when the first connection fails, without scheduling anything', async () => {
+    const { watcher, drain } = setup({ failFirstConnects: 1 })
+    await expect(watcher.start()).rejects.toThrow(/ECONNREFUSED/)
+    await sleep(30)
+    expect(drain).not.toHaveBeenCalled()
+  })
+
+  it('Should stop: abort the drain signal, close the connection, ignore later events', async () => {
+    const clients: FakeClient[] = []
+    let signal: AbortSignal | undefined
+    const drain = vi.fn(async (o?: { signal?: AbortSignal }) => {
+      signal = o?.signal
+      return result()
+    })
+    watcher = createWatcher({
+      engine: { drain },
+      createClient: () => {
+        const c = new FakeClient()
+        clients.push(c)
+        return c
+      },
+      pollMs: 10,
+      drain: { maxEvents: 7 },
+    })
+    await watcher.start()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledWith(expect.objectContaining({ maxEvents: 7 }))
+    await watcher.stop()
+    expect(signal?.aborted).toBe(true)
+    expect(clients[0]?.ended).toBe(true)
+    const calls = drain.mock.calls.length
+    clients[0]?.notify()
+    await sleep(40)
+    expect(drain.mock.calls.length).toBe(calls)
+  })
+})

@@ -1,0 +1,280 @@
+/**
+ * Watch mode: drain as soon as a row is committed, woken by PostgreSQL `NOTIFY` (the outbox
+ * table's trigger sends one per writing statement on channel `outbox_event`), with a polling
+ * fallback for what notifications cannot cover (rows whose retry backoff ends, a lost
+ * connection) and automatic reconnection.
+ * @module
+ */
+import type { DrainResult, Engine } from './engine.js'
+import type { DrainOptions } from './options.js'
+
+/**
+ * The dedicated connection that LISTENs: a `pg.Client` fits. It must NOT come from the pool —
+ * LISTEN belongs to a session, and a pooled connection would be handed to other queries.
+ */
+export interface ListenClient {
+  connect(): Promise<unknown>
+  query(text: string): Promise<unknown>
+  // biome-ignore lint/suspicious/noExplicitAny: pg.Client's overloaded `on`
+  on(event: any, listener: (...args: any[]) => void): unknown
+  end(): Promise<unknown>
+}
+
+/**
+ * Options of {@link createWatcher}.
+ *
+ * @param engine - what to drain with
+ * @param createClient - returns a NEW, unconnected client, e.g. `() => new pg.Client({ connectionString })`
+ * @param [channel='outbox_event'] - the NOTIFY channel of the outbox trigger
+ * @param [pollMs=5000] - polling fallback: a drain at least this often, notifications or not
+ * @param [debounceMs=20] - notifications within this window share one drain
+ * @param [reconnectMinMs=250] - first reconnect delay; doubles up to `reconnectMaxMs`
+ * @param [reconnectMaxMs=30000] - cap of the reconnect delay
+ * @param [recheckMinMs=50] - first delay of a re-drain when due rows were not claimable yet; doubles up to `pollMs`
+ * @param [drain] - options of each drain (`maxEvents`, `budgetMs`, `topics`)
+ */
+export interface WatcherOptions {
+  engine: Pick<Engine, 'drain'>
+  createClient: () => ListenClient
+  channel?: string | undefined
+  pollMs?: number | undefined
+  debounceMs?: number | undefined
+  reconnectMinMs?: number | undefined
+  reconnectMaxMs?: number | undefined
+  recheckMinMs?: number | undefined
+  drain?: Omit<DrainOptions, 'signal'> | undefined
+  /** After each drain that did something (published, retried or dead > 0). */
+  onDrain?: ((result: DrainResult, reason: WakeReason) => void) | undefined
+  /** A drain failed or the connection was lost; the watcher carries on. */
+  onError?: ((error: unknown, where: 'drain' | 'listen') => void) | undefined
+  /** LISTEN is active (after start and after each reconnect). */
+  onListening?: (() => void) | undefined
+}
+
+/** Why a drain ran. */
+export type WakeReason = 'start' | 'notify' | 'poll' | 'reconnect' | 'more' | 'recheck'
+
+/** What {@link createWatcher} returns. */
+export interface Watcher {
+  /** Connects, LISTENs and drains once. Rejects only if the FIRST connection fails. */
+  start(): Promise<void>
+  /** Stops: no new drain, the running one stops after its batch, the connection closes. */
+  stop(): Promise<void>
+  /** True while LISTEN is active on a live connection. */
+  readonly listening: boolean
+  /** Resolves when no drain is running or scheduled (tests). */
+  idle(): Promise<void>
+}
+
+function validate(name: string, value: number, min: number): number {
+  if (!Number.isFinite(value) || value < min)
+    throw new Error(`invalid watcher options: ${name} must be a number >= ${min}`)
+  return value
+}
+
+/**
+ * Creates a watcher. Drains never overlap: a wake-up during a drain schedules one more drain
+ * right after it (the new row may have committed after the running drain's last claim). A
+ * drain that published and stopped with rows still due (budget or `maxEvents` reached) is
+ * followed at once by another. A drain that failed, or made no progress, waits for the next
+ * notification or poll — so a broker outage is retried at the poll rate, not in a hot loop.
+ *
+ * One case in between: a drain that found rows due but could claim none of them, without any
+ * failure. The usual reason is a transaction still open elsewhere on the cluster: the claim never
+ * overtakes open transactions (see `claim-batch.ts`), so a notified row may have to wait for an
+ * unrelated transaction to end, which sends no notification. Such a drain is retried after
+ * `recheckMinMs`, doubling up to `pollMs`, instead of waiting a whole poll interval. Rows that are
+ * held back for good (behind a dead row under `'block-key'`) therefore cost a few extra cheap
+ * drains that back off to the poll rate.
+ *
+ * @example
+ * const watcher = createWatcher({
+ *   engine,
+ *   createClient: () => new pg.Client({ connectionString: process.env.DATABASE_URL, keepAlive: true }),
+ *   pollMs: 5_000,
+ * })
+ * await watcher.start()
+ * process.on('SIGTERM', () => watcher.stop())
+ */
+export function createWatcher(options: WatcherOptions): Watcher {
+  const channel = options.channel ?? 'outbox_event'
+  const pollMs = validate('pollMs', options.pollMs ?? 5_000, 1)
+  const debounceMs = validate('debounceMs', options.debounceMs ?? 20, 0)
+  const reconnectMinMs = validate('reconnectMinMs', options.reconnectMinMs ?? 250, 1)
+  const reconnectMaxMs = validate('reconnectMaxMs', options.reconnectMaxMs ?? 30_000, reconnectMinMs)
+  const recheckMinMs = Math.min(pollMs, validate('recheckMinMs', options.recheckMinMs ?? 50, 1))
+  const { engine } = options
+  const quotedChannel = `"${channel.replaceAll('"', '""')}"`
+
+  let stopped = false
+  let started = false
+  let client: ListenClient | undefined
+  let listening = false
+  let reconnectDelay = reconnectMinMs
+  let debounceTimer: ReturnType<typeof setTimeout> | undefined
+  let reconnectTimer: ReturnType<typeof setTimeout> | undefined
+  let pollTimer: ReturnType<typeof setInterval> | undefined
+  let recheckTimer: ReturnType<typeof setTimeout> | undefined
+  let recheckDelay = recheckMinMs
+  let running: Promise<void> | undefined
+  let again: WakeReason | undefined
+  const abort = new AbortController()
+
+  const report = (error: unknown, where: 'drain' | 'listen') => {
+    try {
+      options.onError?.(error, where)
+    } catch {
+      // observers must not break the watcher
+    }
+  }
+
+  async function drainLoop(reason: WakeReason): Promise<void> {
+    let next: WakeReason | undefined = reason
+    while (next && !stopped) {
+      const why: WakeReason = next
+      again = undefined
+      next = undefined
+      try {
+        const result = await engine.drain({ ...options.drain, signal: abort.signal })
+        if (result.published + result.retried + result.dead > 0) {
+          try {
+            options.onDrain?.(result, why)
+          } catch {
+            // ignore
+          }
+        }
+        if (result.published > 0 && result.remaining > 0) next = 'more'
+        else if (result.remaining > 0 && result.published + result.retried + result.dead === 0)
+          scheduleRecheck()
+        if (result.published > 0 || result.remaining === 0) recheckDelay = recheckMinMs
+      } catch (error) {
+        report(error, 'drain')
+      }
+      next = again ?? next
+    }
+  }
+
+  function scheduleRecheck() {
+    if (stopped || recheckTimer) return
+    const delay = recheckDelay
+    recheckDelay = Math.min(pollMs, recheckDelay * 2)
+    recheckTimer = setTimeout(() => {
+      recheckTimer = undefined
+      drainNow('recheck')
+    }, delay)
+  }
+
+  function drainNow(reason: WakeReason) {
+    if (stopped) return
+    if (running) {
+      again ??= reason
+      return
+    }
+    running = drainLoop(reason).finally(() => {
+      running = undefined
+    })
+  }
+
+  function wake(reason: WakeReason) {
+    if (stopped) return
+    if (debounceMs === 0) return drainNow(reason)
+    if (debounceTimer) return
+    debounceTimer = setTimeout(() => {
+      debounceTimer = undefined
+      drainNow(reason)
+    }, debounceMs)
+  }
+
+  /** The established connection `c` failed or ended (events of other clients are ignored). */
+  function lost(c: ListenClient, error?: unknown) {
+    if (c !== client || stopped) return
+    listening = false
+    client = undefined
+    c.end().catch(() => {})
+    report(error ?? new Error('the LISTEN connection ended'), 'listen')
+    scheduleReconnect()
+  }
+
+  function scheduleReconnect() {
+    if (stopped || reconnectTimer) return
+    const delay = reconnectDelay
+    reconnectDelay = Math.min(reconnectMaxMs, reconnectDelay * 2)
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined
+      listen('reconnect').catch((error) => {
+        report(error, 'listen')
+        scheduleReconnect()
+      })
+    }, delay)
+  }
+
+  async function listen(reason: WakeReason): Promise<void> {
+    const c = options.createClient()
+    c.on('error', (error: unknown) => lost(c, error))
+    c.on('end', () => lost(c))
+    c.on('notification', (message: { channel?: string }) => {
+      if (message.channel === channel) wake('notify')
+    })
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${quotedChannel}`)
+    } catch (error) {
+      await c.end().catch(() => {})
+      throw error
+    }
+    if (stopped) {
+      await c.end().catch(() => {})
+      return
+    }
+    client = c
+    listening = true
+    reconnectDelay = reconnectMinMs
+    try {
+      options.onListening?.()
+    } catch {
+      // ignore
+    }
+    // Rows committed while we were not listening got no notification we could see.
+    drainNow(reason)
+  }
+
+  return {
+    get listening() {
+      return listening
+    },
+
+    async start() {
+      if (started) throw new Error('watcher already started')
+      started = true
+      await listen('start')
+      pollTimer = setInterval(() => {
+        drainNow('poll')
+        // Detects a silently dead connection (no FIN): a failing ping triggers a reconnect.
+        const c = client
+        if (c) c.query('SELECT 1').catch((error) => lost(c, error))
+      }, pollMs)
+    },
+
+    async stop() {
+      stopped = true
+      abort.abort()
+      clearTimeout(debounceTimer)
+      clearTimeout(reconnectTimer)
+      clearTimeout(recheckTimer)
+      clearInterval(pollTimer)
+      listening = false
+      await running
+      const c = client
+      client = undefined
+      await c?.end().catch(() => {})
+    },
+
+    async idle() {
+      for (;;) {
+        if (debounceTimer) await new Promise((r) => setTimeout(r, debounceMs + 1))
+        else if (running) await running
+        else return
+      }
+    },
+  }
+}

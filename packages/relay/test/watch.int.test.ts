@@ -1,0 +1,115 @@
+/**
+ * Watch mode against real PostgreSQL and Kafka: a committed row reaches Kafka through
+ * LISTEN/NOTIFY long before the (deliberately huge) polling interval, also after the LISTEN
+ * connection was killed.
+ */
+import {
+  collectMessages,
+  createTopics,
+  type TestDatabase,
+  testKafka,
+  uniqueTopic,
+} from '@prisma-outbox/devkit'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createEngine, createWatcher, type KafkaPublisher, type Watcher } from '../src/index.js'
+import { insertRows, kafkaPublisher, statuses, testDatabase } from './helpers.js'
+
+const kafka = testKafka('relay-watch-test')
+/** Far above anything the tests wait for: a message that arrives came from a notification. */
+const POLL_MS = 60_000
+/** Generous, for slow CI machines, yet far below POLL_MS. */
+const ARRIVAL_TIMEOUT_MS = 15_000
+const APP_NAME = 'outbox-watch-test'
+
+let publisher: KafkaPublisher
+let db: TestDatabase
+let watcher: Watcher | undefined
+
+beforeAll(async () => {
+  publisher = await kafkaPublisher(kafka)
+})
+afterAll(async () => {
+  await publisher.disconnect()
+})
+beforeEach(async () => {
+  db = await testDatabase()
+})
+afterEach(async () => {
+  await watcher?.stop()
+  watcher = undefined
+  await db.drop()
+})
+
+async function startWatcher(errors: unknown[] = []): Promise<Watcher> {
+  const engine = createEngine({ pool: db.pool, publisher })
+  watcher = createWatcher({
+    engine,
+    createClient: () => new pg.Client({ connectionString: db.url, application_name: APP_NAME }),
+    pollMs: POLL_MS,
+    reconnectMinMs: 100,
+    onError: (error) => errors.push(error),
+  })
+  await watcher.start()
+  await watcher.idle()
+  return watcher
+}
+
+describe('watch mode', () => {
+  it('Should publish a new row soon after commit, without polling', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    await startWatcher()
+    const started = Date.now()
+    const [id] = await insertRows(db.pool, [{ topic, key: 'k1', payload: { hello: 'watch' } }])
+    const messages = await collectMessages(kafka, [topic], { count: 1, timeoutMs: ARRIVAL_TIMEOUT_MS })
+    const elapsed = Date.now() - started
+    expect(messages.map((m) => m.headers.id)).toEqual([id])
+    expect(elapsed).toBeLessThan(POLL_MS)
+    console.info(`watch: commit → consumer in ${elapsed} ms (includes the test consumer joining its group)`)
+    await vi.waitFor(async () => expect(await statuses(db.pool)).toEqual({ published: 1 }), {
+      timeout: 5_000,
+    })
+  })
+
+  it('Should publish rows written in a transaction, once, after commit', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    await startWatcher()
+    const client = await db.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await insertRows(client, [{ topic, key: 'a' }])
+      await insertRows(client, [
+        { topic, key: 'a' },
+        { topic, key: 'b' },
+      ])
+      await client.query('COMMIT')
+    } finally {
+      client.release()
+    }
+    const messages = await collectMessages(kafka, [topic], {
+      count: 3,
+      timeoutMs: ARRIVAL_TIMEOUT_MS,
+      settleMs: 500,
+    })
+    expect(messages).toHaveLength(3)
+  })
+
+  it('Should reconnect after its LISTEN connection is killed and still react to notifications', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    const errors: unknown[] = []
+    const w = await startWatcher(errors)
+    const { rowCount } = await db.pool.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()',
+      [APP_NAME],
+    )
+    expect(rowCount).toBe(1)
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0), { timeout: 5_000 })
+    await vi.waitFor(() => expect(w.listening).toBe(true), { timeout: 10_000 })
+    const [id] = await insertRows(db.pool, [{ topic, key: 'after-reconnect' }])
+    const messages = await collectMessages(kafka, [topic], { count: 1, timeoutMs: ARRIVAL_TIMEOUT_MS })
+    expect(messages.map((m) => m.headers.id)).toEqual([id])
+  })
+})
