@@ -5,7 +5,7 @@
  */
 import { serve } from '@hono/node-server'
 import { applyMigrations } from '@prisma-outbox/devkit/migrate'
-import { createEngine, KafkaPublisher } from '@prisma-outbox/relay'
+import { createEngine, createRelayApp, KafkaPublisher, kafkaHealthCheck } from '@prisma-outbox/relay'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
 import { createDemoApp } from './app.js'
@@ -19,6 +19,8 @@ export interface DemoOptions {
   port: number
   drainIntervalMs: number
   migrationsDir: string
+  /** Bearer token of the relay endpoints mounted at `/outbox`. */
+  relayToken: string
   employeeTopic?: string
   consumerGroup?: string
 }
@@ -56,7 +58,15 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   )
   const schedule = startSchedule(() => engine.drain({ budgetMs: 5_000 }), options.drainIntervalMs)
 
-  const app = createDemoApp(prisma)
+  // The relay's own HTTP API, for cron jobs and webhooks: POST /outbox/drain, GET /outbox/stats, ...
+  const broker = kafkaHealthCheck(kafka)
+  const relayApp = createRelayApp({
+    engine,
+    pool,
+    auth: { token: options.relayToken },
+    checkBroker: broker.check,
+  })
+  const app = createDemoApp(prisma, (root) => root.route('/outbox', relayApp))
   const server = await new Promise<{ close(cb: () => void): void; port: number }>((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }, (info) =>
       resolve({ close: (cb) => s.close(() => cb()), port: info.port }),
@@ -69,6 +79,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       await new Promise<void>((resolve) => server.close(resolve))
       await schedule.stop()
       await directory.stop()
+      await broker.close()
       await publisher.disconnect()
       await pool.end()
       await prisma.$disconnect()

@@ -3,6 +3,7 @@
  * PostgreSQL and the project's local Kafka broker. Ctrl-C stops everything it started.
  * @module
  */
+import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { loadConfig } from './config.js'
 import { startDemo } from './demo.js'
@@ -26,7 +27,9 @@ async function main() {
     started.push(kafka)
     kafkaBrokers = [kafka.url]
   }
+  const relayToken = config.RELAY_TOKEN ?? randomBytes(24).toString('base64url')
   const demo = await startDemo({
+    relayToken,
     databaseUrl,
     kafkaBrokers,
     port: config.PORT,
@@ -34,21 +37,24 @@ async function main() {
     migrationsDir: resolve(REPO_ROOT, 'prisma/migrations'),
   })
   started.unshift(demo)
-  printWelcome(demo.url)
+  printWelcome(demo.url, relayToken)
 }
 
-function printWelcome(url: string) {
+function printWelcome(url: string, relayToken: string) {
   console.log(`
 prisma-outbox demo running on ${url}
 
   HR service     ${url}/employees
   directory      ${url}/directory   (kept up to date from Kafka through the inbox)
+  relay          ${url}/outbox      (drained every ${config.DRAIN_INTERVAL_MS} ms in process; also callable by cron)
 
 Try:
   curl -s -X POST ${url}/employees -H 'content-type: application/json' -d '{"email":"ada@example.com","name":"Ada Lovelace","title":"Engineer"}'
   curl -s ${url}/directory
   curl -s -X PATCH ${url}/employees/<id> -H 'content-type: application/json' -d '{"title":"Chief Engineer"}'
   curl -s -X DELETE ${url}/employees/<id>
+  curl -s -X POST ${url}/outbox/drain -H 'Authorization: Bearer ${relayToken}'
+  curl -s ${url}/outbox/stats -H 'Authorization: Bearer ${relayToken}'
 
 Ctrl-C stops the demo (and the database and broker it started).
 `)

@@ -18,6 +18,7 @@ let db: TestDatabase
 let demo: RunningDemo
 const topic = uniqueTopic('demo.employee')
 const kafka = testKafka()
+const RELAY_TOKEN = 'demo-e2e-token-0123456789abcdefghijkl'
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrations: [], prefix: 'outbox_demo_e2e' })
@@ -29,6 +30,7 @@ beforeAll(async () => {
     port: 0,
     drainIntervalMs: 100,
     migrationsDir: MIGRATIONS,
+    relayToken: RELAY_TOKEN,
     employeeTopic: topic,
     consumerGroup: `directory-${randomUUID()}`,
   })
@@ -109,6 +111,19 @@ describe('demo: HR API → outbox → relay → Kafka → inbox → directory', 
       [first.headers.id],
     )
     expect(inbox.rows[0]?.n).toBe(1)
+  })
+
+  it('mounts the relay at /outbox behind its bearer token', async () => {
+    const open = await fetch(`${demo.url}/outbox/stats`)
+    expect(open.status).toBe(401)
+    const drain = await fetch(`${demo.url}/outbox/drain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${RELAY_TOKEN}` },
+    })
+    expect(drain.status).toBe(200)
+    expect(await drain.json()).toMatchObject({ published: expect.any(Number), remaining: expect.any(Number) })
+    const health = await fetch(`${demo.url}/outbox/health`)
+    expect(health.status).toBe(200)
   })
 
   it('answers 400 naming the fields of a bad body, and 404 for an unknown employee', async () => {
