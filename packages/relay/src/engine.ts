@@ -3,7 +3,6 @@
  * statistics. No HTTP here; the Hono app and the CLI drive it.
  * @module
  */
-import { performance } from 'node:perf_hooks'
 import { backoffDelay } from './backoff.js'
 import { type PoolLike, run, withTransaction } from './db.js'
 import { coerceError, RelayError } from './errors.js'

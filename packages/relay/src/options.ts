@@ -2,15 +2,22 @@
  * Engine and drain options: zod schemas with defaults, checked once when things are built.
  * @module
  */
-import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
 import { z } from 'zod'
 import { RelayError } from './errors.js'
 import { DEFAULT_TABLE, quoteTable } from './sql/table.js'
 
-/** `<hostname>-<pid>-<random>`: unique per process, readable in `locked_by`. */
+/**
+ * `<hostname>-<pid>-<random>`: unique per process, readable in `locked_by`. Only web-standard
+ * APIs are required (on edge runtimes without `process` it is `relay-<random>`).
+ */
 export function defaultRelayId(): string {
-  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  const random = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('')
+  const proc = (globalThis as { process?: { pid?: number; env?: Record<string, string | undefined> } })
+    .process
+  const host = proc?.env?.HOSTNAME ?? proc?.env?.COMPUTERNAME
+  return proc?.pid === undefined ? `relay-${random}` : `${host ?? 'relay'}-${proc.pid}-${random}`
 }
 
 const tableName = z
