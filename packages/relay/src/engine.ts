@@ -220,7 +220,10 @@ export function createEngine(args: CreateEngineArgs): Engine {
     if (rows.length === 0) return undefined
 
     const messages = rows.map(toMessage)
-    const settled = await settleBatch(messages, (batch) => publisher.publish(batch), { blockOnDead })
+    const settled = await settleBatch(messages, (batch) => publisher.publish(batch), {
+      blockOnDead,
+      maxMessageBytes: options.maxMessageBytes,
+    })
     const t2 = performance.now()
 
     const publishedIds: string[] = []

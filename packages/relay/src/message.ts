@@ -37,3 +37,14 @@ export function toMessage(row: ClaimedRow): OutboxMessage {
   headers.aggregateType = row.aggregatetype
   return { id: row.id, topic: row.topic, key: row.aggregateid, value: row.payload, headers }
 }
+
+const encoder = new TextEncoder()
+
+/** Bytes of a message's key, value and headers as Kafka stores them (record overhead not counted). */
+export function messageBytes(message: OutboxMessage): number {
+  let bytes = encoder.encode(message.key).length + encoder.encode(message.value).length
+  for (const [name, value] of Object.entries(message.headers)) {
+    bytes += encoder.encode(name).length + encoder.encode(value).length
+  }
+  return bytes
+}

@@ -59,6 +59,12 @@ export const engineOptionsSchema = z
       .refine((b) => b.baseMs <= b.maxMs, { message: 'baseMs must not exceed maxMs', path: ['baseMs'] })
       .prefault({}),
     deadLetterPolicy: deadLetterPolicySchema.default('block-key'),
+    /**
+     * Rows whose message (key + value + headers, in bytes) is larger go dead without being sent:
+     * sending one would fail the whole batch's request and make its other rows repeat. 0 turns
+     * the check off. Keep it at or below the broker's `message.max.bytes` (default 1,048,588).
+     */
+    maxMessageBytes: z.number().int().min(0).default(1_000_000),
     table: tableName.default(DEFAULT_TABLE),
     retention: z
       .strictObject({

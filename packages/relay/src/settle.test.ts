@@ -89,3 +89,41 @@ describe('settleBatch', () => {
     expect(kinds(r2.outcomes)).toEqual({ 1: 'retry', 2: 'held', 3: 'held', 4: 'held' })
   })
 })
+
+describe('settleBatch with maxMessageBytes', () => {
+  const msg = (id: string, key: string, value: string) => ({ id, topic: 't', key, value, headers: { id } })
+
+  it('fails an oversized row permanently without sending it, and sends the others once', async () => {
+    const sent: string[][] = []
+    const big = msg('b', 'k2', 'x'.repeat(200))
+    const result = await settleBatch(
+      [msg('a', 'k1', '{}'), big, msg('c', 'k3', '{}')],
+      async (batch) => {
+        sent.push(batch.map((m) => m.id))
+      },
+      { blockOnDead: true, maxMessageBytes: 100 },
+    )
+    expect(sent).toEqual([['a', 'c']])
+    expect(result.sends).toBe(1)
+    expect(result.outcomes.get('a')).toEqual({ kind: 'published' })
+    expect(result.outcomes.get('c')).toEqual({ kind: 'published' })
+    const outcome = result.outcomes.get('b')
+    expect(outcome).toMatchObject({ kind: 'failed', permanent: true })
+    expect(String((outcome as { error: Error }).error.message)).toMatch(
+      /message too large: \d+ bytes .* exceeds maxMessageBytes 100/,
+    )
+  })
+
+  it('holds later rows of the oversized row key under block-key', async () => {
+    const sent: string[] = []
+    const result = await settleBatch(
+      [msg('a', 'k1', 'x'.repeat(200)), msg('b', 'k1', '{}'), msg('c', 'k2', '{}')],
+      async (batch) => {
+        sent.push(...batch.map((m) => m.id))
+      },
+      { blockOnDead: true, maxMessageBytes: 100 },
+    )
+    expect(sent).toEqual(['c'])
+    expect(result.outcomes.get('b')).toEqual({ kind: 'held' })
+  })
+})

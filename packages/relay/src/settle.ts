@@ -2,7 +2,8 @@
  * Publishing one claimed batch and deciding the fate of each row, including finding poison rows.
  * @module
  */
-import type { OutboxMessage } from './message.js'
+import { RelayError } from './errors.js'
+import { messageBytes, type OutboxMessage } from './message.js'
 import { classifyPublishError } from './publisher.js'
 
 /** What happened to one row of a batch. */
@@ -49,13 +50,34 @@ const keyOf = (m: OutboxMessage) => `${m.topic}\u0000${m.key}`
 export async function settleBatch(
   messages: OutboxMessage[],
   publish: (messages: OutboxMessage[]) => Promise<void>,
-  options: { blockOnDead: boolean; classify?: (error: unknown) => 'retriable' | 'permanent' },
+  options: {
+    blockOnDead: boolean
+    classify?: (error: unknown) => 'retriable' | 'permanent'
+    /** Rows larger than this fail permanently without being sent (0: no check). */
+    maxMessageBytes?: number
+  },
 ): Promise<SettleResult> {
   const classify = options.classify ?? classifyPublishError
   const outcomes = new Map<string, RowOutcome>()
   const blocked = new Set<string>()
   let sends = 0
   let stopped = false
+
+  // Oversized rows would fail the request that carries them, and with it rows Kafka had accepted
+  // on other partitions (which then repeat): fail them here, before any send.
+  const limit = options.maxMessageBytes ?? 0
+  const sendable: OutboxMessage[] = []
+  for (const m of messages) {
+    const bytes = limit > 0 ? messageBytes(m) : 0
+    if (bytes > limit) {
+      const error = new RelayError(
+        'RELAY_PUBLISH_PERMANENT',
+        `message too large: ${bytes} bytes (key + value + headers) exceeds maxMessageBytes ${limit}`,
+      )
+      outcomes.set(m.id, { kind: 'failed', permanent: true, error })
+      if (options.blockOnDead) blocked.add(keyOf(m))
+    } else sendable.push(m)
+  }
 
   const attempt = async (list: OutboxMessage[]): Promise<void> => {
     const sendable: OutboxMessage[] = []
@@ -86,6 +108,6 @@ export async function settleBatch(
     }
   }
 
-  await attempt(messages)
+  await attempt(sendable)
   return { outcomes, sends, retriableFailure: stopped }
 }
