@@ -19,6 +19,9 @@ export interface Queryable {
 /** A checked-out connection: used for the claim transaction. */
 export interface PoolClientLike extends Queryable {
   release(error?: Error | boolean): void
+  /** node-postgres clients emit `'error'` when the server drops the connection. */
+  on?(event: 'error', listener: (error: Error) => void): unknown
+  off?(event: 'error', listener: (error: Error) => void): unknown
 }
 
 /** A connection pool, e.g. `new pg.Pool({ connectionString })`. */
@@ -39,6 +42,13 @@ export interface SqlStatement {
 export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   let broken: Error | undefined
+  // pg-pool stops listening for 'error' on a checked-out client; a connection the server cuts
+  // meanwhile (restart, pg_terminate_backend) would emit an unhandled 'error' and kill the
+  // process. Keep it: the pending query rejects on its own, and the client is discarded.
+  const onError = (error: Error) => {
+    broken = error
+  }
+  client.on?.('error', onError)
   try {
     await client.query('BEGIN')
     const result = await fn(client)
@@ -53,6 +63,7 @@ export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable)
     }
     throw error
   } finally {
+    client.off?.('error', onError)
     client.release(broken)
   }
 }

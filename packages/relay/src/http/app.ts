@@ -199,7 +199,9 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     '*',
     bodyLimit({
       maxSize: bodyLimitBytes,
-      onError: () => {
+      onError: (c) => {
+        // The rest of the body is never read, so the connection cannot carry another request.
+        c.header('Connection', 'close')
         throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${bodyLimitBytes} bytes`)
       },
     }),
