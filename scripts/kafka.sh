@@ -248,7 +248,12 @@ jvm_opts() {
 # A fresh, formatted data dir with a new random cluster id (22 characters of base64url).
 format_storage() {
   local cluster_id output
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22)"
+  # A base64url id of 16 random bytes, as Kafka makes them. One starting with "-" would be read
+  # by the tool's argument parser as an option, so draw again.
+  cluster_id="-"
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22)"
+  done
   rm -rf "$data_dir"
   mkdir -p "$data_dir"
   # With a static controller.quorum.voters, --standalone must not be passed.
