@@ -8,7 +8,8 @@ if (!file) {
   console.error('usage: node scripts/test-summary.mjs <npm-test-log>')
   process.exit(2)
 }
-const text = readFileSync(file, 'utf8').replace(/\u001b\[[0-9;]*m/g, '')
+const ansiColour = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g')
+const text = readFileSync(file, 'utf8').replace(ansiColour, '')
 const totals = { passed: 0, failed: 0, skipped: 0 }
 let summaries = 0
 for (const line of text.split('\n')) {
