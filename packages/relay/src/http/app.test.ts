@@ -244,9 +244,6 @@ describe('bad bodies', () => {
     })
     expect(withLength.status).toBe(413)
     expect((await json(withLength)).error.code).toBe('PAYLOAD_TOO_LARGE')
-    // The unread rest of the body makes the connection unusable for a next request.
-    expect(res.headers.get('connection')).toBe('close')
-    expect(withLength.headers.get('connection')).toBe('close')
   })
 
   it('Should not have drained for any bad body', () => {

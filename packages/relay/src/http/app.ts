@@ -199,9 +199,7 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     '*',
     bodyLimit({
       maxSize: bodyLimitBytes,
-      onError: (c) => {
-        // The rest of the body is never read, so the connection cannot carry another request.
-        c.header('Connection', 'close')
+      onError: () => {
         throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `request body is larger than ${bodyLimitBytes} bytes`)
       },
     }),
