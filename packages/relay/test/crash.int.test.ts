@@ -5,26 +5,14 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type BatchInfo, createEngine, type KafkaPublisher, type OutboxMessage } from '../src/index.js'
-import { gate, insertRows, kafkaPublisher, sleep, statuses, testDatabase, wrapPublisher } from './helpers.js'
+import { gate, insertRows, sleep, statuses, useRelayServices, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-crash-test')
 let publisher: KafkaPublisher
 let db: TestDatabase
-
-beforeAll(async () => {
-  publisher = await kafkaPublisher(kafka)
-})
-afterAll(async () => {
-  await publisher.disconnect()
-})
-beforeEach(async () => {
-  db = await testDatabase()
-})
-afterEach(async () => {
-  await db.drop()
-})
+useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 describe('crash between publish and mark', () => {
   it('Should republish only the crashed batch, with the same ids, and never let the crashed relay clobber', async () => {

@@ -5,26 +5,14 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type BatchInfo, createEngine, type KafkaPublisher } from '../src/index.js'
-import { insertRows, kafkaPublisher, sleep, statuses, testDatabase } from './helpers.js'
+import { insertRows, sleep, statuses, useRelayServices } from './helpers.js'
 
 const kafka = testKafka('relay-drain-test')
 let publisher: KafkaPublisher
 let db: TestDatabase
-
-beforeAll(async () => {
-  publisher = await kafkaPublisher(kafka)
-})
-afterAll(async () => {
-  await publisher.disconnect()
-})
-beforeEach(async () => {
-  db = await testDatabase()
-})
-afterEach(async () => {
-  await db.drop()
-})
+useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 describe('drain', () => {
   it('Should publish every row with key, value and headers intact and mark them published', async () => {

@@ -5,26 +5,14 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createEngine, type KafkaPublisher, RelayError } from '../src/index.js'
-import { insertRows, kafkaPublisher, sleep, statuses, testDatabase, wrapPublisher } from './helpers.js'
+import { insertRows, sleep, statuses, useRelayServices, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-failures-test')
 let publisher: KafkaPublisher
 let db: TestDatabase
-
-beforeAll(async () => {
-  publisher = await kafkaPublisher(kafka)
-})
-afterAll(async () => {
-  await publisher.disconnect()
-})
-beforeEach(async () => {
-  db = await testDatabase()
-})
-afterEach(async () => {
-  await db.drop()
-})
+useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 const outage = () => new RelayError('RELAY_PUBLISH_RETRIABLE', 'broker unavailable (simulated)')
 

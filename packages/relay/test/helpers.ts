@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { createTestDatabase, type TestDatabase, testKafka } from '@prisma-outbox/devkit'
 import type { Kafka } from 'kafkajs'
 import type pg from 'pg'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import {
   type DrainResult,
   type Engine,
@@ -58,6 +59,36 @@ export async function insertRows(
 }
 
 /** A connected KafkaPublisher on the test broker; `disconnect()` it in afterAll. */
+/**
+ * The hooks most integration files share: one connected publisher for the file, a fresh
+ * database for each test. The callbacks hand them to the file's own variables.
+ * @example
+ * let publisher: KafkaPublisher
+ * let db: TestDatabase
+ * useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
+ */
+export function useRelayServices(
+  kafka: Kafka,
+  use: { publisher(publisher: KafkaPublisher): void; db(db: TestDatabase): void },
+): void {
+  let publisher: KafkaPublisher | undefined
+  let db: TestDatabase | undefined
+  beforeAll(async () => {
+    publisher = await kafkaPublisher(kafka)
+    use.publisher(publisher)
+  })
+  afterAll(async () => {
+    await publisher?.disconnect()
+  })
+  beforeEach(async () => {
+    db = await testDatabase()
+    use.db(db)
+  })
+  afterEach(async () => {
+    await db?.drop()
+  })
+}
+
 export async function kafkaPublisher(kafka: Kafka = testKafka('outbox-relay-test')): Promise<KafkaPublisher> {
   const publisher = new KafkaPublisher({ kafka, numPartitions: 3, replicationFactor: 1 })
   await publisher.connect()

@@ -11,7 +11,7 @@ import {
   uniqueTopic,
 } from '@prisma-outbox/devkit'
 import { Kafka, logLevel } from 'kafkajs'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   createEngine,
   createRelayApp,
@@ -22,7 +22,7 @@ import {
   SIGNATURE_HEADER,
   signWebhook,
 } from '../src/index.js'
-import { insertRows, kafkaPublisher, sleep, statuses, testDatabase, wrapPublisher } from './helpers.js'
+import { insertRows, sleep, statuses, useRelayServices, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-http-test')
 const TOKEN = 'cron-token-'.padEnd(48, 'x')
@@ -30,19 +30,7 @@ const SECRET = 'webhook-secret-'.padEnd(48, 'y')
 const bearer = { Authorization: `Bearer ${TOKEN}` }
 let publisher: KafkaPublisher
 let db: TestDatabase
-
-beforeAll(async () => {
-  publisher = await kafkaPublisher(kafka)
-})
-afterAll(async () => {
-  await publisher.disconnect()
-})
-beforeEach(async () => {
-  db = await testDatabase()
-})
-afterEach(async () => {
-  await db.drop()
-})
+useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 /**
  * Waits until every pending row is claimable as far as open transactions go: the claim only takes

@@ -5,26 +5,14 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createEngine, type KafkaPublisher } from '../src/index.js'
-import { insertRows, kafkaPublisher, testDatabase } from './helpers.js'
+import { insertRows, testDatabase, useRelayServices } from './helpers.js'
 
 const kafka = testKafka('relay-order-test')
 let publisher: KafkaPublisher
 let db: TestDatabase
-
-beforeAll(async () => {
-  publisher = await kafkaPublisher(kafka)
-})
-afterAll(async () => {
-  await publisher.disconnect()
-})
-beforeEach(async () => {
-  db = await testDatabase()
-})
-afterEach(async () => {
-  await db.drop()
-})
+useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 describe('per-key order across open transactions', () => {
   it('Should never publish a row ahead of an earlier row whose transaction is still open', async () => {
