@@ -4,37 +4,15 @@
  * and a rollback leaves neither the change nor a row.
  */
 import type { TestDatabase } from '@prisma-outbox/devkit'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Employee, PrismaClient } from './generated/client/client.js'
-import {
-  basePrisma,
-  dispose,
-  type ExtendedPrisma,
-  extendedPrisma,
-  type OutboxRowView,
-  outboxRows,
-  testDatabase,
-} from './helpers.js'
+import { type ExtendedPrisma, type OutboxRowView, outboxRows, useCaptureDatabase } from './helpers.js'
 
 let db: TestDatabase
 let base: PrismaClient
 let prisma: ExtendedPrisma
 
-beforeAll(async () => {
-  db = await testDatabase()
-  base = basePrisma(db)
-  prisma = extendedPrisma(db)
-})
-
-afterAll(async () => {
-  await dispose(db, prisma, base)
-})
-
-beforeEach(async () => {
-  await db.pool.query(
-    'TRUNCATE employee, department, membership, blob, audit_note, outbox_event RESTART IDENTITY',
-  )
-})
+useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) })
 
 /** The client (root or transaction) an operation is called on. */
 type Client = Pick<ExtendedPrisma, 'employee' | 'auditNote'>

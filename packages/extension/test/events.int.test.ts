@@ -4,16 +4,9 @@
  * only the returned value, never the payload.
  */
 import type { TestDatabase } from '@prisma-outbox/devkit'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import type { PrismaClient } from './generated/client/client.js'
-import {
-  basePrisma,
-  dispose,
-  type ExtendedPrisma,
-  extendedPrisma,
-  outboxRows,
-  testDatabase,
-} from './helpers.js'
+import { type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
@@ -22,21 +15,7 @@ let base: PrismaClient
 let prisma: ExtendedPrisma
 const others: { $disconnect(): Promise<void> }[] = []
 
-beforeAll(async () => {
-  db = await testDatabase()
-  base = basePrisma(db)
-  prisma = extendedPrisma(db)
-})
-
-afterAll(async () => {
-  await dispose(db, prisma, base, ...others)
-})
-
-beforeEach(async () => {
-  await db.pool.query(
-    'TRUNCATE employee, department, membership, blob, audit_note, outbox_event RESTART IDENTITY',
-  )
-})
+useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) }, others)
 
 /** A client with different options on the same database, disconnected in afterAll. */
 function clientWith(options: Parameters<typeof extendedPrisma>[1]) {

@@ -4,38 +4,17 @@
  * Also: many standalone writes at once.
  */
 import type { TestDatabase } from '@prisma-outbox/devkit'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { isOutboxError, OutboxError } from '../src/index.js'
 import type { PrismaClient } from './generated/client/client.js'
 import { outbox } from './generated/outbox/index.js'
-import {
-  basePrisma,
-  dispose,
-  type ExtendedPrisma,
-  extendedPrisma,
-  outboxRows,
-  testDatabase,
-} from './helpers.js'
+import { type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
 
 let db: TestDatabase
 let base: PrismaClient
 let prisma: ExtendedPrisma
 
-beforeAll(async () => {
-  db = await testDatabase()
-  base = basePrisma(db)
-  prisma = extendedPrisma(db)
-})
-
-afterAll(async () => {
-  await dispose(db, prisma, base)
-})
-
-beforeEach(async () => {
-  await db.pool.query(
-    'TRUNCATE employee, department, membership, blob, audit_note, outbox_event RESTART IDENTITY',
-  )
-})
+useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) })
 
 /** Asserts `promise` rejects with an OutboxError of `code` whose message contains each of `parts`. */
 async function rejectsWith(

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { createTestDatabase, type TestDatabase } from '@prisma-outbox/devkit'
+import { afterAll, beforeAll, beforeEach } from 'vitest'
 import { PrismaClient } from './generated/client/client.js'
 import { outbox } from './generated/outbox/index.js'
 
@@ -61,4 +62,36 @@ export async function dispose(
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   await db.drop()
+}
+
+/**
+ * The hooks the capture test files share: one database and one base and one extended client for
+ * the file, every table emptied before each test, all closed after the file (with
+ * `alsoDisconnect`, clients the file adds later).
+ * @example
+ * useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) })
+ */
+export function useCaptureDatabase(
+  use: { db(db: TestDatabase): void; base(client: PrismaClient): void; prisma(client: ExtendedPrisma): void },
+  alsoDisconnect: { $disconnect(): Promise<void> }[] = [],
+): void {
+  let db: TestDatabase | undefined
+  let base: PrismaClient | undefined
+  let prisma: ExtendedPrisma | undefined
+  beforeAll(async () => {
+    db = await testDatabase()
+    base = basePrisma(db)
+    prisma = extendedPrisma(db)
+    use.db(db)
+    use.base(base)
+    use.prisma(prisma)
+  })
+  afterAll(async () => {
+    await dispose(db, prisma, base, ...alsoDisconnect)
+  })
+  beforeEach(async () => {
+    await db?.pool.query(
+      'TRUNCATE employee, department, membership, blob, audit_note, outbox_event RESTART IDENTITY',
+    )
+  })
 }
