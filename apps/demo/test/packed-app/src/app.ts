@@ -1,0 +1,64 @@
+/**
+ * An application outside the monorepo, as a user writes it: it imports every public entry point of
+ * the installed tarballs. The packed-tarball test compiles it under the strictest common flags.
+ */
+import { PrismaPg } from '@prisma/adapter-pg'
+import { createInbox, type OutboxEvent } from '@prisma-outbox/consumer'
+import { OutboxError } from '@prisma-outbox/extension'
+import { outboxMigrationSql } from '@prisma-outbox/extension/sql'
+import { createEngine, createRelayApp, KafkaPublisher } from '@prisma-outbox/relay'
+import { FetchPublisher } from '@prisma-outbox/relay/fetch-publisher'
+import { createRelayApp as createEdgeRelayApp } from '@prisma-outbox/relay/http'
+import { Kafka } from 'kafkajs'
+import pg from 'pg'
+import { PrismaClient } from './generated/client/client.js'
+import { outbox } from './generated/outbox/index.js'
+
+interface EmployeePayload {
+  id: string
+  name: string
+}
+
+export async function main(connectionString: string, brokers: string[]): Promise<void> {
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString }) }).$extends(outbox())
+  const created = await prisma.employee.create({ data: { email: 'ada@example.com', name: 'Ada' } })
+  await prisma.$transaction(async (tx) => {
+    await tx.employee.update({ where: { id: created.id }, data: { name: 'Ada L.' } })
+    await tx.$outbox.emit({
+      aggregateType: 'payroll',
+      aggregateId: created.id,
+      type: 'payroll.recalculated',
+      payload: { id: created.id },
+    })
+  })
+
+  const pool = new pg.Pool({ connectionString })
+  const kafka = new Kafka({ clientId: 'packed-app', brokers })
+  const publisher = new KafkaPublisher({ kafka })
+  await publisher.connect()
+  const engine = createEngine({ pool, publisher, options: { batchSize: 50 } })
+  const drained = await engine.drain({ budgetMs: 5_000 })
+  const relay = createRelayApp({ engine, pool, auth: { token: 'x'.repeat(32) } })
+  const edge = createEdgeRelayApp({
+    engine: createEngine({
+      pool,
+      publisher: new FetchPublisher({ baseUrl: 'http://127.0.0.1:8082', clusterId: 'local' }),
+    }),
+    pool,
+    auth: { token: 'y'.repeat(32) },
+  })
+
+  const inbox = createInbox(prisma, { consumer: 'directory' })
+  const consumer = kafka.consumer({ groupId: 'directory' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['outbox.event.employee'], fromBeginning: true })
+  await consumer.run({
+    eachMessage: inbox.eachMessage<EmployeePayload>(async (event: OutboxEvent<EmployeePayload>, tx) => {
+      await tx.employee.findUnique({ where: { id: event.payload.id } })
+    }),
+  })
+  const health = (await relay.request('/health')).status + (await edge.request('/health')).status
+  const ddl: string = outboxMigrationSql()
+  const error = new OutboxError('OUTBOX_INVALID_OPTIONS', 'example')
+  console.log(drained.published, health, ddl.length, error.code)
+}
