@@ -4,9 +4,17 @@
  * same Prisma transaction as the handler's effects: either both commit or neither does.
  * @module
  */
-import type { EachBatchPayload, EachMessagePayload } from 'kafkajs'
+import type { EachBatchPayload, EachMessagePayload, KafkaMessage } from 'kafkajs'
 import { InboxError } from './errors.js'
 import { eventFromMessage, type OutboxEvent } from './event.js'
+import {
+  type DeadLetterOptions,
+  deadLetterMessage,
+  failurePolicy,
+  type InboxCounters,
+  type InboxHooks,
+  type RetryOptions,
+} from './failure.js'
 
 /** What the inbox needs of a Prisma client: interactive transactions and raw statements. */
 export interface InboxPrismaClient<Tx extends InboxTransactionClient = InboxTransactionClient> {
@@ -26,6 +34,30 @@ export interface InboxOptions {
   table?: string
   /** Interactive transaction timeout in ms for one event. @default 15000 */
   timeoutMs?: number
+  /**
+   * Retries of a failing handler in `eachMessage`/`eachBatch`, with exponential backoff and jitter.
+   * @default { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 5000 }
+   */
+  retry?: RetryOptions
+  /**
+   * Where a message goes once its attempts are used up, or at once when it is not a valid outbox
+   * event; the partition then moves on. Without it the last error is rethrown to kafkajs, which
+   * redelivers the same message (the partition waits until the handler succeeds).
+   */
+  deadLetter?: DeadLetterOptions
+  /** Callbacks for logs and metrics: duplicates skipped, retries, dead letters. */
+  hooks?: InboxHooks
+  /** Source of the backoff's jitter (tests). @internal */
+  random?: () => number
+}
+
+export interface PurgeOptions {
+  /** Records processed longer ago than this are deleted, in ms. Keep it above how long Kafka may redeliver. */
+  olderThanMs: number
+  /** Rows per DELETE statement. @default 1000 */
+  batchSize?: number
+  /** Statements per call at most; a call deletes at most `batchSize * maxBatches` rows. @default 100 */
+  maxBatches?: number
 }
 
 export type HandleResult = 'processed' | 'duplicate'
@@ -53,6 +85,15 @@ export interface Inbox<Tx> {
   eachBatch<Payload = unknown>(
     handler: InboxHandler<Tx, Payload>,
   ): (payload: EachBatchPayload) => Promise<void>
+  /**
+   * Deletes this consumer's records processed more than `olderThanMs` ago, in bounded batches;
+   * resolves to the number of rows deleted. An event redelivered after its record was purged is
+   * handled again, so keep `olderThanMs` above the topic's retention (or the longest replay).
+   * @example await inbox.purge({ olderThanMs: 14 * 24 * 3600_000 })
+   */
+  purge(options: PurgeOptions): Promise<number>
+  /** Counts since the inbox was created: processed, duplicates, retries, deadLettered, failed. */
+  counters(): InboxCounters
 }
 
 /**
@@ -84,13 +125,28 @@ export function createInbox<Tx extends InboxTransactionClient>(
     throw new InboxError('INBOX_INVALID_OPTIONS', `options.table "${table}" must be a plain SQL identifier`)
   }
   const timeout = options.timeoutMs ?? 15_000
+  const policy = failurePolicy(options.retry, options.deadLetter, options.random)
+  const hooks = options.hooks ?? {}
+  const counts: InboxCounters = { processed: 0, duplicates: 0, retries: 0, deadLettered: 0, failed: 0 }
+  const safely = (call: () => void) => {
+    try {
+      call()
+    } catch {
+      // hooks are for logs and metrics; they must not change what the inbox does
+    }
+  }
   // ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits on the unique key
   // until the first transaction ends, then sees the conflict and is skipped.
   const record = `INSERT INTO "${table}" ("consumer", "event_id", "event_type", "topic", "partition", "offset")
     VALUES ($1, $2::uuid, $3, $4, $5, $6::bigint) ON CONFLICT DO NOTHING`
+  // ctid batches: a bounded DELETE without a key of its own (the index on processed_at finds them).
+  const purgeBatch = `DELETE FROM "${table}" WHERE ctid IN (
+    SELECT ctid FROM "${table}"
+    WHERE "consumer" = $1 AND "processed_at" < now() - make_interval(secs => $2::double precision / 1000)
+    LIMIT $3)`
 
-  const handle = <Payload>(event: OutboxEvent<Payload>, handler: InboxHandler<Tx, Payload>) =>
-    prisma.$transaction(
+  const handle = async <Payload>(event: OutboxEvent<Payload>, handler: InboxHandler<Tx, Payload>) => {
+    const result = await prisma.$transaction(
       async (tx): Promise<HandleResult> => {
         const inserted = await tx.$executeRawUnsafe(
           record,
@@ -107,23 +163,121 @@ export function createInbox<Tx extends InboxTransactionClient>(
       },
       { timeout },
     )
+    if (result === 'duplicate') {
+      counts.duplicates++
+      safely(() => hooks.onDuplicate?.(event as OutboxEvent))
+    } else counts.processed++
+    return result
+  }
+
+  /** Gives up on a message: to the dead-letter topic when there is one, else rethrows. */
+  const giveUp = async (
+    source: { topic: string; partition: number; message: KafkaMessage },
+    error: unknown,
+    attempts: number,
+    event?: OutboxEvent,
+  ) => {
+    const info = {
+      topic: source.topic,
+      partition: source.partition,
+      offset: source.message.offset,
+      error,
+      attempts,
+    }
+    const deadLetter = policy.deadLetter
+    if (!deadLetter) {
+      counts.failed++
+      safely(() => hooks.onDeadLetter?.(event ? { ...info, event } : info))
+      throw error
+    }
+    const deadLetterTopic = deadLetter.topic(source.topic)
+    await deadLetter.producer.send({
+      topic: deadLetterTopic,
+      acks: -1,
+      messages: [deadLetterMessage(source, options.consumer, error, attempts)],
+    })
+    counts.deadLettered++
+    safely(() => hooks.onDeadLetter?.({ ...info, ...(event ? { event } : {}), deadLetterTopic }))
+  }
+
+  /** One message with the failure policy: bounded retries, then dead letter. */
+  const deliver = async <Payload>(
+    source: { topic: string; partition: number; message: KafkaMessage },
+    handler: InboxHandler<Tx, Payload>,
+    heartbeat: () => Promise<void>,
+  ) => {
+    let event: OutboxEvent<Payload>
+    try {
+      event = eventFromMessage(source.topic, source.partition, source.message) as OutboxEvent<Payload>
+    } catch (error) {
+      // Not an outbox event: no retry can fix it.
+      await giveUp(source, error, 1)
+      return
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handle(event, handler)
+        return
+      } catch (error) {
+        if (attempt >= policy.maxAttempts) {
+          await giveUp(source, error, attempt, event as OutboxEvent)
+          return
+        }
+        const delayMs = policy.delayMs(attempt)
+        counts.retries++
+        safely(() => hooks.onRetry?.({ event: event as OutboxEvent, error, attempt, delayMs }))
+        await heartbeat()
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
+        await heartbeat()
+      }
+    }
+  }
 
   return {
     handle,
     eachMessage:
       (handler) =>
-      async ({ topic, partition, message }) => {
-        await handle(eventFromMessage(topic, partition, message) as OutboxEvent<never>, handler)
+      async ({ topic, partition, message, heartbeat }) => {
+        await deliver({ topic, partition, message }, handler, heartbeat)
       },
     eachBatch:
       (handler) =>
       async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         for (const message of batch.messages) {
           if (!isRunning() || isStale()) break
-          await handle(eventFromMessage(batch.topic, batch.partition, message) as OutboxEvent<never>, handler)
+          await deliver({ topic: batch.topic, partition: batch.partition, message }, handler, heartbeat)
           resolveOffset(message.offset)
           await heartbeat()
         }
       },
+    async purge({ olderThanMs, batchSize = 1_000, maxBatches = 100 }) {
+      if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+        throw new InboxError(
+          'INBOX_INVALID_OPTIONS',
+          `purge: olderThanMs must be a number >= 0, got ${String(olderThanMs)}`,
+        )
+      }
+      for (const [name, value] of [
+        ['batchSize', batchSize],
+        ['maxBatches', maxBatches],
+      ] as const) {
+        if (!Number.isInteger(value) || value < 1) {
+          throw new InboxError(
+            'INBOX_INVALID_OPTIONS',
+            `purge: ${name} must be an integer >= 1, got ${String(value)}`,
+          )
+        }
+      }
+      let deleted = 0
+      for (let i = 0; i < maxBatches; i++) {
+        const n = await prisma.$transaction((tx) =>
+          Promise.resolve(tx.$executeRawUnsafe(purgeBatch, options.consumer, olderThanMs, batchSize)),
+        )
+        deleted += n
+        if (n < batchSize) break
+      }
+      return deleted
+    },
+    counters: () => ({ ...counts }),
   }
 }

@@ -1,5 +1,13 @@
 export { InboxError, type InboxErrorCode } from './errors.js'
 export { decodeHeaders, eventFromMessage, type OutboxEvent } from './event.js'
+export type {
+  DeadLetterInfo,
+  DeadLetterOptions,
+  DeadLetterProducer,
+  InboxCounters,
+  InboxHooks,
+  RetryOptions,
+} from './failure.js'
 export {
   createInbox,
   type HandleResult,
@@ -8,4 +16,6 @@ export {
   type InboxOptions,
   type InboxPrismaClient,
   type InboxTransactionClient,
+  type PurgeOptions,
 } from './inbox.js'
+export { type SubscribeOptions, subscribe } from './subscribe.js'

@@ -1,32 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
-import { PrismaPg } from '@prisma/adapter-pg'
-import {
-  createTestDatabase,
-  createTopics,
-  type TestDatabase,
-  testKafka,
-  uniqueTopic,
-} from '@prisma-outbox/devkit'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTopics, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
+import { describe, expect, it } from 'vitest'
 import { createInbox, type OutboxEvent } from '../src/index.js'
-import { PrismaClient } from './generated/client/client.js'
+import { bump, useTestDatabase } from './helpers.js'
 
-const migrations = [
-  fileURLToPath(new URL('../prisma/migrations', import.meta.url)),
-  fileURLToPath(new URL('./prisma/migrations', import.meta.url)),
-]
-
-let db: TestDatabase
-let prisma: PrismaClient
-beforeAll(async () => {
-  db = await createTestDatabase({ migrations, prefix: 'outbox_inbox' })
-  prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) })
-})
-afterAll(async () => {
-  await prisma?.$disconnect()
-  await db?.drop()
-})
+const t = useTestDatabase('outbox_inbox')
 
 function event(id: string, aggregateId: string): OutboxEvent {
   return {
@@ -42,29 +20,20 @@ function event(id: string, aggregateId: string): OutboxEvent {
   }
 }
 
-const bump = (e: OutboxEvent, tx: Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]) =>
-  tx.tally
-    .upsert({
-      where: { aggregateId: e.aggregateId ?? '' },
-      create: { aggregateId: e.aggregateId ?? '', applied: 1 },
-      update: { applied: { increment: 1 } },
-    })
-    .then(() => undefined)
-
 describe('inbox.handle', () => {
   it('applies an event once, however often it is delivered, per consumer', async () => {
-    const inbox = createInbox(prisma, { consumer: 'tally' })
-    const other = createInbox(prisma, { consumer: 'audit' })
+    const inbox = createInbox(t.prisma, { consumer: 'tally' })
+    const other = createInbox(t.prisma, { consumer: 'audit' })
     const e = event(randomUUID(), 'a-1')
     expect(await inbox.handle(e, bump)).toBe('processed')
     expect(await inbox.handle(e, bump)).toBe('duplicate')
     expect(await inbox.handle(e, bump)).toBe('duplicate')
     expect(await other.handle(e, async () => {})).toBe('processed')
-    expect(await prisma.tally.findUnique({ where: { aggregateId: 'a-1' } })).toMatchObject({ applied: 1 })
+    expect(await t.prisma.tally.findUnique({ where: { aggregateId: 'a-1' } })).toMatchObject({ applied: 1 })
   })
 
   it('records nothing when the handler fails, so the redelivery is applied', async () => {
-    const inbox = createInbox(prisma, { consumer: 'tally' })
+    const inbox = createInbox(t.prisma, { consumer: 'tally' })
     const e = event(randomUUID(), 'a-2')
     await expect(
       inbox.handle(e, async (ev, tx) => {
@@ -72,22 +41,22 @@ describe('inbox.handle', () => {
         throw new Error('handler failed')
       }),
     ).rejects.toThrow('handler failed')
-    expect(await prisma.tally.findUnique({ where: { aggregateId: 'a-2' } })).toBeNull()
+    expect(await t.prisma.tally.findUnique({ where: { aggregateId: 'a-2' } })).toBeNull()
     expect(await inbox.handle(e, bump)).toBe('processed')
-    expect(await prisma.tally.findUnique({ where: { aggregateId: 'a-2' } })).toMatchObject({ applied: 1 })
+    expect(await t.prisma.tally.findUnique({ where: { aggregateId: 'a-2' } })).toMatchObject({ applied: 1 })
   })
 
   it('lets only one of two concurrent deliveries through', async () => {
-    const inbox = createInbox(prisma, { consumer: 'tally' })
+    const inbox = createInbox(t.prisma, { consumer: 'tally' })
     const e = event(randomUUID(), 'a-3')
     const results = await Promise.all([inbox.handle(e, bump), inbox.handle(e, bump)])
     expect(results.sort()).toEqual(['duplicate', 'processed'])
-    expect(await prisma.tally.findUnique({ where: { aggregateId: 'a-3' } })).toMatchObject({ applied: 1 })
+    expect(await t.prisma.tally.findUnique({ where: { aggregateId: 'a-3' } })).toMatchObject({ applied: 1 })
   })
 
   it('rejects bad options with a message naming the option', () => {
-    expect(() => createInbox(prisma, { consumer: '' })).toThrow(/options.consumer/)
-    expect(() => createInbox(prisma, { consumer: 'x', table: 'a; drop' })).toThrow(/options.table/)
+    expect(() => createInbox(t.prisma, { consumer: '' })).toThrow(/options.consumer/)
+    expect(() => createInbox(t.prisma, { consumer: 'x', table: 'a; drop' })).toThrow(/options.table/)
   })
 })
 
@@ -103,7 +72,11 @@ describe('inbox.eachMessage with a real Kafka consumer', () => {
     await producer.send({ topic, acks: -1, messages: [message, message, message] })
     await producer.disconnect()
 
-    const inbox = createInbox(prisma, { consumer: 'tally-kafka' })
+    const skipped: string[] = []
+    const inbox = createInbox(t.prisma, {
+      consumer: 'tally-kafka',
+      hooks: { onDuplicate: (event) => skipped.push(event.offset) },
+    })
     const consumer = kafka.consumer({ groupId: `tally-${randomUUID()}` })
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -120,11 +93,54 @@ describe('inbox.eachMessage with a real Kafka consumer', () => {
         .catch(reject)
     })
     await consumer.disconnect()
-    expect(await prisma.tally.findUnique({ where: { aggregateId: 'k-1' } })).toMatchObject({ applied: 1 })
-    const inboxRows = await db.pool.query(
+    expect(await t.prisma.tally.findUnique({ where: { aggregateId: 'k-1' } })).toMatchObject({ applied: 1 })
+    const inboxRows = await t.db.pool.query(
       'SELECT event_id, event_type, topic FROM outbox_inbox WHERE consumer = $1',
       ['tally-kafka'],
     )
     expect(inboxRows.rows).toEqual([{ event_id: id, event_type: 'thing.updated', topic }])
+    // The skipped redeliveries are visible: a hook per duplicate, and the counters.
+    expect(skipped).toEqual(['1', '2'])
+    expect(inbox.counters()).toMatchObject({ processed: 1, duplicates: 2, retries: 0, deadLettered: 0 })
+  })
+})
+
+describe('inbox.purge', () => {
+  it("deletes this consumer's records older than the cut-off, in bounded batches", async () => {
+    const consumer = `purge-${randomUUID()}`
+    const other = `purge-other-${randomUUID()}`
+    const insert = (name: string, ageMs: number, n: number) =>
+      t.db.pool.query(
+        `INSERT INTO outbox_inbox (consumer, event_id, processed_at)
+         SELECT $1, gen_random_uuid(), now() - make_interval(secs => $2::double precision / 1000)
+         FROM generate_series(1, $3)`,
+        [name, ageMs, n],
+      )
+    await insert(consumer, 3_600_000, 25) // an hour old
+    await insert(consumer, 0, 4) // fresh
+    await insert(other, 3_600_000, 3) // old, another consumer's
+    const inbox = createInbox(t.prisma, { consumer })
+    const count = async (name: string) =>
+      (
+        await t.db.pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM outbox_inbox WHERE consumer = $1',
+          [name],
+        )
+      ).rows[0]?.n
+
+    // At most batchSize * maxBatches rows per call.
+    expect(await inbox.purge({ olderThanMs: 60_000, batchSize: 10, maxBatches: 2 })).toBe(20)
+    expect(await count(consumer)).toBe(9)
+    expect(await inbox.purge({ olderThanMs: 60_000, batchSize: 10 })).toBe(5)
+    expect(await inbox.purge({ olderThanMs: 60_000 })).toBe(0)
+    expect(await count(consumer)).toBe(4)
+    expect(await count(other)).toBe(3)
+  })
+
+  it('rejects bad purge options with a message naming the option', async () => {
+    const inbox = createInbox(t.prisma, { consumer: 'tally' })
+    await expect(inbox.purge({ olderThanMs: -1 })).rejects.toThrow(/olderThanMs/)
+    await expect(inbox.purge({ olderThanMs: 1, batchSize: 0 })).rejects.toThrow(/batchSize/)
+    await expect(inbox.purge({ olderThanMs: 1, maxBatches: 1.5 })).rejects.toThrow(/maxBatches/)
   })
 })

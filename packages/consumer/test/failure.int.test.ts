@@ -1,0 +1,151 @@
+/**
+ * The failure policy against the real broker and PostgreSQL: a handler that keeps failing, or a
+ * message that is no outbox event, goes to the dead-letter topic after bounded retries and the
+ * partition moves on; a handler that fails a few times is retried and applied once.
+ */
+import { randomUUID } from 'node:crypto'
+import { collectMessages, createTopics, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
+import type { EachBatchPayload, EachMessagePayload } from 'kafkajs'
+import { describe, expect, it } from 'vitest'
+import { createInbox, type DeadLetterInfo, type OutboxEvent } from '../src/index.js'
+import { barrier, bump, outboxMessage, produce, type Tx, useTestDatabase } from './helpers.js'
+
+const t = useTestDatabase('outbox_inbox_failure')
+const kafka = testKafka()
+
+const tally = async (aggregateId: string) =>
+  (await t.prisma.tally.findUnique({ where: { aggregateId } }))?.applied ?? 0
+
+describe.each(['eachMessage', 'eachBatch'] as const)('the failure policy with %s', (mode) => {
+  it('retries, then dead-letters a failing or invalid message, and the partition moves on', async () => {
+    const topic = uniqueTopic(`inbox.failure.${mode}`)
+    const deadLetterTopic = `${topic}.dlq`
+    await createTopics(kafka, [topic, deadLetterTopic], 1)
+    const poison = `poison-${randomUUID()}`
+    const flaky = `flaky-${randomUUID()}`
+    const healthy = `ok-${randomUUID()}`
+    const poisonId = randomUUID()
+    await produce(kafka, topic, [
+      outboxMessage(poison, poisonId), // offset 0: the handler always fails
+      outboxMessage(healthy), // 1
+      { key: 'no-id', value: '{}', headers: { eventType: 'thing.updated' } }, // 2: not an outbox event
+      outboxMessage(flaky), // 3: fails twice, then succeeds
+      outboxMessage(healthy), // 4
+    ])
+
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const deadLetters: DeadLetterInfo[] = []
+    const retried: string[] = []
+    const inbox = createInbox(t.prisma, {
+      consumer: `failure-${mode}`,
+      retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20 },
+      deadLetter: { producer },
+      hooks: {
+        onDeadLetter: (info) => deadLetters.push(info),
+        onRetry: ({ event, attempt }) => retried.push(`${event.aggregateId}#${attempt}`),
+      },
+    })
+    let flakyFailures = 0
+    const handler = async (event: OutboxEvent, tx: Tx) => {
+      if (event.aggregateId === poison) throw new Error('poison: cannot apply this event')
+      if (event.aggregateId === flaky && flakyFailures++ < 2) throw new Error('flaky: try again')
+      await bump(event, tx)
+    }
+    const last = barrier()
+    const consumer = kafka.consumer({ groupId: `failure-${randomUUID()}` })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    const eachMessage = inbox.eachMessage(handler)
+    const eachBatch = inbox.eachBatch(handler)
+    const run =
+      mode === 'eachMessage'
+        ? consumer.run({
+            eachMessage: async (payload: EachMessagePayload) => {
+              await eachMessage(payload)
+              if (payload.message.offset === '4') last.open()
+            },
+          })
+        : consumer.run({
+            eachBatchAutoResolve: false,
+            eachBatch: async (payload: EachBatchPayload) => {
+              await eachBatch(payload)
+              if (payload.batch.messages.some((m) => m.offset === '4')) last.open()
+            },
+          })
+    await run
+    await last.reached
+    await consumer.disconnect()
+    await producer.disconnect()
+
+    // Applied once each; the poison event not at all.
+    expect(await tally(healthy)).toBe(2)
+    expect(await tally(flaky)).toBe(1)
+    expect(await tally(poison)).toBe(0)
+    expect(retried).toEqual([`${poison}#1`, `${poison}#2`, `${flaky}#1`, `${flaky}#2`])
+    expect(inbox.counters()).toEqual({ processed: 3, duplicates: 0, retries: 4, deadLettered: 2, failed: 0 })
+    expect(deadLetters.map((d) => [d.offset, d.attempts, d.deadLetterTopic, d.event?.id])).toEqual([
+      ['0', 3, deadLetterTopic, poisonId],
+      ['2', 1, deadLetterTopic, undefined],
+    ])
+
+    // The dead-letter topic has both, with their key, value and where and why they failed.
+    const dead = await collectMessages(kafka, [deadLetterTopic], { count: 2 })
+    expect(
+      dead.map((m) => [m.key, m.value, m.headers.id, m.headers['dlq.offset'], m.headers['dlq.attempts']]),
+    ).toEqual([
+      [poison, '{}', poisonId, '0', '3'],
+      ['no-id', '{}', undefined, '2', '1'],
+    ])
+    expect(dead[0]?.headers).toMatchObject({
+      'dlq.topic': topic,
+      'dlq.partition': '0',
+      'dlq.consumer': `failure-${mode}`,
+      'dlq.error': 'Error: poison: cannot apply this event',
+    })
+    expect(dead[1]?.headers['dlq.error']).toMatch(/has no event id/)
+  })
+})
+
+describe('the failure policy without a dead-letter topic', () => {
+  it('rethrows the last error after the bounded retries, and records nothing', async () => {
+    const given: DeadLetterInfo[] = []
+    const inbox = createInbox(t.prisma, {
+      consumer: 'no-dead-letter',
+      retry: { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 1 },
+      hooks: { onDeadLetter: (info) => given.push(info) },
+    })
+    const id = randomUUID()
+    const message = { ...outboxMessage('k'), headers: { id } }
+    let attempts = 0
+    const heartbeats: string[] = []
+    const payload = {
+      topic: 't',
+      partition: 0,
+      message: {
+        key: Buffer.from(message.key),
+        value: Buffer.from(message.value),
+        headers: { id: Buffer.from(id) },
+        offset: '9',
+        timestamp: '0',
+        attributes: 0,
+      },
+      heartbeat: async () => {
+        heartbeats.push('beat')
+      },
+      pause: () => () => {},
+    }
+    await expect(
+      inbox.eachMessage(async () => {
+        attempts++
+        throw new Error(`attempt ${attempts} failed`)
+      })(payload),
+    ).rejects.toThrow('attempt 2 failed')
+    expect(attempts).toBe(2)
+    expect(heartbeats.length).toBeGreaterThan(0)
+    expect(inbox.counters()).toMatchObject({ retries: 1, failed: 1, deadLettered: 0, processed: 0 })
+    expect(given.map((g) => [g.offset, g.attempts, g.deadLetterTopic])).toEqual([['9', 2, undefined]])
+    const rows = await t.db.pool.query('SELECT 1 FROM outbox_inbox WHERE event_id = $1', [id])
+    expect(rows.rowCount).toBe(0)
+  })
+})
