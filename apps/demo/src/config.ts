@@ -15,6 +15,15 @@ const configSchema = z.object({
         .filter(Boolean),
     )
     .refine((v) => v === undefined || v.length > 0, 'list at least one host:port'),
+  /** Port of the local broker started (or reused) when `KAFKA_BROKERS` is not set; as scripts/kafka.sh. */
+  KAFKA_PORT: z.coerce.number().int().min(1).max(65535).default(9092),
+  /** The topic of employee events. */
+  EMPLOYEE_TOPIC: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'use a Kafka topic name: letters, digits, ".", "_", "-"')
+    .default('outbox.event.employee'),
+  /** Kafka group (and inbox consumer name) of the directory service. */
+  CONSUMER_GROUP: z.string().trim().min(1).default('directory'),
   /** Bearer token of the mounted relay endpoints; a random one is made (and printed) when absent. */
   RELAY_TOKEN: z.string().min(32, 'use at least 32 characters').optional(),
   /** How often the in-process schedule drains the outbox. */

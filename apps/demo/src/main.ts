@@ -8,6 +8,7 @@ import { resolve } from 'node:path'
 import { loadConfig } from './config.js'
 import { startDemo } from './demo.js'
 import { REPO_ROOT, type Service, startEmbeddedPostgres, startLocalKafka } from './infra.js'
+import { welcome } from './welcome.js'
 
 const config = loadConfig()
 const started: Service[] = []
@@ -22,8 +23,10 @@ async function main() {
   }
   let kafkaBrokers = config.KAFKA_BROKERS
   if (!kafkaBrokers) {
-    console.log('KAFKA_BROKERS is not set: starting the local Kafka broker (scripts/kafka.sh)...')
-    const kafka = await startLocalKafka()
+    console.log(
+      `KAFKA_BROKERS is not set: starting the local Kafka broker on port ${config.KAFKA_PORT} (scripts/kafka.sh)...`,
+    )
+    const kafka = await startLocalKafka(config.KAFKA_PORT)
     started.push(kafka)
     kafkaBrokers = [kafka.url]
   }
@@ -35,29 +38,11 @@ async function main() {
     port: config.PORT,
     drainIntervalMs: config.DRAIN_INTERVAL_MS,
     migrationsDir: resolve(REPO_ROOT, 'prisma/migrations'),
+    employeeTopic: config.EMPLOYEE_TOPIC,
+    consumerGroup: config.CONSUMER_GROUP,
   })
   started.unshift(demo)
-  printWelcome(demo.url, relayToken)
-}
-
-function printWelcome(url: string, relayToken: string) {
-  console.log(`
-prisma-outbox demo running on ${url}
-
-  HR service     ${url}/employees
-  directory      ${url}/directory   (kept up to date from Kafka through the inbox)
-  relay          ${url}/outbox      (drained every ${config.DRAIN_INTERVAL_MS} ms in process; also callable by cron)
-
-Try:
-  curl -s -X POST ${url}/employees -H 'content-type: application/json' -d '{"email":"ada@example.com","name":"Ada Lovelace","title":"Engineer"}'
-  curl -s ${url}/directory
-  curl -s -X PATCH ${url}/employees/<id> -H 'content-type: application/json' -d '{"title":"Chief Engineer"}'
-  curl -s -X DELETE ${url}/employees/<id>
-  curl -s -X POST ${url}/outbox/drain -H 'Authorization: Bearer ${relayToken}'
-  curl -s ${url}/outbox/stats -H 'Authorization: Bearer ${relayToken}'
-
-Ctrl-C stops the demo (and the database and broker it started).
-`)
+  console.log(welcome(demo.url, relayToken, config.DRAIN_INTERVAL_MS))
 }
 
 let stopping = false

@@ -130,7 +130,7 @@ describe('demo: HR API → outbox → relay → Kafka → inbox → directory', 
     const bad = await api('/employees', { method: 'POST', body: { email: 'not-an-email', name: '' } })
     expect(bad.status).toBe(400)
     const body = (await bad.json()) as { error: { code: string; message: string } }
-    expect(body.error.code).toBe('bad_request')
+    expect(body.error.code).toBe('INVALID_BODY')
     expect(body.error.message).toMatch(/email/)
     expect(body.error.message).toMatch(/name/)
     const missing = await api(`/employees/${randomUUID()}`, { method: 'PATCH', body: { title: 'x' } })
@@ -140,5 +140,37 @@ describe('demo: HR API → outbox → relay → Kafka → inbox → directory', 
     expect(badId.status).toBe(400)
     const after = await db.pool.query('SELECT count(*)::int AS n FROM outbox_event')
     expect(after.rows[0].n).toBe(before.rows[0].n)
+  })
+
+  it('lists the relay endpoints at GET /outbox, as the banner says', async () => {
+    const index = await fetch(`${demo.url}/outbox`)
+    expect(index.status).toBe(200)
+    expect(await index.json()).toMatchObject({ drain: 'POST /outbox/drain', stats: 'GET /outbox/stats' })
+  })
+
+  it('speaks one error-code style, the relay mounted at /outbox included', async () => {
+    const email = `dup-${randomUUID()}@example.com`
+    expect((await api('/employees', { method: 'POST', body: { email, name: 'Dup' } })).status).toBe(201)
+    const malformed = fetch(`${demo.url}/employees`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"email":',
+    })
+    const cases: [string, Promise<Response>, number, string][] = [
+      ['a bad body', api('/employees', { method: 'POST', body: { name: 1 } }), 400, 'INVALID_BODY'],
+      ['malformed JSON', malformed, 400, 'INVALID_JSON'],
+      ['a bad id', api('/employees/nope', { method: 'DELETE' }), 400, 'INVALID_PARAM'],
+      ['an unknown employee', api(`/employees/${randomUUID()}`, { method: 'DELETE' }), 404, 'NOT_FOUND'],
+      ['a taken email', api('/employees', { method: 'POST', body: { email, name: 'Dup' } }), 409, 'CONFLICT'],
+      ['an unknown route', api('/nope'), 404, 'NOT_FOUND'],
+      ['no relay token', fetch(`${demo.url}/outbox/stats`), 401, 'UNAUTHORIZED'],
+    ]
+    for (const [what, response, status, code] of cases) {
+      const res = await response
+      const body = (await res.json()) as { error: { code: string; message: string } }
+      expect([what, res.status, body.error.code]).toEqual([what, status, code])
+      expect(body.error.code, what).toMatch(/^[A-Z]+(_[A-Z]+)*$/)
+      expect(body.error.message, what).toEqual(expect.any(String))
+    }
   })
 })
