@@ -4,7 +4,7 @@
  * effect.
  * @module
  */
-import { createInbox, type OutboxEvent } from '@prisma-outbox/consumer'
+import { createInbox, type OutboxEvent, subscribe } from '@prisma-outbox/consumer'
 import type { Kafka } from 'kafkajs'
 import type { DemoPrisma } from './db.js'
 
@@ -52,7 +52,8 @@ export async function startDirectoryConsumer(
   // Fetches wait at most a second for new messages (kafkajs: 5 s), so stopping does not wait longer.
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 1_000 })
   await consumer.connect()
-  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  // Waits for the topic when the relay has not created it yet, instead of failing.
+  await subscribe(consumer, { topics: [topic], fromBeginning: true })
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
   await consumer.run({ eachMessage: inbox.eachMessage<EmployeePayload>(applyEmployeeEvent) })
   await joined
