@@ -6,10 +6,18 @@
 import { randomBytes } from 'node:crypto'
 import { type IHeaders, Kafka, logLevel } from 'kafkajs'
 
-/** Brokers from `KAFKA_BROKERS` (comma separated), else the project's local broker. */
+/**
+ * Brokers from `KAFKA_BROKERS` (comma separated), else the project's local broker on `KAFKA_PORT`
+ * (the port scripts/kafka.sh starts it on; 9092 by default).
+ */
 export function kafkaBrokers(env: NodeJS.ProcessEnv = process.env): string[] {
   const raw = env.KAFKA_BROKERS?.trim()
-  return raw ? raw.split(',').map((b) => b.trim()) : ['127.0.0.1:9092']
+  if (raw) return raw.split(',').map((b) => b.trim())
+  const port = env.KAFKA_PORT?.trim() || '9092'
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+    throw new Error(`KAFKA_PORT must be a port number (1-65535), got "${port}"`)
+  }
+  return [`127.0.0.1:${port}`]
 }
 
 /** A kafkajs client for tests, quiet unless something is wrong. */
