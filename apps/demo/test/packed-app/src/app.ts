@@ -3,7 +3,7 @@
  * the installed tarballs. The packed-tarball test compiles it under the strictest common flags.
  */
 import { PrismaPg } from '@prisma/adapter-pg'
-import { createInbox, type OutboxEvent } from '@prisma-outbox/consumer'
+import { createInbox, type InboxCounters, type OutboxEvent, subscribe } from '@prisma-outbox/consumer'
 import { OutboxError } from '@prisma-outbox/extension'
 import { outboxMigrationSql } from '@prisma-outbox/extension/sql'
 import { createEngine, createRelayApp, KafkaPublisher } from '@prisma-outbox/relay'
@@ -48,15 +48,34 @@ export async function main(connectionString: string, brokers: string[]): Promise
     auth: { token: 'y'.repeat(32) },
   })
 
-  const inbox = createInbox(prisma, { consumer: 'directory' })
+  const deadLetters = kafka.producer({ idempotent: true })
+  await deadLetters.connect()
+  const inbox = createInbox(prisma, {
+    consumer: 'directory',
+    retry: { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 10_000 },
+    deadLetter: { producer: deadLetters, topic: (source) => `${source}.dlq` },
+    hooks: {
+      onDuplicate: (event) => console.info('duplicate', event.id),
+      onRetry: ({ event, attempt, delayMs }) => console.warn('retry', event.id, attempt, delayMs),
+      onDeadLetter: ({ topic, offset, deadLetterTopic }) => console.error(topic, offset, deadLetterTopic),
+    },
+  })
   const consumer = kafka.consumer({ groupId: 'directory' })
   await consumer.connect()
-  await consumer.subscribe({ topics: ['outbox.event.employee'], fromBeginning: true })
+  await subscribe(consumer, {
+    topics: ['outbox.event.employee'],
+    fromBeginning: true,
+    signal: AbortSignal.timeout(60_000),
+    onWaiting: ({ attempt }) => console.warn('waiting for the topic', attempt),
+  })
   await consumer.run({
     eachMessage: inbox.eachMessage<EmployeePayload>(async (event: OutboxEvent<EmployeePayload>, tx) => {
       await tx.employee.findUnique({ where: { id: event.payload.id } })
     }),
   })
+  const purged: number = await inbox.purge({ olderThanMs: 14 * 24 * 3600_000, batchSize: 500 })
+  const counters: InboxCounters = inbox.counters()
+  console.log(purged, counters.deadLettered)
   const health = (await relay.request('/health')).status + (await edge.request('/health')).status
   const ddl: string = outboxMigrationSql()
   const error = new OutboxError('OUTBOX_INVALID_OPTIONS', 'example')
