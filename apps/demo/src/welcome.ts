@@ -12,7 +12,8 @@ export function tryCommands(url: string, relayToken: string): string[] {
   return [
     // $RANDOM$RANDOM: a new email each time the line runs, so a second run does not hit the unique email.
     `r=$(curl -sS --fail-with-body -X POST ${url}/employees ${json} -d '{"email":"ada-'$RANDOM$RANDOM'@example.com","name":"Ada Lovelace","title":"Engineer"}'); echo "$r"; id=$(echo "$r" | sed -n 's/.*"id":"\\([^"]*\\)".*/\\1/p')`,
-    `curl -sS --fail-with-body ${url}/directory; echo`,
+    // The directory follows through Kafka, a drain interval or so later.
+    `sleep 1; curl -sS --fail-with-body ${url}/directory; echo`,
     `curl -sS --fail-with-body -X PATCH ${url}/employees/$id ${json} -d '{"title":"Chief Engineer"}'; echo`,
     `curl -sS --fail-with-body -X DELETE ${url}/employees/$id -o /dev/null -w '%{http_code}\\n'`,
     `curl -sS --fail-with-body ${url}/outbox; echo`,
