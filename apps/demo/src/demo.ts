@@ -103,7 +103,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
  * process, so its connections can fail a moment before the SIGINT handler runs: those failures are
  * the shutdown, not news.
  */
-export function createReporter(graceMs = 300, print: (message: string) => void = console.error) {
+export function createReporter(graceMs = 1_000, print: (message: string) => void = console.error) {
   let stopping = false
   return {
     report(message: string) {
