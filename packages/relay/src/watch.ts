@@ -108,7 +108,7 @@ function validate(name: string, value: number, min: number): number {
  * @example
  * const watcher = createWatcher({
  *   engine,
- *   createClient: () => new pg.Client({ connectionString: process.env.DATABASE_URL, keepAlive: true }),
+ *   createClient: () => new pg.Client(relayConnectionConfig(process.env.DATABASE_URL)),
  *   pollMs: 5_000,
  * })
  * await watcher.start()
