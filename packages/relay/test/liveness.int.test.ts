@@ -15,8 +15,8 @@ import {
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { RelayConfig } from '../src/cli/config.js'
 import { createRuntime } from '../src/cli/runtime.js'
-import type { RelayConfig } from '../src/config.js'
 import {
   CLAIM_LOCK_KEY,
   createEngine,

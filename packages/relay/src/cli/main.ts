@@ -3,16 +3,16 @@
  * @module
  */
 import pg from 'pg'
-import { ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from '../config.js'
-import type { DrainResult } from '../engine.js'
-import { coerceError, isRelayError } from '../errors.js'
+import type { DrainResult } from '../core/engine.js'
+import { coerceError, isRelayError } from '../core/errors.js'
+import { createWatcher } from '../core/watch.js'
 import { createRelayApp } from '../http/app.js'
-import { kafkaHealthCheck } from '../kafka-health.js'
-import { relayConnectionConfig } from '../pool.js'
-import { serveRelay } from '../server.js'
-import { createWatcher } from '../watch.js'
+import { kafkaHealthCheck } from '../publishers/kafka-health.js'
+import { ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from './config.js'
+import { relayConnectionConfig } from './pool.js'
 import { drainProgress, type ProgressStream } from './progress.js'
 import { applicationName, createRuntime } from './runtime.js'
+import { serveRelay } from './server.js'
 
 /** Exit codes of the CLI. */
 export const EXIT = {

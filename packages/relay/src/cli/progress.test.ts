@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { BatchInfo } from '../engine.js'
+import type { BatchInfo } from '../core/engine.js'
 import { drainProgress } from './progress.js'
 
 const batch = (published: number): BatchInfo => ({

@@ -3,7 +3,7 @@
  * stderr is a TTY (never in cron logs or pipes).
  * @module
  */
-import type { EngineHooks } from '../engine.js'
+import type { EngineHooks } from '../core/engine.js'
 
 /** A stream the progress line goes to. */
 export interface ProgressStream {

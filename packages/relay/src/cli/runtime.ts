@@ -4,11 +4,11 @@
  */
 import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
 import type pg from 'pg'
-import type { RelayConfig } from '../config.js'
-import { createEngine, type Engine, type EngineHooks } from '../engine.js'
+import { createEngine, type Engine, type EngineHooks } from '../core/engine.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
-import { createRelayPool } from '../pool.js'
-import { KafkaPublisher } from '../publisher.js'
+import { KafkaPublisher } from '../publishers/kafkajs.js'
+import type { RelayConfig } from './config.js'
+import { createRelayPool } from './pool.js'
 
 /** What a command works with. */
 export interface Runtime {

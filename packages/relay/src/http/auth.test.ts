@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { RelayError } from '../errors.js'
+import { RelayError } from '../core/errors.js'
 import {
   parseSignatureHeader,
   ReplayCache,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono'
-import { RelayError } from '../errors.js'
+import { RelayError } from '../core/errors.js'
 import { HttpError } from './errors.js'
 
 /** Name of the webhook signature header. */

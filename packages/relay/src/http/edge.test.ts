@@ -29,7 +29,7 @@ describe('edge-friendliness of src/http and the fetch publisher', () => {
     const queue = readdirSync(here)
       .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
       .map((f) => join(here, f))
-      .concat(join(src, 'publishers', 'fetch-publisher.ts'))
+      .concat(join(src, 'publishers', 'fetch.ts'))
     const seen = new Set<string>()
     const offenders: string[] = []
     while (queue.length > 0) {
@@ -44,7 +44,7 @@ describe('edge-friendliness of src/http and the fetch publisher', () => {
     expect(offenders).toEqual([])
     // sanity: the walk reached the shared pure modules
     expect([...seen].map((f) => relative(src, f))).toEqual(
-      expect.arrayContaining(['errors.ts', 'db.ts', 'sql/table.ts']),
+      expect.arrayContaining(['core/errors.ts', 'core/db.ts', 'core/sql/table.ts']),
     )
   })
 })

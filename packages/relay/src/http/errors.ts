@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { RelayError } from '../errors.js'
+import type { RelayError } from '../core/errors.js'
 
 /** Codes of the HTTP layer (in addition to the engine's `RELAY_*` codes). */
 export type HttpErrorCode =

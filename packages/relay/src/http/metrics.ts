@@ -6,7 +6,7 @@
  * `max(outbox_oldest_pending_age_seconds)`.
  * @module
  */
-import type { DrainResult, EngineCounters, EngineHooks, OutboxStats } from '../engine.js'
+import type { DrainResult, EngineCounters, EngineHooks, OutboxStats } from '../core/engine.js'
 
 /** Upper bounds of the drain duration histogram, in seconds. */
 export const DRAIN_DURATION_BUCKETS = [

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from 'zod'
-import { pgText } from '../options.js'
+import { pgText } from '../core/options.js'
 
 /**
  * The named schemas of the API: the OpenAPI document's `components.schemas`. A registry of our

@@ -13,10 +13,10 @@ import {
   type RetryOptions,
   type TopicMessages,
 } from 'kafkajs'
-import { isRelayError, RelayError } from './errors.js'
-import type { OutboxMessage } from './message.js'
+import { isRelayError, RelayError } from '../core/errors.js'
+import type { OutboxMessage } from '../core/message.js'
 
-export type { OutboxMessage } from './message.js'
+export type { OutboxMessage } from '../core/message.js'
 
 /** Options of one {@link Publisher.publish} call. */
 export interface PublishOptions {

@@ -4,9 +4,9 @@
  * runtimes (Cloudflare Workers, Vercel Edge, Deno, Bun) together with `createRelayApp`.
  * @module
  */
-import { RelayError } from '../errors.js'
-import type { OutboxMessage } from '../message.js'
-import type { Publisher } from '../publisher.js'
+import { RelayError } from '../core/errors.js'
+import type { OutboxMessage } from '../core/message.js'
+import type { Publisher } from './kafkajs.js'
 
 /**
  * Options of {@link FetchPublisher}.

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
-import type { AuthOptions } from './http/auth.js'
-import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from './options.js'
+import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from '../core/options.js'
+import type { AuthOptions } from '../http/auth.js'
 
 /** The CLI's commands. */
 export const COMMANDS = ['serve', 'drain', 'watch'] as const

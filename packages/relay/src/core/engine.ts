@@ -3,6 +3,8 @@
  * statistics. No HTTP here; the Hono app and the CLI drive it.
  * @module
  */
+
+import type { Publisher } from '../publishers/kafkajs.js'
 import { backoffDelay } from './backoff.js'
 import {
   databaseError,
@@ -24,7 +26,6 @@ import {
   type ResolvedEngineOptions,
   resolveEngineOptions,
 } from './options.js'
-import type { Publisher } from './publisher.js'
 import { settleBatch } from './settle.js'
 import { type ClaimedRow, claimBatch } from './sql/claim-batch.js'
 import { deletePublished } from './sql/delete-published.js'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { RelayError } from '../errors.js'
-import type { OutboxMessage } from '../message.js'
-import { base64Utf8, FetchPublisher, toProduceRecord } from './fetch-publisher.js'
+import { RelayError } from '../core/errors.js'
+import type { OutboxMessage } from '../core/message.js'
+import { base64Utf8, FetchPublisher, toProduceRecord } from './fetch.js'
 
 interface Sent {
   url: string

@@ -2,9 +2,10 @@
  * Publishing one claimed batch and deciding the fate of each row, including finding poison rows.
  * @module
  */
+
+import { classifyPublishFailure, type PublishFailureKind } from '../publishers/kafkajs.js'
 import { RelayError } from './errors.js'
 import { messageBytes, type OutboxMessage } from './message.js'
-import { classifyPublishFailure, type PublishFailureKind } from './publisher.js'
 
 /** What happened to one row of a batch. */
 export type RowOutcome =

@@ -7,8 +7,8 @@ import {
   Partitioners,
 } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { RelayError } from './errors.js'
-import { classifyPublishError, classifyPublishFailure, KafkaPublisher } from './publisher.js'
+import { RelayError } from '../core/errors.js'
+import { classifyPublishError, classifyPublishFailure, KafkaPublisher } from './kafkajs.js'
 
 const protocolError = (type: string, retriable: boolean) =>
   new KafkaJSProtocolError({ type, code: 1, retriable, message: type } as never)
