@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { Publisher } from '../publishers/kafkajs.js'
 import type { PoolLike } from './db.js'
 import { createEngine } from './engine.js'
 import { RelayError } from './errors.js'
+import type { Publisher } from './publisher.js'
 
 const publisher: Publisher = { connect: async () => {}, disconnect: async () => {}, publish: async () => {} }
 

@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { Publisher } from '../publishers/kafkajs.js'
 import { backoffDelay } from './backoff.js'
 import {
   databaseError,
@@ -26,6 +25,7 @@ import {
   type ResolvedEngineOptions,
   resolveEngineOptions,
 } from './options.js'
+import type { Publisher } from './publisher.js'
 import { settleBatch } from './settle.js'
 import { type ClaimedRow, claimBatch } from './sql/claim-batch.js'
 import { deletePublished } from './sql/delete-published.js'

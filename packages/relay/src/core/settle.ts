@@ -3,9 +3,9 @@
  * @module
  */
 
-import { classifyPublishFailure, type PublishFailureKind } from '../publishers/kafkajs.js'
 import { RelayError } from './errors.js'
 import { messageBytes, type OutboxMessage } from './message.js'
+import { classifyPublishFailure, type PublishFailureKind } from './publisher.js'
 
 /** What happened to one row of a batch. */
 export type RowOutcome =

@@ -6,7 +6,7 @@
  */
 import { RelayError } from '../core/errors.js'
 import type { OutboxMessage } from '../core/message.js'
-import type { Publisher } from './kafkajs.js'
+import type { Publisher } from '../core/publisher.js'
 
 /**
  * Options of {@link FetchPublisher}.

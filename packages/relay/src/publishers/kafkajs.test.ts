@@ -8,7 +8,8 @@ import {
 } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { RelayError } from '../core/errors.js'
-import { classifyPublishError, classifyPublishFailure, KafkaPublisher } from './kafkajs.js'
+import { classifyPublishError, classifyPublishFailure } from '../core/publisher.js'
+import { KafkaPublisher } from './kafkajs.js'
 
 const protocolError = (type: string, retriable: boolean) =>
   new KafkaJSProtocolError({ type, code: 1, retriable, message: type } as never)
