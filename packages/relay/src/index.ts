@@ -1,17 +1,90 @@
-export * from './cli/config.js'
-export * from './cli/pool.js'
-export * from './cli/server.js'
-export * from './core/backoff.js'
-export * from './core/db.js'
-export * from './core/engine.js'
-export * from './core/errors.js'
-export * from './core/message.js'
-export * from './core/options.js'
-export * from './core/publisher.js'
-export * from './core/settle.js'
-export * from './core/sql/index.js'
-export * from './core/watch.js'
-export * from './http/index.js'
-export * from './publishers/fetch.js'
-export * from './publishers/kafka-health.js'
-export * from './publishers/kafkajs.js'
+/**
+ * Everything public, for Node: the engine, the HTTP app, both publishers and the CLI's pieces.
+ * On an edge runtime import the subpaths instead (`/core`, `/http`, `/fetch`): this entry loads
+ * kafkajs, pg and `@hono/node-server`.
+ * @module
+ */
+export type {
+  CliIO,
+  Command,
+  DatabaseTimeouts,
+  RelayConfig,
+  RelayConnectionOptions,
+  RelayEnv,
+  RelayServer,
+} from './cli/index.js'
+export {
+  ConfigError,
+  createRelayPool,
+  DEFAULT_DATABASE_TIMEOUTS,
+  EXIT,
+  loadConfig,
+  relayConnectionConfig,
+  run,
+  serveRelay,
+  USAGE,
+} from './cli/index.js'
+export type {
+  BatchInfo,
+  CreateEngineArgs,
+  DeadLetterPolicy,
+  DrainOptions,
+  DrainResult,
+  Engine,
+  EngineCounters,
+  EngineHooks,
+  EngineOptions,
+  ListenClient,
+  OutboxMessage,
+  OutboxStats,
+  PoolClientLike,
+  PoolLike,
+  Publisher,
+  PublishFailureKind,
+  PublishOptions,
+  Queryable,
+  QueryResultLike,
+  RelayErrorCode,
+  SqlStatement,
+  TopicStats,
+  WakeReason,
+  Watcher,
+  WatcherOptions,
+} from './core/index.js'
+export {
+  CLAIM_LOCK_KEY,
+  classifyPublishError,
+  classifyPublishFailure,
+  coerceError,
+  createEngine,
+  createWatcher,
+  DEFAULT_TABLE,
+  isRelayError,
+  MAX_ERROR_LENGTH,
+  RelayError,
+} from './core/index.js'
+export type {
+  AuthOptions,
+  ErrorBody,
+  HttpErrorCode,
+  RelayAppOptions,
+  RelayEngine,
+  RelayLogger,
+  RelayMetrics,
+} from './http/index.js'
+export {
+  createRelayApp,
+  createRelayMetrics,
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_MAX_BUDGET_MS,
+  DEFAULT_TOLERANCE_SECONDS,
+  MIN_SECRET_LENGTH,
+  ReplayCache,
+  relayOpenApiDocument,
+  SIGNATURE_HEADER,
+  signWebhook,
+} from './http/index.js'
+export type { FetchPublisherOptions } from './publishers/fetch.js'
+export { FetchPublisher } from './publishers/fetch.js'
+export type { KafkaHealthCheck, KafkaPublisherOptions } from './publishers/kafkajs.js'
+export { KafkaPublisher, kafkaHealthCheck } from './publishers/kafkajs.js'

@@ -17,12 +17,12 @@ import pg from 'pg'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { RelayConfig } from '../src/cli/config.js'
 import { createRuntime } from '../src/cli/runtime.js'
+import { DRAIN_MARGIN_MS } from '../src/core/options.js'
 import {
   CLAIM_LOCK_KEY,
   createEngine,
   createRelayApp,
   createRelayPool,
-  DRAIN_MARGIN_MS,
   type DrainResult,
   KafkaPublisher,
   type OutboxMessage,

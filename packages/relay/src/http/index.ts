@@ -2,9 +2,17 @@
  * The relay's HTTP layer: web-standard APIs, hono and zod only (edge-friendly).
  * @module
  */
-export * from './app.js'
-export * from './auth.js'
-export * from './errors.js'
-export * from './metrics.js'
-export * from './openapi.js'
-export * from './schemas.js'
+export type { RelayAppOptions, RelayEngine } from './app.js'
+export { createRelayApp, DEFAULT_BODY_LIMIT_BYTES, DEFAULT_MAX_BUDGET_MS } from './app.js'
+export type { AuthOptions } from './auth.js'
+export {
+  DEFAULT_TOLERANCE_SECONDS,
+  MIN_SECRET_LENGTH,
+  ReplayCache,
+  SIGNATURE_HEADER,
+  signWebhook,
+} from './auth.js'
+export type { ErrorBody, HttpErrorCode, RelayLogger } from './errors.js'
+export type { RelayMetrics } from './metrics.js'
+export { createRelayMetrics } from './metrics.js'
+export { relayOpenApiDocument } from './openapi.js'

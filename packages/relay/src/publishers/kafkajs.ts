@@ -205,3 +205,6 @@ export class KafkaPublisher implements Publisher {
     }
   }
 }
+
+export type { KafkaHealthCheck } from './kafka-health.js'
+export { kafkaHealthCheck } from './kafka-health.js'

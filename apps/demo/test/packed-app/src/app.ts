@@ -7,8 +7,12 @@ import { createInbox, type InboxCounters, type OutboxEvent, subscribe } from '@p
 import { OutboxError } from '@prisma-outbox/extension'
 import { outboxMigrationSql } from '@prisma-outbox/extension/sql'
 import { createEngine, createRelayApp, KafkaPublisher } from '@prisma-outbox/relay'
-import { FetchPublisher } from '@prisma-outbox/relay/fetch-publisher'
+import { relayConnectionConfig } from '@prisma-outbox/relay/cli'
+import { createEngine as createEdgeEngine, type Publisher } from '@prisma-outbox/relay/core'
+import { FetchPublisher } from '@prisma-outbox/relay/fetch'
+import { FetchPublisher as LegacyFetchPublisher } from '@prisma-outbox/relay/fetch-publisher'
 import { createRelayApp as createEdgeRelayApp } from '@prisma-outbox/relay/http'
+import { kafkaHealthCheck } from '@prisma-outbox/relay/kafkajs'
 import { Kafka } from 'kafkajs'
 import pg from 'pg'
 import { PrismaClient } from './generated/client/client.js'
@@ -32,18 +36,21 @@ export async function main(connectionString: string, brokers: string[]): Promise
     })
   })
 
-  const pool = new pg.Pool({ connectionString })
+  const pool = new pg.Pool(relayConnectionConfig(connectionString))
   const kafka = new Kafka({ clientId: 'packed-app', brokers })
   const publisher = new KafkaPublisher({ kafka })
   await publisher.connect()
   const engine = createEngine({ pool, publisher, options: { batchSize: 50 } })
   const drained = await engine.drain({ budgetMs: 5_000 })
   const relay = createRelayApp({ engine, pool, auth: { token: 'x'.repeat(32) } })
+  const restPublisher: Publisher = new FetchPublisher({
+    baseUrl: 'http://127.0.0.1:8082',
+    clusterId: 'local',
+  })
+  const legacy: Publisher = new LegacyFetchPublisher({ baseUrl: 'http://127.0.0.1:8082', clusterId: 'local' })
+  const kafkaReady = kafkaHealthCheck(kafka)
   const edge = createEdgeRelayApp({
-    engine: createEngine({
-      pool,
-      publisher: new FetchPublisher({ baseUrl: 'http://127.0.0.1:8082', clusterId: 'local' }),
-    }),
+    engine: createEdgeEngine({ pool, publisher: restPublisher }),
     pool,
     auth: { token: 'y'.repeat(32) },
   })
@@ -79,5 +86,7 @@ export async function main(connectionString: string, brokers: string[]): Promise
   const health = (await relay.request('/health')).status + (await edge.request('/health')).status
   const ddl: string = outboxMigrationSql()
   const error = new OutboxError('OUTBOX_INVALID_OPTIONS', 'example')
-  console.log(drained.published, health, ddl.length, error.code)
+  console.log(drained.published, health, ddl.length, error.code, legacy !== restPublisher)
+  await kafkaReady.check()
+  await kafkaReady.close()
 }

@@ -1,0 +1,27 @@
+/**
+ * The relay's engine, without a Kafka client or Node built-ins: claim → publish → mark over any
+ * pg-compatible pool and any {@link Publisher}. Runs wherever `fetch`, `crypto` and timers do.
+ * @module
+ */
+export type { PoolClientLike, PoolLike, Queryable, QueryResultLike, SqlStatement } from './db.js'
+export type {
+  BatchInfo,
+  CreateEngineArgs,
+  DrainResult,
+  Engine,
+  EngineCounters,
+  EngineHooks,
+  OutboxStats,
+  TopicStats,
+} from './engine.js'
+export { createEngine } from './engine.js'
+export type { RelayErrorCode } from './errors.js'
+export { coerceError, isRelayError, MAX_ERROR_LENGTH, RelayError } from './errors.js'
+export type { OutboxMessage } from './message.js'
+export type { DeadLetterPolicy, DrainOptions, EngineOptions } from './options.js'
+export type { Publisher, PublishFailureKind, PublishOptions } from './publisher.js'
+export { classifyPublishError, classifyPublishFailure } from './publisher.js'
+export { CLAIM_LOCK_KEY } from './sql/lock.js'
+export { DEFAULT_TABLE } from './sql/table.js'
+export type { ListenClient, WakeReason, Watcher, WatcherOptions } from './watch.js'
+export { createWatcher } from './watch.js'
