@@ -54,6 +54,24 @@ const message = (topic: string, key: string, n: number): OutboxMessage => ({
 const decode = (b64: string) => new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))
 
 describe('FetchPublisher', () => {
+  it('Should call fetch as a plain function, as workerd requires', async () => {
+    const calls: unknown[] = []
+    // workerd's fetch refuses any `this` but the global object ("Illegal invocation").
+    const strictFetch = function (this: unknown) {
+      calls.push(this)
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation')
+      return Promise.resolve(Response.json({ error_code: 200, partition_id: 0, offset: 0 }))
+    } as unknown as typeof fetch
+    const publisher = new FetchPublisher({
+      baseUrl: 'https://rest.example.com',
+      clusterId: 'c',
+      fetch: strictFetch,
+    })
+    await publisher.publish([{ id: 'a', topic: 't', key: 'k', value: '{}', headers: {} }])
+    await publisher.health()
+    expect(calls).toHaveLength(2)
+  })
+
   it('Should POST one v3 record per message with STRING key, BINARY value and base64 headers', async () => {
     const { fetch, sent } = fakeFetch()
     const publisher = new FetchPublisher({

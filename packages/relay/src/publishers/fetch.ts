@@ -104,7 +104,9 @@ export class FetchPublisher implements Publisher {
     if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) fail('timeoutMs must be a positive integer')
     const f = options.fetch ?? globalThis.fetch
     if (typeof f !== 'function') fail('no fetch implementation available: pass options.fetch')
-    this.fetch = f
+    // Called as a plain function: workerd's fetch throws "Illegal invocation" when its `this` is
+    // anything but the global object, as it would be for `this.fetch(...)`.
+    this.fetch = (input, init) => f(input, init)
     this.baseUrl = options.baseUrl.replace(/\/+$/, '')
   }
 
