@@ -4,16 +4,12 @@
  */
 import { performance } from 'node:perf_hooks'
 import { PrismaPg } from '@prisma/adapter-pg'
-import {
-  type BatchInfo,
-  claimBatch,
-  createEngine,
-  type Engine,
-  KafkaPublisher,
-  lockClaims,
-} from '@prisma-outbox/relay'
+import { type BatchInfo, createEngine, type Engine, KafkaPublisher } from '@prisma-outbox/relay'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import pg from 'pg'
+// The claim statement itself, for EXPLAIN: internal SQL, not part of the package's exports.
+import { claimBatch } from '../packages/relay/src/core/sql/claim-batch.js'
+import { lockClaims } from '../packages/relay/src/core/sql/lock.js'
 import { PrismaClient } from './generated/client/client.js'
 import {
   benchKafka,
