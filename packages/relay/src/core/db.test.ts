@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { type PoolClientLike, type PoolLike, withTransaction } from './db.js'
+import { databaseCall, type PoolClientLike, type PoolLike, withTransaction } from './db.js'
+import { RelayError } from './errors.js'
 
 /** A checked-out client that behaves like node-postgres: an EventEmitter with query/release. */
 function fakePool() {
@@ -42,5 +43,28 @@ describe('withTransaction', () => {
     await expect(withTransaction(pool, async () => 42)).resolves.toBe(42)
     expect(client.statements).toEqual(['BEGIN', 'COMMIT'])
     expect(client.released).toBeUndefined()
+  })
+})
+
+describe('databaseCall', () => {
+  it('Should name the operation and the reason of a failure, as RELAY_DATABASE', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+    const error = await databaseCall('stats', () => Promise.reject(refused)).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(RelayError)
+    expect(error).toMatchObject({ code: 'RELAY_DATABASE', cause: refused })
+    expect((error as Error).message).toMatch(/^stats failed \(connection refused\)/)
+  })
+
+  it('Should pass a RELAY_DATABASE error through unchanged', async () => {
+    const inner = new RelayError('RELAY_DATABASE', 'claim failed (connection refused): x')
+    await expect(databaseCall('drain', () => Promise.reject(inner))).rejects.toBe(inner)
+  })
+
+  it('Should give up after timeoutMs on a call that never answers', async () => {
+    const error = await databaseCall('list dead', () => new Promise<never>(() => {}), 20).catch(
+      (e: unknown) => e,
+    )
+    expect(error).toMatchObject({ code: 'RELAY_DATABASE' })
+    expect((error as Error).message).toMatch(/^list dead failed \(no answer within 20 ms\)/)
   })
 })

@@ -3,7 +3,7 @@
  * the same two methods (a test double, another driver behind an adapter).
  * @module
  */
-import { RelayError } from './errors.js'
+import { isRelayError, RelayError } from './errors.js'
 
 /** What a query returns: its rows and how many rows a write touched. */
 export interface QueryResultLike {
@@ -122,4 +122,32 @@ export function databaseError(what: string, error: unknown): RelayError {
   return new RelayError('RELAY_DATABASE', `${what} failed (${databaseFailureReason(error)}): ${detail}`, {
     cause: error,
   })
+}
+
+/** What {@link withTimeout} rejects with. @internal */
+export class TimeoutError extends Error {
+  override readonly name = 'TimeoutError'
+}
+
+/** Rejects with a {@link TimeoutError} when `promise` has not settled within `ms`. @internal */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms)
+  })
+  promise.catch(() => {})
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Runs a database call, bounded by `timeoutMs` when given, and turns its failure into a
+ * `RELAY_DATABASE` error naming `what` (one that already is passes through unchanged).
+ * @internal
+ */
+export async function databaseCall<T>(what: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  try {
+    return await (timeoutMs === undefined ? fn() : withTimeout(fn(), timeoutMs))
+  } catch (error) {
+    throw isRelayError(error, 'RELAY_DATABASE') ? error : databaseError(what, error)
+  }
 }

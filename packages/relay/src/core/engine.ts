@@ -6,6 +6,7 @@
 
 import { backoffDelay } from './backoff.js'
 import {
+  databaseCall,
   databaseError,
   LOCK_NOT_AVAILABLE,
   type PoolLike,
@@ -210,14 +211,6 @@ export function createEngine(args: CreateEngineArgs): Engine {
     lastBatchAt: null,
   }
 
-  const db = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn()
-    } catch (error) {
-      throw databaseError(what, error)
-    }
-  }
-
   const safely = (fn: () => void) => {
     try {
       fn()
@@ -411,8 +404,11 @@ export function createEngine(args: CreateEngineArgs): Engine {
       // Fast path: publishing rows makes nothing claimable that was not, so no claim lock needed.
       if (publishedIds.length > 0)
         marked =
-          (await db('mark published', () => run(pool, markPublished({ table, relayId, ids: publishedIds }))))
-            .rowCount ?? 0
+          (
+            await databaseCall('mark published', () =>
+              run(pool, markPublished({ table, relayId, ids: publishedIds })),
+            )
+          ).rowCount ?? 0
     } else {
       // Failure marks and releases make rows claimable again: take the claim lock (see lock.ts).
       try {
@@ -450,7 +446,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
           publishedIds.length === 0
             ? 0
             : ((
-                await db('mark published', () =>
+                await databaseCall('mark published', () =>
                   run(pool, markPublished({ table, relayId, ids: publishedIds })),
                 )
               ).rowCount ?? 0)
@@ -552,7 +548,9 @@ export function createEngine(args: CreateEngineArgs): Engine {
         result.dead += batch.dead
         if (batch.stop) break
       }
-      const due = await db('count remaining', () => run(pool, countDue({ table, topics: request.topics })))
+      const due = await databaseCall('count remaining', () =>
+        run(pool, countDue({ table, topics: request.topics })),
+      )
       const done: DrainResult = {
         ...result,
         remaining: Number(due.rows[0]?.n ?? 0),
@@ -569,7 +567,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
       for (;;) {
         if (purge.signal?.aborted) break
         if (purge.maxBatches !== undefined && batches >= purge.maxBatches) break
-        const result = await db('purge published', () =>
+        const result = await databaseCall('purge published', () =>
           run(pool, deletePublished({ table, maxAgeMs: publishedMaxAgeMs, limit: batchSize })),
         )
         batches++
@@ -581,7 +579,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
     },
 
     async stats() {
-      const result = await db('stats', () => run(pool, statsSql({ table })))
+      const result = await databaseCall('stats', () => run(pool, statsSql({ table })))
       const topics: TopicStats[] = (result.rows as TopicStatsRow[]).map((r) => ({
         topic: r.topic,
         pending: Number(r.pending),

@@ -15,6 +15,20 @@ describe('RelayError', () => {
     expect(isRelayError(error, 'RELAY_DATABASE')).toBe(false)
     expect(isRelayError(cause)).toBe(false)
   })
+
+  it('Should recognise a RelayError thrown by another copy of the package, by its shape', () => {
+    // Two installed versions, or one bundled twice: same name and code, a different class.
+    class RelayError extends Error {
+      override readonly name = 'RelayError'
+      readonly code = 'RELAY_DATABASE'
+    }
+    const foreign = new RelayError('database down')
+    expect(isRelayError(foreign)).toBe(true)
+    expect(isRelayError(foreign, 'RELAY_DATABASE')).toBe(true)
+    expect(isRelayError(foreign, 'RELAY_INVALID_OPTIONS')).toBe(false)
+    expect(isRelayError(Object.assign(new Error('x'), { name: 'RelayError' }))).toBe(false)
+    expect(isRelayError({ name: 'RelayError', code: 'RELAY_DATABASE' })).toBe(false)
+  })
 })
 
 describe('coerceError', () => {

@@ -57,9 +57,18 @@ export class RelayError extends Error {
   }
 }
 
-/** True when `error` is a {@link RelayError}, optionally with the given code. */
+/**
+ * True when `error` is a {@link RelayError}, optionally with the given code. Judged by shape too
+ * (`name === 'RelayError'` and a string `code`), so an error thrown by another copy of this
+ * package (two versions installed, or one bundled twice) is still recognised.
+ */
 export function isRelayError(error: unknown, code?: RelayErrorCode): error is RelayError {
-  return error instanceof RelayError && (code === undefined || error.code === code)
+  const relay =
+    error instanceof RelayError ||
+    (error instanceof Error &&
+      error.name === 'RelayError' &&
+      typeof (error as { code?: unknown }).code === 'string')
+  return relay && (code === undefined || (error as RelayError).code === code)
 }
 
 /** Default upper bound of `last_error`, in characters. */

@@ -7,15 +7,23 @@
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { z } from 'zod'
-import { databaseError, type PoolLike, withTransaction } from '../core/db.js'
+import {
+  databaseCall,
+  databaseError,
+  type PoolLike,
+  run,
+  TimeoutError,
+  withTimeout,
+  withTransaction,
+} from '../core/db.js'
 import type { Engine } from '../core/engine.js'
-import { RelayError } from '../core/errors.js'
+import { coerceError, RelayError } from '../core/errors.js'
 import { DRAIN_MARGIN_MS } from '../core/options.js'
 import { type DeadRow, listDead } from '../core/sql/list-dead.js'
 import { lockClaimsBounded } from '../core/sql/lock.js'
 import { retryDead } from '../core/sql/retry-dead.js'
 import { type AuthOptions, relayAuth } from './auth.js'
-import { describeError, HttpError, handleError, handleNotFound, type RelayLogger } from './errors.js'
+import { HttpError, handleError, handleNotFound, type RelayLogger } from './errors.js'
 import { createRelayMetrics, type RelayMetrics } from './metrics.js'
 import { relayOpenApiDocument } from './openapi.js'
 import { deadQuerySchema, describeIssues, drainBodySchema, retryBodySchema } from './schemas.js'
@@ -88,31 +96,6 @@ async function readBody<S extends z.ZodType>(c: Context, schema: S, optional: bo
   if (!result.success)
     throw new HttpError(400, 'INVALID_BODY', `invalid body: ${describeIssues(result.error)}`)
   return result.data
-}
-
-class TimeoutError extends Error {
-  override readonly name = 'TimeoutError'
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms)
-  })
-  promise.catch(() => {})
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/**
- * Runs a database call of a route, bounded by `ms`: whatever the pool's own timeouts, the
- * request answers (503 naming the cause) within about that long.
- */
-async function database<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withTimeout(fn(), ms)
-  } catch (error) {
-    throw error instanceof RelayError && error.code === 'RELAY_DATABASE' ? error : databaseError(what, error)
-  }
 }
 
 function toDeadEvent(row: DeadRow) {
@@ -189,7 +172,7 @@ export function createRelayApp(options: RelayAppOptions): Hono {
         await withTimeout(fn(), healthTimeoutMs)
         return 'ok' as const
       } catch (error) {
-        logger.warn?.(`relay: health: ${name} is down: ${describeError(error)}`)
+        logger.warn?.(`relay: health: ${name} is down: ${coerceError(error)}`)
         return 'down' as const
       }
     }
@@ -234,14 +217,14 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     return c.json(result)
   })
 
-  app.get('/stats', async (c) => c.json(await database('stats', databaseTimeoutMs, () => engine.stats())))
+  app.get('/stats', async (c) => c.json(await databaseCall('stats', () => engine.stats(), databaseTimeoutMs)))
 
   app.get('/metrics', async (c) => {
     let stats: Awaited<ReturnType<RelayEngine['stats']>> | undefined
     try {
-      stats = await database('stats', databaseTimeoutMs, () => engine.stats())
+      stats = await databaseCall('stats', () => engine.stats(), databaseTimeoutMs)
     } catch (error) {
-      logger.error(`relay: metrics: stats unavailable: ${describeError(error)}`)
+      logger.error(`relay: metrics: stats unavailable: ${coerceError(error)}`)
     }
     const text = metrics.render({ counters: engine.counters(), stats })
     return c.body(text, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
@@ -254,8 +237,10 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     if (!query.success)
       throw new HttpError(400, 'INVALID_QUERY', `invalid query: ${describeIssues(query.error)}`)
     const { limit, cursor, topic } = query.data
-    const { rows } = await database('list dead', databaseTimeoutMs, () =>
-      pool.query(...args(listDead({ table, limit, afterSeq: cursor, topics: topic ? [topic] : undefined }))),
+    const { rows } = await databaseCall(
+      'list dead',
+      () => run(pool, listDead({ table, limit, afterSeq: cursor, topics: topic ? [topic] : undefined })),
+      databaseTimeoutMs,
     )
     const page = rows as DeadRow[]
     const last = page[page.length - 1]
@@ -267,17 +252,19 @@ export function createRelayApp(options: RelayAppOptions): Hono {
 
   app.post('/dead/retry', async (c) => {
     const body = await readBody(c, retryBodySchema, false)
-    const retried = await database('retry dead', databaseTimeoutMs, () =>
-      withTransaction(pool, async (client) => {
-        // Revived rows become claimable: serialise with claims, like the engine's failure marks.
-        await client.query(
-          ...args(
+    const retried = await databaseCall(
+      'retry dead',
+      () =>
+        withTransaction(pool, async (client) => {
+          // Revived rows become claimable: serialise with claims, like the engine's failure marks.
+          await run(
+            client,
             lockClaimsBounded({ lockTimeoutMs: databaseTimeoutMs, idleInTransactionMs: databaseTimeoutMs }),
-          ),
-        )
-        const result = await client.query(...args(retryDead({ table, ids: body.all ? undefined : body.ids })))
-        return result.rowCount ?? 0
-      }),
+          )
+          const result = await run(client, retryDead({ table, ids: body.all ? undefined : body.ids }))
+          return result.rowCount ?? 0
+        }),
+      databaseTimeoutMs,
     )
     return c.json({ retried })
   })
@@ -288,8 +275,4 @@ export function createRelayApp(options: RelayAppOptions): Hono {
   })
 
   return app
-}
-
-function args(statement: { text: string; values: unknown[] }): [string, unknown[]] {
-  return [statement.text, statement.values]
 }

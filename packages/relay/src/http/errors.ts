@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { RelayError } from '../core/errors.js'
+import { coerceError, isRelayError, type RelayError } from '../core/errors.js'
 
 /** Codes of the HTTP layer (in addition to the engine's `RELAY_*` codes). */
 export type HttpErrorCode =
@@ -59,12 +59,6 @@ export function errorResponse(
   return c.json({ error: { code, message } } satisfies ErrorBody, status)
 }
 
-function isRelayError(error: unknown): error is RelayError {
-  return (
-    error instanceof Error && error.name === 'RelayError' && typeof (error as RelayError).code === 'string'
-  )
-}
-
 /**
  * The part of a `RELAY_DATABASE` message safe to show: `<operation> failed (<reason>)`, as built
  * by the engine (`databaseError`); the server's own text after it stays in the logs.
@@ -72,17 +66,6 @@ function isRelayError(error: unknown): error is RelayError {
 function publicReason(error: RelayError): string {
   const match = /^([\w ]+ failed \([^)]*\))/.exec(error.message)
   return match?.[1] ?? 'the database call failed'
-}
-
-/** Text for logs: name, message and causes; never a stack. */
-export function describeError(error: unknown): string {
-  const parts: string[] = []
-  let current: unknown = error
-  for (let i = 0; i < 4 && current !== undefined && current !== null; i++) {
-    parts.push(current instanceof Error ? `${current.name}: ${current.message}` : String(current))
-    current = current instanceof Error ? current.cause : undefined
-  }
-  return parts.join(' <- ')
 }
 
 /**
@@ -112,17 +95,17 @@ export function handleError(logger: RelayLogger) {
           : status === 413
             ? 'payload too large'
             : 'request failed'
-      if (status >= 500) logger.error(`relay: ${c.req.method} ${c.req.path}: ${describeError(error)}`)
+      if (status >= 500) logger.error(`relay: ${c.req.method} ${c.req.path}: ${coerceError(error)}`)
       return errorResponse(c, status, code, message)
     }
     if (isRelayError(error)) {
       if (error.code === 'RELAY_INVALID_OPTIONS') return errorResponse(c, 400, error.code, error.message)
-      logger.error(`relay: ${c.req.method} ${c.req.path}: ${describeError(error)}`)
+      logger.error(`relay: ${c.req.method} ${c.req.path}: ${coerceError(error)}`)
       if (error.code === 'RELAY_DATABASE')
         return errorResponse(c, 503, error.code, `the database is unavailable: ${publicReason(error)}`)
       return errorResponse(c, 503, error.code, 'the broker is unavailable')
     }
-    logger.error(`relay: ${c.req.method} ${c.req.path}: ${describeError(error)}`)
+    logger.error(`relay: ${c.req.method} ${c.req.path}: ${coerceError(error)}`)
     return errorResponse(c, 500, 'INTERNAL', 'internal error')
   }
 }
