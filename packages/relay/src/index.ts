@@ -43,6 +43,7 @@ export type {
   PublishFailureKind,
   PublishOptions,
   Queryable,
+  QueryResult,
   QueryResultLike,
   RelayErrorCode,
   SqlStatement,

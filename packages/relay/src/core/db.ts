@@ -31,9 +31,17 @@ export interface PoolLike extends Queryable {
 }
 
 /** A statement as a pure value: text with `$n` placeholders and its values. */
-export interface SqlStatement {
+export interface SqlStatement<Row = QueryResultLike['rows'][number]> {
   text: string
   values: unknown[]
+  /** The type of the rows it returns, for {@link run}; never set at run time. */
+  readonly row?: Row
+}
+
+/** What {@link run} resolves to: the rows typed by the statement. */
+export interface QueryResult<Row> {
+  rows: Row[]
+  rowCount: number | null
 }
 
 /**
@@ -70,7 +78,7 @@ export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable)
 }
 
 /** Runs a {@link SqlStatement}. @internal */
-export function run(db: Queryable, statement: SqlStatement): Promise<QueryResultLike> {
+export function run<Row>(db: Queryable, statement: SqlStatement<Row>): Promise<QueryResult<Row>> {
   return db.query(statement.text, statement.values)
 }
 

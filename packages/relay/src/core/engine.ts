@@ -34,7 +34,7 @@ import { lockClaimsBounded } from './sql/lock.js'
 import { type FailedRow, markFailed } from './sql/mark-failed.js'
 import { markPublished } from './sql/mark-published.js'
 import { deferRows, releaseRows } from './sql/release-rows.js'
-import { countDue, stats as statsSql, type TopicStatsRow } from './sql/stats.js'
+import { countDue, stats as statsSql } from './sql/stats.js'
 
 /** What one drain did; also the body of `POST /drain`. */
 export interface DrainResult {
@@ -312,7 +312,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
           client,
           claimBatch({ table, relayId, limit, leaseMs: options.leaseMs, blockOnDead, topics }),
         )
-        return result.rows as ClaimedRow[]
+        return result.rows
       })
     } catch (error) {
       if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'
@@ -580,7 +580,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
 
     async stats() {
       const result = await databaseCall('stats', () => run(pool, statsSql({ table })))
-      const topics: TopicStats[] = (result.rows as TopicStatsRow[]).map((r) => ({
+      const topics: TopicStats[] = result.rows.map((r) => ({
         topic: r.topic,
         pending: Number(r.pending),
         due: Number(r.due),

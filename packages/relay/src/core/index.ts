@@ -3,7 +3,7 @@
  * pg-compatible pool and any {@link Publisher}. Runs wherever `fetch`, `crypto` and timers do.
  * @module
  */
-export type { PoolClientLike, PoolLike, Queryable, QueryResultLike, SqlStatement } from './db.js'
+export type { PoolClientLike, PoolLike, Queryable, QueryResult, QueryResultLike, SqlStatement } from './db.js'
 export type {
   BatchInfo,
   CreateEngineArgs,

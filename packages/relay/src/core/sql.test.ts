@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { type Queryable, type QueryResult, run } from './db.js'
+import type { ClaimedRow } from './sql/claim-batch.js'
 import {
   claimBatch,
   countDue,
@@ -10,6 +12,35 @@ import {
   releaseRows,
   stats,
 } from './sql/index.js'
+import type { TopicStatsRow } from './sql/stats.js'
+
+describe('typed statements', () => {
+  it('Should type the rows of run() by the statement, without casts', async () => {
+    const seen: string[] = []
+    const db: Queryable = {
+      query: async (text) => {
+        seen.push(text)
+        return { rows: [], rowCount: 0 }
+      },
+    }
+    const claimed = run(
+      db,
+      claimBatch({ table: 'outbox_event', relayId: 'r', limit: 1, leaseMs: 1000, blockOnDead: true }),
+    )
+    expectTypeOf(claimed).resolves.toEqualTypeOf<QueryResult<ClaimedRow>>()
+    expectTypeOf(run(db, stats({ table: 'outbox_event' }))).resolves.toEqualTypeOf<
+      QueryResult<TopicStatsRow>
+    >()
+    expectTypeOf(run(db, countDue({ table: 'outbox_event' }))).resolves.toEqualTypeOf<
+      QueryResult<{ n: string }>
+    >()
+    expectTypeOf(
+      run(db, markPublished({ table: 'outbox_event', relayId: 'r', ids: [] })),
+    ).resolves.toEqualTypeOf<QueryResult<never>>()
+    expect((await claimed).rows).toEqual([])
+    expect(seen[0]).toContain('RETURNING')
+  })
+})
 
 describe('quoteTable', () => {
   it('Should quote each part and escape quotes', () => {

@@ -242,7 +242,7 @@ export function createRelayApp(options: RelayAppOptions): Hono {
       () => run(pool, listDead({ table, limit, afterSeq: cursor, topics: topic ? [topic] : undefined })),
       databaseTimeoutMs,
     )
-    const page = rows as DeadRow[]
+    const page = rows
     const last = page[page.length - 1]
     return c.json({
       items: page.map(toDeadEvent),

@@ -106,7 +106,7 @@ export interface ClaimBatchParams {
  * @example
  * const { text, values } = claimBatch({ table: 'outbox_event', relayId: 'r1', limit: 500, leaseMs: 30_000, blockOnDead: true })
  */
-export function claimBatch(params: ClaimBatchParams): SqlStatement {
+export function claimBatch(params: ClaimBatchParams): SqlStatement<ClaimedRow> {
   const t = quoteTable(params.table)
   const topics = params.topics && params.topics.length > 0 ? params.topics : null
   const text = `WITH snap AS MATERIALIZED (

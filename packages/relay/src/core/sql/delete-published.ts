@@ -16,7 +16,11 @@ import { quoteTable } from './table.js'
  * @example
  * deletePublished({ table: 'outbox_event', maxAgeMs: 7 * 86_400_000, limit: 1000 })
  */
-export function deletePublished(params: { table: string; maxAgeMs: number; limit: number }): SqlStatement {
+export function deletePublished(params: {
+  table: string
+  maxAgeMs: number
+  limit: number
+}): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
     text: `DELETE FROM ${t} WHERE id IN (

@@ -39,7 +39,7 @@ export function listDead(params: {
   limit: number
   afterSeq?: string | undefined
   topics?: string[] | undefined
-}): SqlStatement {
+}): SqlStatement<DeadRow> {
   const t = quoteTable(params.table)
   const topics = params.topics && params.topics.length > 0 ? params.topics : null
   return {

@@ -18,7 +18,7 @@ export const CLAIM_LOCK_KEY = '122511226139000'
  * statement the snapshot would predate the wait and the serialisation would be useless.)
  * The lock is released at COMMIT/ROLLBACK, so a crashed relay cannot hold it.
  */
-export function lockClaims(key: string = CLAIM_LOCK_KEY): SqlStatement {
+export function lockClaims(key: string = CLAIM_LOCK_KEY): SqlStatement<unknown> {
   return { text: 'SELECT pg_advisory_xact_lock($1::bigint)', values: [key] }
 }
 
@@ -44,7 +44,10 @@ export interface ClaimLockBounds {
  * @example
  * lockClaimsBounded({ lockTimeoutMs: 1000, idleInTransactionMs: 5000 })
  */
-export function lockClaimsBounded(bounds: ClaimLockBounds, key: string = CLAIM_LOCK_KEY): SqlStatement {
+export function lockClaimsBounded(
+  bounds: ClaimLockBounds,
+  key: string = CLAIM_LOCK_KEY,
+): SqlStatement<unknown> {
   const ms = (n: number) => `${Math.max(1, Math.round(n))}ms`
   const statement =
     bounds.statementTimeoutMs === undefined ? '' : `, set_config('statement_timeout', $4, true)`

@@ -24,7 +24,11 @@ export interface FailedRow {
  * @example
  * markFailed({ table: 'outbox_event', relayId: 'r1', rows: [{ id, status: 'pending', delayMs: 1000, error: 'timeout' }] })
  */
-export function markFailed(params: { table: string; relayId: string; rows: FailedRow[] }): SqlStatement {
+export function markFailed(params: {
+  table: string
+  relayId: string
+  rows: FailedRow[]
+}): SqlStatement<never> {
   const t = quoteTable(params.table)
   const { rows } = params
   return {

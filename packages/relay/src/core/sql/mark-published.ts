@@ -15,7 +15,11 @@ import { quoteTable } from './table.js'
  * @example
  * markPublished({ table: 'outbox_event', relayId: 'r1', ids })
  */
-export function markPublished(params: { table: string; relayId: string; ids: string[] }): SqlStatement {
+export function markPublished(params: {
+  table: string
+  relayId: string
+  ids: string[]
+}): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
     text: `UPDATE ${t}

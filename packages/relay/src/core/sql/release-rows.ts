@@ -14,7 +14,7 @@ import { quoteTable } from './table.js'
  * @example
  * releaseRows({ table: 'outbox_event', relayId: 'r1', ids })
  */
-export function releaseRows(params: { table: string; relayId: string; ids: string[] }): SqlStatement {
+export function releaseRows(params: { table: string; relayId: string; ids: string[] }): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
     text: `UPDATE ${t} SET locked_by = NULL, locked_until = NULL
@@ -37,7 +37,7 @@ export function deferRows(params: {
   ids: string[]
   delayMs: number
   error: string
-}): SqlStatement {
+}): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
     text: `UPDATE ${t}

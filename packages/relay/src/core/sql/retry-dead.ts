@@ -20,7 +20,7 @@ import { quoteTable } from './table.js'
  * @example
  * retryDead({ table: 'outbox_event', ids: ['0190…'] })
  */
-export function retryDead(params: { table: string; ids?: string[] | undefined }): SqlStatement {
+export function retryDead(params: { table: string; ids?: string[] | undefined }): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
     text: `UPDATE ${t}

@@ -24,7 +24,7 @@ export interface TopicStatsRow {
  * @example
  * stats({ table: 'outbox_event' })
  */
-export function stats(params: { table: string }): SqlStatement {
+export function stats(params: { table: string }): SqlStatement<TopicStatsRow> {
   const t = quoteTable(params.table)
   return {
     text: `SELECT topic,
@@ -49,7 +49,10 @@ ORDER BY topic`,
  * @example
  * countDue({ table: 'outbox_event', topics: ['outbox.event.employee'] })
  */
-export function countDue(params: { table: string; topics?: string[] | undefined }): SqlStatement {
+export function countDue(params: { table: string; topics?: string[] | undefined }): SqlStatement<{
+  /** bigint, as text */
+  n: string
+}> {
   const t = quoteTable(params.table)
   const topics = params.topics && params.topics.length > 0 ? params.topics : null
   return {
