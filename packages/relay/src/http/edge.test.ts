@@ -53,7 +53,7 @@ const LAYERS: Record<string, Layer> = {
   core: { files: /^core\//, packages: /^zod$/, local: /^core\// },
   http: {
     files: /^http\//,
-    packages: /^(hono|hono\/.+|zod|@hono\/zod-openapi|@hono\/zod-validator)$/,
+    packages: /^(hono|hono\/.+|zod)$/,
     local: /^(core|http)\//,
   },
   fetch: { files: /^publishers\/fetch\.ts$/, packages: NOTHING, local: /^core\// },
