@@ -10,6 +10,7 @@ import {
   dropStreamSetup,
   type KafkaPublisher,
   type Publisher,
+  serveStreamStats,
   type Streamer,
   type StreamerRole,
 } from '../src/index.js'
@@ -115,6 +116,18 @@ describe('stream relay', () => {
         dead: 0,
       })
       expect(stats.lastAckAt).not.toBeNull()
+      expect(stats.lagBytes).toBeGreaterThanOrEqual(0)
+      const http = await serveStreamStats(() => s.stats(), { port: 0, host: '127.0.0.1' })
+      try {
+        const metrics = await (await fetch(`${http.url}/metrics`)).text()
+        expect(metrics).toMatch(/^outbox_stream_active 1$/m)
+        expect(metrics).toMatch(/^outbox_stream_slot_lag_bytes \d+$/m)
+        expect(metrics).toMatch(/^outbox_stream_published_total 80$/m)
+        expect(await (await fetch(`${http.url}/stats`)).json()).toMatchObject({ role: 'active', published: 80 })
+        expect((await fetch(`${http.url}/dead`)).status).toBe(404)
+      } finally {
+        await http.close()
+      }
     } finally {
       await s.stop()
     }

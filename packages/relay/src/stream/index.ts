@@ -1,3 +1,4 @@
+export * from './metrics.js'
 export * from './pgoutput.js'
 export { isSlotInUse } from './replication.js'
 export * from './sql.js'
