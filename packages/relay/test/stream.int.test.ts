@@ -10,11 +10,11 @@ import {
   dropStreamSetup,
   type KafkaPublisher,
   type Publisher,
-  serveStreamStats,
   type Streamer,
   type StreamerRole,
+  serveStreamStats,
 } from '../src/index.js'
-import { insertRows, kafkaPublisher, type NewRow, statuses } from './helpers.js'
+import { insertRows, kafkaPublisher, type NewRow, statuses, testDatabase } from './helpers.js'
 import { useStreamDatabase, waitFor } from './stream-helpers.js'
 
 const kafka = testKafka('outbox-stream-test')
@@ -123,7 +123,10 @@ describe('stream relay', () => {
         expect(metrics).toMatch(/^outbox_stream_active 1$/m)
         expect(metrics).toMatch(/^outbox_stream_slot_lag_bytes \d+$/m)
         expect(metrics).toMatch(/^outbox_stream_published_total 80$/m)
-        expect(await (await fetch(`${http.url}/stats`)).json()).toMatchObject({ role: 'active', published: 80 })
+        expect(await (await fetch(`${http.url}/stats`)).json()).toMatchObject({
+          role: 'active',
+          published: 80,
+        })
         expect((await fetch(`${http.url}/dead`)).status).toBe(404)
       } finally {
         await http.close()
@@ -295,5 +298,19 @@ describe('stream relay', () => {
       [ctx.slot],
     )
     expect(rows[0]).toEqual({ slots: 0, pubs: 0 })
+  })
+})
+
+describe('stream relay on a server without logical WAL', () => {
+  it('refuses to start and names the setting', async () => {
+    const db = await testDatabase()
+    try {
+      const { rows } = await db.pool.query<{ wal_level: string }>('SHOW wal_level')
+      expect(rows[0]?.wal_level).not.toBe('logical')
+      const s = createStreamer({ connectionString: db.url, pool: db.pool, publisher, slot: 'never_created' })
+      await expect(s.start()).rejects.toThrow(/needs wal_level = logical, but the server has wal_level = /)
+    } finally {
+      await db.drop()
+    }
   })
 })
