@@ -37,6 +37,7 @@ function streamer(overrides: Partial<Parameters<typeof createStreamer>[0]> = {})
     batchSize: 50,
     retry: { baseMs: 50, maxMs: 200 },
     standbyRetryMs: 100,
+    statusIntervalMs: 200,
     ...overrides,
   })
 }
@@ -136,6 +137,28 @@ describe('stream relay', () => {
     }
   })
 
+  it('publishes rows whose commit is decoded before it is visible to other sessions', async () => {
+    // The walsender can send a commit before the committing backend's snapshot change is
+    // visible: many small concurrent transactions make that window likely.
+    const topic = uniqueTopic('stream')
+    const s = streamer({ batchSize: 500 })
+    await s.start()
+    try {
+      const writers = 4
+      const perWriter = 300
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          for (let i = 0; i < perWriter; i++)
+            await insertRows(ctx.db.pool, [{ topic, key: `w${w}`, payload: { n: i } }])
+        }),
+      )
+      await waitFor(async () => (await published()) === writers * perWriter, 'every row published')
+      expect((await s.stats()).skipped).toBe(0)
+    } finally {
+      await s.stop()
+    }
+  })
+
   it('resumes from the confirmed position after a restart: nothing lost, nothing published twice', async () => {
     const topic = uniqueTopic('stream')
     const first = streamer()
@@ -222,8 +245,36 @@ describe('stream relay', () => {
     const s = streamer({ publisher: switching, onError: () => failures++ })
     await s.start()
     try {
-      await insertRows(ctx.db.pool, rowsFor(topic, 2, 5))
+      const writer = await ctx.db.pool.connect()
+      let beforeCommit: string
+      try {
+        await writer.query('BEGIN')
+        await insertRows(writer, rowsFor(topic, 2, 5))
+        // A position before the commit record: the slot must not reach it while Kafka is down.
+        beforeCommit = (
+          await writer.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')
+        ).rows[0]?.lsn as string
+        await writer.query('COMMIT')
+      } finally {
+        writer.release()
+      }
       await waitFor(() => failures >= 3, 'three failed publishes')
+      // Let the streamer see the server's keepalives after the commit and report back several times.
+      const since = (await ctx.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]?.t
+      await waitFor(async () => {
+        const { rows } = await ctx.db.pool.query<{ replied: boolean }>(
+          `SELECT r.reply_time > $2::timestamptz + interval '1 second' AS replied
+           FROM pg_stat_replication AS r JOIN pg_replication_slots AS s ON s.active_pid = r.pid
+           WHERE s.slot_name = $1`,
+          [ctx.slot, since],
+        )
+        return rows[0]?.replied === true
+      }, 'status updates sent a second after the failures began')
+      const held = await ctx.db.pool.query<{ ok: boolean }>(
+        'SELECT confirmed_flush_lsn <= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1',
+        [ctx.slot, beforeCommit],
+      )
+      expect(held.rows[0]?.ok).toBe(true)
       const during = await s.stats()
       expect(during.lastError).toMatch(/^publish:/)
       expect(during.lagBytes).toBeGreaterThan(0)

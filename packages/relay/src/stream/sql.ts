@@ -55,6 +55,8 @@ export interface InspectedRow {
   status: 'pending' | 'published' | 'dead' | null
   /** An earlier row of its topic + key is dead or held back ('block-key' only). */
   blocked: boolean
+  /** The row's transaction is visible to this statement (see above). */
+  visible: boolean
 }
 
 /**
@@ -68,18 +70,22 @@ export interface InspectedRow {
  *   held back too. Fresh pending rows (no `last_error`) do not block: they belong to transactions
  *   that commit later, and the WAL's commit order is the order we keep.
  *
+ * - whether the row's transaction is visible to this statement's snapshot yet. The walsender can
+ *   send a commit before the committing backend has left the list of running transactions; until
+ *   then its rows look absent (and an UPDATE would miss them), so the caller waits and asks again.
+ *
  * Probes go through the primary key and the partial index `(topic, aggregateid, seq) WHERE
  * status <> 'published'`.
  */
 export function inspectStreamBatch(params: {
   table: string
-  rows: Array<{ id: string; topic: string; key: string; seq: string }>
+  rows: Array<{ id: string; topic: string; key: string; seq: string; txid: string }>
   blockOnDead: boolean
 }): SqlStatement {
   const t = quoteTable(params.table)
   const { rows } = params
   return {
-    text: `SELECT b.id::text AS id, o.status,
+    text: `SELECT b.id::text AS id, o.status, pg_visible_in_snapshot(b.txid, pg_current_snapshot()) AS visible,
   ($5::boolean AND EXISTS (
     SELECT 1 FROM ${t} AS e
     WHERE e.topic = b.topic AND e.aggregateid = b.key AND e.seq < b.seq
@@ -87,7 +93,7 @@ export function inspectStreamBatch(params: {
       AND (e.status = 'dead' OR e.last_error IS NOT NULL)
       AND e.id <> ALL($1::uuid[])
   )) AS blocked
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS b(id, topic, key, seq)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $6::xid8[]) AS b(id, topic, key, seq, txid)
 LEFT JOIN ${t} AS o ON o.id = b.id`,
     values: [
       rows.map((r) => r.id),
@@ -95,6 +101,7 @@ LEFT JOIN ${t} AS o ON o.id = b.id`,
       rows.map((r) => r.key),
       rows.map((r) => r.seq),
       params.blockOnDead,
+      rows.map((r) => r.txid),
     ],
   }
 }

@@ -127,6 +127,8 @@ export interface Streamer {
 /** One decoded outbox row and the transaction it belongs to. */
 interface StreamRow extends ClaimedRow {
   status: string
+  /** The inserting transaction (xid8 as text). */
+  txid: string
 }
 
 interface Transaction {
@@ -145,6 +147,7 @@ const REQUIRED_COLUMNS = [
   'attempts',
   'seq',
   'status',
+  'txid',
 ] as const
 type Column = (typeof REQUIRED_COLUMNS)[number]
 
@@ -326,21 +329,31 @@ export function createStreamer(options: StreamerOptions): Streamer {
   const heldReason = (row: StreamRow) =>
     `held back by the stream relay: an earlier event of topic "${row.topic}" key "${row.aggregateid}" is dead or waiting (dead-letter policy block-key); publish them with outbox-relay drain after retrying the dead event`
 
-  /** Check, publish, mark: one chunk of at most `batchSize` rows. */
-  async function processChunk(rows: StreamRow[]): Promise<Omit<StreamBatchInfo, 'confirmedLsn'>> {
-    const checked = await retrying('database', () =>
-      run(
-        pool,
-        inspectStreamBatch({
-          table,
-          blockOnDead,
-          rows: rows.map((r) => ({ id: r.id, topic: r.topic, key: r.aggregateid, seq: r.seq })),
-        }),
-      ),
-    )
-    const byId = new Map((checked.rows as InspectedRow[]).map((r) => [r.id, r]))
+  interface PublishedChunk {
+    outcomes: SettledRow[]
+    skipped: number
+  }
+
+  /**
+   * Check and publish one chunk of at most `batchSize` rows. `blocked` holds the keys this session
+   * saw go dead or held: their later events are held without waiting for the marks to commit.
+   */
+  async function publishChunk(rows: StreamRow[], blocked: Set<string>): Promise<PublishedChunk> {
+    if (rows.length === 0) return { outcomes: [], skipped: 0 }
+    const statement = inspectStreamBatch({
+      table,
+      blockOnDead,
+      rows: rows.map((r) => ({ id: r.id, topic: r.topic, key: r.aggregateid, seq: r.seq, txid: r.txid })),
+    })
+    let checked: InspectedRow[]
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      checked = (await retrying('database', () => run(pool, statement))).rows as InspectedRow[]
+      // Decoded commits can precede their visibility by a moment: wait until all are visible.
+      if (checked.every((r) => r.visible)) break
+      await sleep(wait)
+    }
+    const byId = new Map(checked.map((r) => [r.id, r]))
     const outcomes: SettledRow[] = []
-    const blocked = new Set<string>()
     const toSend: StreamRow[] = []
     let skipped = 0
     for (const row of rows) {
@@ -353,10 +366,23 @@ export function createStreamer(options: StreamerOptions): Streamer {
       toSend.push(row)
     }
     await publishInOrder(toSend, outcomes, blocked)
+    return { outcomes, skipped }
+  }
+
+  type Counts = Omit<StreamBatchInfo, 'confirmedLsn'>
+
+  /** Marks a published chunk (one statement) and adds its outcomes to `total` and the counters. */
+  async function settleChunk(chunk: PublishedChunk, total: Counts): Promise<void> {
+    const { outcomes } = chunk
     if (outcomes.length > 0)
       await retrying('database', () => run(pool, settleStreamBatch({ table, streamId, rows: outcomes })))
-    const count = (o: SettledRow['outcome']) => outcomes.filter((x) => x.outcome === o).length
-    return { published: count('published'), dead: count('dead'), held: count('held'), skipped }
+    for (const o of outcomes) {
+      counters[o.outcome]++
+      total[o.outcome]++
+    }
+    counters.skipped += chunk.skipped
+    total.skipped += chunk.skipped
+    if (outcomes.some((o) => o.outcome === 'published')) lastAckAt = new Date()
   }
 
   /** One replication connection, from START_REPLICATION until it ends or `stop()`. */
@@ -364,7 +390,10 @@ export function createStreamer(options: StreamerOptions): Streamer {
     const queue: Transaction[] = []
     let open: Transaction | undefined
     const columns = new Map<number, Map<Column, number>>()
-    let inFlight = false
+    /** Batches taken from the queue and not yet marked and confirmed. */
+    let unsettled = 0
+    let settling: Promise<void> = Promise.resolve()
+    const blocked = new Set<string>()
     let paused = false
     let wake: (() => void) | undefined
     const notify = () => {
@@ -377,7 +406,12 @@ export function createStreamer(options: StreamerOptions): Streamer {
       if (frame.kind === 'keepalive') {
         // Everything the server sent so far is settled: the slot may move up to its position
         // (WAL of other tables, or empty transactions, would otherwise pile up behind it).
-        if (!open && queue.length === 0 && !inFlight && (confirmed === null || frame.walEnd > confirmed))
+        if (
+          !open &&
+          queue.length === 0 &&
+          unsettled === 0 &&
+          (confirmed === null || frame.walEnd > confirmed)
+        )
           confirmed = frame.walEnd
         if (frame.replyRequested && confirmed !== null) replication?.sendStatus(confirmed)
         return
@@ -411,6 +445,7 @@ export function createStreamer(options: StreamerOptions): Streamer {
           attempts: Number(value('attempts') ?? 0),
           seq: value('seq') as string,
           status: value('status') as string,
+          txid: value('txid') as string,
         })
       } else if (message.tag === 'commit') {
         if (!open) return
@@ -466,33 +501,32 @@ export function createStreamer(options: StreamerOptions): Streamer {
           batch.push(next)
           size += next.rows.length
         }
-        inFlight = true
-        try {
-          const rows = batch.flatMap((t) => t.rows)
-          const total: Omit<StreamBatchInfo, 'confirmedLsn'> = { published: 0, dead: 0, held: 0, skipped: 0 }
-          for (let i = 0; i < rows.length; i += batchSize) {
-            const part = await processChunk(rows.slice(i, i + batchSize))
-            total.published += part.published
-            total.dead += part.dead
-            total.held += part.held
-            total.skipped += part.skipped
-          }
-          const endLsn = (batch.at(-1) as Transaction).endLsn
+        unsettled++
+        const rows = batch.flatMap((t) => t.rows)
+        const endLsn = (batch.at(-1) as Transaction).endLsn
+        const total: Counts = { published: 0, dead: 0, held: 0, skipped: 0 }
+        const finish = () => {
           if (confirmed === null || endLsn > confirmed) confirmed = endLsn
+          unsettled--
           buffered -= size
           if (paused && buffered <= maxBuffered / 2) {
             paused = false
             current.resume()
           }
-          counters.published += total.published
-          counters.dead += total.dead
-          counters.held += total.held
-          counters.skipped += total.skipped
-          if (total.published > 0) lastAckAt = new Date()
           current.sendStatus(confirmed)
           options.onBatch?.({ ...total, confirmedLsn: formatLsn(confirmed) })
-        } finally {
-          inFlight = false
+        }
+        // Pipelined: the next chunk is checked and published while the previous one is marked
+        // (Kafka order is kept: publishes stay sequential). The slot moves past a transaction only
+        // once every chunk up to its end is marked.
+        for (let i = 0; i === 0 || i < rows.length; i += batchSize) {
+          const chunk = await publishChunk(rows.slice(i, i + batchSize), blocked)
+          const last = i + batchSize >= rows.length
+          await settling
+          settling = settleChunk(chunk, total).then(() => {
+            if (last) finish()
+          })
+          settling.catch(() => {})
         }
       }
       const error = ended ? await endedWith : undefined
@@ -500,6 +534,7 @@ export function createStreamer(options: StreamerOptions): Streamer {
     } catch (error) {
       if (!(error instanceof Stopping)) throw error
     } finally {
+      await settling.catch(() => {})
       clearInterval(timer)
       // Events decoded but not settled are sent again by the server from the confirmed position.
       buffered = 0
