@@ -53,20 +53,24 @@ describe('stream relay processes', () => {
     const keys = 5
     const transactions = 120
     let written = 0
-    let killedAt = -1
-    for (let tx = 0; tx < transactions; tx++) {
+    const write = async (tx: number) => {
       await insertRows(
         ctx.db.pool,
         Array.from({ length: keys }, (_, k) => ({ topic, key: `k${k}`, payload: { n: tx } })),
       )
       written += keys
-      if (killedAt < 0 && ((await statuses(ctx.db.pool)).published ?? 0) >= 100) {
-        a.child.kill('SIGKILL')
-        killedAt = tx
-      }
     }
-    expect(killedAt).toBeGreaterThanOrEqual(0)
-    expect(killedAt).toBeLessThan(transactions - 1)
+    // First half: the active streamer is publishing.
+    for (let tx = 0; tx < transactions / 2; tx++) await write(tx)
+    await waitFor(
+      async () => ((await statuses(ctx.db.pool)).published ?? 0) >= 100,
+      'the active streamer to publish',
+    )
+    // Second half: killed while events stream in.
+    for (let tx = transactions / 2; tx < transactions; tx++) {
+      await write(tx)
+      if (tx === transactions / 2 + 5) a.child.kill('SIGKILL')
+    }
     await waitFor(() => b.output().includes('stream active'), 'the standby to take over', 60_000)
     await waitFor(
       async () => ((await statuses(ctx.db.pool)).published ?? 0) === written,

@@ -335,23 +335,33 @@ export function createStreamer(options: StreamerOptions): Streamer {
   }
 
   /**
-   * Check and publish one chunk of at most `batchSize` rows. `blocked` holds the keys this session
-   * saw go dead or held: their later events are held without waiting for the marks to commit.
+   * The check query of one chunk, repeated until every row's transaction is visible (a decoded
+   * commit can precede its visibility by a moment). Never rejects but with `Stopping`.
    */
-  async function publishChunk(rows: StreamRow[], blocked: Set<string>): Promise<PublishedChunk> {
-    if (rows.length === 0) return { outcomes: [], skipped: 0 }
+  async function inspectChunk(rows: StreamRow[]): Promise<InspectedRow[]> {
+    if (rows.length === 0) return []
     const statement = inspectStreamBatch({
       table,
       blockOnDead,
       rows: rows.map((r) => ({ id: r.id, topic: r.topic, key: r.aggregateid, seq: r.seq, txid: r.txid })),
     })
-    let checked: InspectedRow[]
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      checked = (await retrying('database', () => run(pool, statement))).rows as InspectedRow[]
-      // Decoded commits can precede their visibility by a moment: wait until all are visible.
-      if (checked.every((r) => r.visible)) break
+      const checked = (await retrying('database', () => run(pool, statement))).rows as InspectedRow[]
+      if (checked.every((r) => r.visible)) return checked
       await sleep(wait)
     }
+  }
+
+  /**
+   * Publishes the rows of a checked chunk that are still pending. `blocked` holds the keys this
+   * session saw go dead or held: their later events are held without waiting for marks to commit
+   * (or for a check that ran before them).
+   */
+  async function publishChunk(
+    rows: StreamRow[],
+    checked: InspectedRow[],
+    blocked: Set<string>,
+  ): Promise<PublishedChunk> {
     const byId = new Map(checked.map((r) => [r.id, r]))
     const outcomes: SettledRow[] = []
     const toSend: StreamRow[] = []
@@ -370,6 +380,15 @@ export function createStreamer(options: StreamerOptions): Streamer {
   }
 
   type Counts = Omit<StreamBatchInfo, 'confirmedLsn'>
+
+  interface Chunk {
+    rows: StreamRow[]
+    /** Shared by the chunks of one batch. */
+    total: Counts
+    /** On the last chunk of a batch: confirms the batch's end. */
+    finish: (() => void) | undefined
+    checked?: Promise<InspectedRow[]>
+  }
 
   /** Marks a published chunk (one statement) and adds its outcomes to `total` and the counters. */
   async function settleChunk(chunk: PublishedChunk, total: Counts): Promise<void> {
@@ -395,6 +414,44 @@ export function createStreamer(options: StreamerOptions): Streamer {
     let settling: Promise<void> = Promise.resolve()
     const blocked = new Set<string>()
     let paused = false
+    /** Chunks of at most batchSize rows taken from the queue, in order; the last of a batch confirms it. */
+    const chunks: Chunk[] = []
+    /** Takes whole transactions, up to batchSize events (a bigger transaction goes alone, in chunks). */
+    const refill = () => {
+      while (chunks.length < 2 && queue.length > 0) {
+        const batch: Transaction[] = []
+        let size = 0
+        while (
+          queue.length > 0 &&
+          (batch.length === 0 || size + (queue[0] as Transaction).rows.length <= batchSize)
+        ) {
+          const next = queue.shift() as Transaction
+          batch.push(next)
+          size += next.rows.length
+        }
+        unsettled++
+        const rows = batch.flatMap((t) => t.rows)
+        const endLsn = (batch.at(-1) as Transaction).endLsn
+        const total: Counts = { published: 0, dead: 0, held: 0, skipped: 0 }
+        const finish = () => {
+          if (confirmed === null || endLsn > confirmed) confirmed = endLsn
+          unsettled--
+          buffered -= size
+          if (paused && buffered <= maxBuffered / 2) {
+            paused = false
+            replication?.resume()
+          }
+          if (confirmed !== null) replication?.sendStatus(confirmed)
+          options.onBatch?.({ ...total, confirmedLsn: formatLsn(endLsn) })
+        }
+        for (let i = 0; i === 0 || i < rows.length; i += batchSize)
+          chunks.push({
+            rows: rows.slice(i, i + batchSize),
+            total,
+            finish: i + batchSize >= rows.length ? finish : undefined,
+          })
+      }
+    }
     let wake: (() => void) | undefined
     const notify = () => {
       wake?.()
@@ -486,48 +543,26 @@ export function createStreamer(options: StreamerOptions): Streamer {
     })
     try {
       while (!ended && !controller.signal.aborted) {
-        if (queue.length === 0) {
+        refill()
+        if (chunks.length === 0) {
           await Promise.race([new Promise<void>((resolve) => (wake = resolve)), stopped, endedWith])
           continue
         }
-        // Whole transactions, up to batchSize events (a bigger transaction goes alone, in chunks).
-        const batch: Transaction[] = []
-        let size = 0
-        while (
-          queue.length > 0 &&
-          (batch.length === 0 || size + (queue[0] as Transaction).rows.length <= batchSize)
-        ) {
-          const next = queue.shift() as Transaction
-          batch.push(next)
-          size += next.rows.length
+        const chunk = chunks.shift() as Chunk
+        // Pipelined, three deep: the next chunk is checked while this one is published and the
+        // previous one is marked. Publishes stay sequential, so Kafka order is WAL order; the slot
+        // moves past a transaction only once every chunk up to its end is marked.
+        chunk.checked ??= inspectChunk(chunk.rows)
+        refill()
+        const next = chunks[0]
+        if (next && !next.checked) {
+          next.checked = inspectChunk(next.rows)
+          next.checked.catch(() => {})
         }
-        unsettled++
-        const rows = batch.flatMap((t) => t.rows)
-        const endLsn = (batch.at(-1) as Transaction).endLsn
-        const total: Counts = { published: 0, dead: 0, held: 0, skipped: 0 }
-        const finish = () => {
-          if (confirmed === null || endLsn > confirmed) confirmed = endLsn
-          unsettled--
-          buffered -= size
-          if (paused && buffered <= maxBuffered / 2) {
-            paused = false
-            current.resume()
-          }
-          current.sendStatus(confirmed)
-          options.onBatch?.({ ...total, confirmedLsn: formatLsn(confirmed) })
-        }
-        // Pipelined: the next chunk is checked and published while the previous one is marked
-        // (Kafka order is kept: publishes stay sequential). The slot moves past a transaction only
-        // once every chunk up to its end is marked.
-        for (let i = 0; i === 0 || i < rows.length; i += batchSize) {
-          const chunk = await publishChunk(rows.slice(i, i + batchSize), blocked)
-          const last = i + batchSize >= rows.length
-          await settling
-          settling = settleChunk(chunk, total).then(() => {
-            if (last) finish()
-          })
-          settling.catch(() => {})
-        }
+        const published = await publishChunk(chunk.rows, await chunk.checked, blocked)
+        await settling
+        settling = settleChunk(published, chunk.total).then(() => chunk.finish?.())
+        settling.catch(() => {})
       }
       const error = ended ? await endedWith : undefined
       if (error) throw error
