@@ -60,6 +60,12 @@ export interface StreamerOptions {
   standbyRetryMs?: number | undefined
   /** Standby status updates at least this often, ms (default 10 000; below `wal_sender_timeout`). */
   statusIntervalMs?: number | undefined
+  /**
+   * When fewer than `batchSize` events are waiting, wait this long for more before publishing
+   * (default 5 ms): with many small transactions, one publish and one mark then carry many events
+   * instead of one each. 0 publishes at once.
+   */
+  lingerMs?: number | undefined
   /** Decoded events buffered before the socket is paused (default 20 000). */
   maxBufferedEvents?: number | undefined
   /** Slot lag above which {@link StreamStats.lagAlert} is true (default 1 GiB). */
@@ -254,6 +260,7 @@ export function createStreamer(options: StreamerOptions): Streamer {
   const standbyRetryMs = options.standbyRetryMs ?? 1_000
   const statusIntervalMs = options.statusIntervalMs ?? 10_000
   const maxBuffered = options.maxBufferedEvents ?? 20_000
+  const lingerMs = options.lingerMs ?? 5
   const lagAlertBytes = options.lagAlertBytes ?? 1024 ** 3
   const streamId = options.streamId ?? `stream:${slot}`
   const { pool, publisher } = options
@@ -452,6 +459,15 @@ export function createStreamer(options: StreamerOptions): Streamer {
           })
       }
     }
+    /** Events waiting in the queue, counted up to batchSize. */
+    const queuedEvents = () => {
+      let n = 0
+      for (const t of queue) {
+        n += t.rows.length
+        if (n >= batchSize) break
+      }
+      return n
+    }
     let wake: (() => void) | undefined
     const notify = () => {
       wake?.()
@@ -543,6 +559,8 @@ export function createStreamer(options: StreamerOptions): Streamer {
     })
     try {
       while (!ended && !controller.signal.aborted) {
+        if (chunks.length === 0 && queue.length > 0 && lingerMs > 0 && queuedEvents() < batchSize)
+          await Promise.race([sleep(lingerMs), stopped, endedWith])
         refill()
         if (chunks.length === 0) {
           await Promise.race([new Promise<void>((resolve) => (wake = resolve)), stopped, endedWith])
