@@ -11,7 +11,8 @@
  *     commit → Kafka acknowledgement p50/p99 per event.
  *
  * Run: `npm run build -w @prisma-outbox/devkit -w @prisma-outbox/relay && npx tsx bench/stream.ts`
- * (env BENCH_STREAM_ROWS, default 100000; BENCH_STREAM_SECONDS, default 10).
+ * (env BENCH_STREAM_ROWS, default 100000; BENCH_STREAM_SECONDS, default 10; BENCH_STREAM_LINGER_MS,
+ * default the streamer's; BENCH_STREAM_ONLY=backlog,steady,latency).
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
@@ -19,6 +20,7 @@ import { startLogicalPostgres } from '@prisma-outbox/devkit'
 import {
   createEngine,
   createStreamer,
+  dropStreamSetup,
   ensureStreamSetup,
   KafkaPublisher,
   type OutboxMessage,
@@ -29,6 +31,9 @@ import { benchKafka, fillBacklog, freshDatabase, freshTopic, log, sleep, summari
 
 const ROWS = Number(process.env.BENCH_STREAM_ROWS ?? 100_000)
 const SECONDS = Number(process.env.BENCH_STREAM_SECONDS ?? 10)
+const LINGER_MS = process.env.BENCH_STREAM_LINGER_MS ? Number(process.env.BENCH_STREAM_LINGER_MS) : undefined
+/** Comma-separated parts to run: backlog, steady, latency (default all). */
+const ONLY = new Set((process.env.BENCH_STREAM_ONLY ?? 'backlog,steady,latency').split(','))
 const KEYS = 1_000
 const BATCH = 500
 
@@ -86,6 +91,7 @@ async function published(pool: pg.Pool): Promise<number> {
 
 async function backlog(mode: 'stream' | 'polling') {
   const db = await freshDatabase()
+  db.pool.on('error', () => {})
   const kafka = benchKafka()
   const publisher = new KafkaPublisher({ kafka, createTopics: false })
   await publisher.connect()
@@ -99,21 +105,25 @@ async function backlog(mode: 'stream' | 'polling') {
     const t0 = performance.now()
     if (mode === 'stream') {
       let done = 0
-      const finished = new Promise<void>((resolve) => {
-        const streamer = createStreamer({
-          connectionString: db.url,
-          pool: db.pool,
-          publisher,
-          slot: 'bench',
-          batchSize: BATCH,
-          onBatch: (info) => {
-            done += info.published
-            if (done >= ROWS) resolve()
-          },
-        })
-        streamer.start().then(() => finished.then(() => streamer.stop()))
+      let resolve!: () => void
+      const finished = new Promise<void>((r) => {
+        resolve = r
       })
+      const streamer = createStreamer({
+        connectionString: db.url,
+        pool: db.pool,
+        publisher,
+        slot: 'bench',
+        batchSize: BATCH,
+        onBatch: (info) => {
+          done += info.published
+          if (done >= ROWS) resolve()
+        },
+      })
+      await streamer.start()
       await finished
+      await streamer.stop()
+      await dropStreamSetup(db.pool, { slot: 'bench' })
     } else {
       const engine = createEngine({
         pool: db.pool,
@@ -176,6 +186,7 @@ FROM generate_series(1, $1::int) AS g RETURNING id::text`,
 
 async function steady(rowsPerTx: number, withRelay: boolean, paceMs?: number) {
   const db = await freshDatabase()
+  db.pool.on('error', () => {})
   const kafka = benchKafka()
   const inner = new KafkaPublisher({ kafka, createTopics: false })
   await inner.connect()
@@ -187,6 +198,7 @@ async function steady(rowsPerTx: number, withRelay: boolean, paceMs?: number) {
         publisher: timedPublisher(inner, acks),
         slot: 'bench',
         batchSize: BATCH,
+        lingerMs: LINGER_MS,
       })
     : undefined
   try {
@@ -233,6 +245,7 @@ async function steady(rowsPerTx: number, withRelay: boolean, paceMs?: number) {
     return result
   } finally {
     await streamer?.stop()
+    if (streamer) await dropStreamSetup(db.pool, { slot: 'bench' })
     await inner.disconnect()
     await db.drop()
   }
@@ -243,11 +256,11 @@ async function main() {
   process.env.DATABASE_URL = cluster.url
   try {
     const results: unknown[] = []
-    results.push(await backlog('stream'), await backlog('polling'))
-    for (const rowsPerTx of [100, 1]) {
-      results.push(await steady(rowsPerTx, false), await steady(rowsPerTx, true))
-    }
-    results.push(await steady(10, true, 10))
+    if (ONLY.has('backlog')) results.push(await backlog('stream'), await backlog('polling'))
+    if (ONLY.has('steady'))
+      for (const rowsPerTx of [100, 1])
+        results.push(await steady(rowsPerTx, false), await steady(rowsPerTx, true))
+    if (ONLY.has('latency')) results.push(await steady(10, true, 10))
     console.log(JSON.stringify(results, null, 2))
   } finally {
     await cluster.stop()

@@ -141,7 +141,7 @@ describe('stream relay', () => {
     // The walsender can send a commit before the committing backend's snapshot change is
     // visible: many small concurrent transactions make that window likely.
     const topic = uniqueTopic('stream')
-    const s = streamer({ batchSize: 500 })
+    const s = streamer({ batchSize: 500, lingerMs: 5 })
     await s.start()
     try {
       const writers = 4

@@ -32,7 +32,7 @@ environment: DATABASE_URL, KAFKA_* and OUTBOX_TABLE, DRAIN_BATCH_SIZE, DEAD_LETT
   STREAM_BATCH_SIZE         events per publish and per mark (default DRAIN_BATCH_SIZE)
   STREAM_LAG_ALERT_BYTES    slot lag reported as an alert (default 1073741824 = 1 GiB)
   STREAM_STANDBY_RETRY_MS   how often a standby tries the slot (default 1000)
-  STREAM_LINGER_MS          wait for more events before a small batch (default 5)
+  STREAM_LINGER_MS          wait for more events before a small batch (default 0)
   STREAM_HTTP_PORT          serve GET /stats and GET /metrics on this port (default: no HTTP)
   STREAM_HTTP_HOST          their address (default 127.0.0.1)
 `
@@ -56,7 +56,7 @@ export const streamEnvSchema = z.object({
   STREAM_BATCH_SIZE: int(1, 10_000).optional(),
   STREAM_LAG_ALERT_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
   STREAM_STANDBY_RETRY_MS: int(10, 600_000).default(1_000),
-  STREAM_LINGER_MS: int(0, 10_000).default(5),
+  STREAM_LINGER_MS: int(0, 10_000).default(0),
   STREAM_HTTP_PORT: int(0, 65_535).optional(),
   STREAM_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
 })
