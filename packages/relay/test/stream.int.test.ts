@@ -2,9 +2,10 @@
  * The stream relay against a real PostgreSQL (private cluster, wal_level = logical) and the real
  * broker: delivery, order, rollbacks, restarts, poison events, broker outages, standbys.
  */
-import { collectMessages, freePort, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
+import { collectMessages, freePort, kafkaBrokers, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../src/cli/main.js'
 import {
   createStreamer,
   dropStreamSetup,
@@ -349,6 +350,27 @@ describe('stream relay', () => {
       [ctx.slot],
     )
     expect(rows[0]).toEqual({ slots: 0, pubs: 0 })
+  })
+
+  it('outbox-relay stream --drop-slot uninstalls what the streamer set up', async () => {
+    const s = streamer()
+    await s.start()
+    await s.stop()
+    const out: string[] = []
+    const err: string[] = []
+    const code = await main(['stream', '--drop-slot'], {
+      env: { DATABASE_URL: ctx.db.url, KAFKA_BROKERS: kafkaBrokers().join(','), STREAM_SLOT: ctx.slot },
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => err.push(t) },
+    })
+    expect(err.join('')).toBe('')
+    expect(code).toBe(0)
+    expect(JSON.parse(out.join(''))).toEqual({ slot: ctx.slot, publication: ctx.slot, slotDropped: true })
+    const { rows } = await ctx.db.pool.query(
+      'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1',
+      [ctx.slot],
+    )
+    expect(rows[0]).toEqual({ n: 0 })
   })
 })
 
