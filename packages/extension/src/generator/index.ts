@@ -35,8 +35,10 @@ export function runGenerator(): void {
         options.dmmf.datamodel.models as unknown as DmmfModel[],
         options.dmmf.datamodel.enums as unknown as DmmfEnum[],
       )
-      for (const warning of annotationWarnings(options.datamodel))
-        console.warn(`prisma-outbox-generator: ${warning}`)
+      // Prisma reads a generator's stderr as its protocol channel and passes stdout through.
+      for (const warning of annotationWarnings(options.datamodel)) {
+        process.stdout.write(`prisma-outbox-generator: warning: ${warning}\n`)
+      }
       await mkdir(output, { recursive: true })
       await writeFile(
         join(output, 'index.ts'),
