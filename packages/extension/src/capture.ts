@@ -49,6 +49,8 @@ export const NO_TIMEOUT = { timeout: 2_147_483_647, maxWait: 2_147_483_647 }
 
 /** Key of the advisory lock serialising trigger installation (any number of clients at once). */
 const INSTALL_LOCK = 7_270_736_901
+/** How long installing waits for a table lock held by another transaction. */
+const INSTALL_LOCK_TIMEOUT_MS = 5_000
 
 export class Capture {
   private ready: Promise<void> | undefined
@@ -148,13 +150,24 @@ export class Capture {
         `the capture triggers of ${stale.map((c) => `${c.model} (${c.table})`).join(', ')} are missing or out of date, and triggers: 'verify' does not install them; apply this SQL (also written by prisma-outbox-generator as capture.sql):\n${sql}`,
       )
     }
-    await this.client.$transaction(async (tx: BaseClient) => {
-      await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${INSTALL_LOCK})`)
-      await tx.$executeRawUnsafe(uuidv7FunctionSql(this.sqlOptions.schema))
-      for (const capture of stale) {
-        for (const statement of capture.statements) await tx.$executeRawUnsafe(statement)
-      }
-    }, NO_TIMEOUT)
+    try {
+      await this.client.$transaction(async (tx: BaseClient) => {
+        await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${INSTALL_LOCK})`)
+        // A DDL lock request queues every later write of the table behind it: give up rather
+        // than stall the table behind a long transaction.
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${INSTALL_LOCK_TIMEOUT_MS}ms'`)
+        await tx.$executeRawUnsafe(uuidv7FunctionSql(this.sqlOptions.schema))
+        for (const capture of stale) {
+          for (const statement of capture.statements) await tx.$executeRawUnsafe(statement)
+        }
+      }, NO_TIMEOUT)
+    } catch (error) {
+      throw new OutboxError(
+        'OUTBOX_NOT_INSTALLED',
+        `installing the capture triggers of ${stale.map((c) => c.model).join(', ')} failed (${(error as Error).message.trim().split('\n').at(-1)}): retry, or apply the generated capture.sql as the tables' owner and set triggers: 'verify'`,
+        { cause: error },
+      )
+    }
   }
 
   /** Captured models whose triggers are missing, disabled or made for other options. */

@@ -293,6 +293,29 @@ describe('settings from annotations and options', () => {
     ])
   })
 
+  it('headers reach the events of batch transactions and of cascades, and do not leak into later transactions', async () => {
+    let traceparent = 'batch'
+    const client = clientWith({ headers: () => ({ traceparent }) })
+    const d = await client.department.create({ data: { name: 'H' } })
+    await client.$transaction([
+      client.employee.create({ data: { email: 'h1@corp.test', name: 'H1', departmentId: d.id } }),
+      client.employee.create({ data: { email: 'h2@corp.test', name: 'H2', departmentId: d.id } }),
+    ])
+    traceparent = 'cascade'
+    await client.department.delete({ where: { id: d.id } })
+    await base.employee.update({ where: { email: 'h1@corp.test' }, data: { name: 'plain' } })
+    const rows = await outboxRows(db)
+    expect(rows.map((r) => [r.type, r.headers.traceparent ?? 'none'])).toEqual([
+      ['department.created', 'batch'],
+      ['employee.created', 'batch'],
+      ['employee.created', 'batch'],
+      ['department.deleted', 'cascade'],
+      ['employee.updated', 'cascade'],
+      ['employee.updated', 'cascade'],
+      ['employee.updated', 'none'],
+    ])
+  })
+
   it('event ids are UUIDv7, unique, their millisecond timestamps never decreasing in write order', async () => {
     await prisma.employee.createMany({
       data: Array.from({ length: 5 }, (_, i) => ({ email: `e${i}@corp.test`, name: `E${i}` })),

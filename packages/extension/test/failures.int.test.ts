@@ -5,9 +5,9 @@
  */
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
-import { isOutboxError, OutboxError } from '../src/index.js'
+import { dropCaptureStatements, isOutboxError, OutboxError } from '../src/index.js'
 import type { PrismaClient } from './generated/client/client.js'
-import { outbox } from './generated/outbox/index.js'
+import { captureSql, outbox } from './generated/outbox/index.js'
 import { type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
 
 let db: TestDatabase
@@ -311,4 +311,52 @@ describe('concurrency', () => {
     expect(rows.filter((r) => r.type === 'membership.checked')).toHaveLength(n)
     expect(new Set(rows.map((r) => r.id)).size).toBe(4 * n)
   })
+})
+
+describe('installing and verifying the capture triggers', () => {
+  const dropAll = async () => {
+    for (const table of ['employee', 'department', 'membership', 'blob', 'leaf', 'probe', 'pair']) {
+      for (const statement of dropCaptureStatements(table)) await db.pool.query(statement)
+    }
+  }
+
+  it("triggers: 'verify' fails naming the models and the SQL; the generated capture.sql satisfies it", async () => {
+    await dropAll()
+    const strict = extendedPrisma(db, { triggers: 'verify' })
+    try {
+      await rejectsWith(
+        strict.employee.create({ data: { email: 'v@corp.test', name: 'V' } }),
+        'OUTBOX_NOT_INSTALLED',
+        'Employee ("employee")',
+        'CREATE OR REPLACE TRIGGER "prisma_outbox_insert" AFTER INSERT ON "employee"',
+      )
+      expect(await base.employee.count()).toBe(0)
+      await db.pool.query(captureSql)
+      await strict.employee.create({ data: { email: 'v@corp.test', name: 'V' } })
+      expect((await outboxRows(db)).map((r) => r.type)).toEqual(['employee.created'])
+    } finally {
+      await strict.$disconnect()
+    }
+  })
+
+  it('installing gives up, naming why, when a long transaction holds a captured table, and works once it ends', async () => {
+    await dropAll()
+    const other = await db.pool.connect()
+    const fresh = extendedPrisma(db)
+    try {
+      await other.query('BEGIN')
+      await other.query('LOCK TABLE employee IN ROW EXCLUSIVE MODE')
+      await rejectsWith(
+        fresh.employee.create({ data: { email: 'l@corp.test', name: 'L' } }),
+        'OUTBOX_NOT_INSTALLED',
+        'lock timeout',
+      )
+      await other.query('COMMIT')
+      await fresh.employee.create({ data: { email: 'l@corp.test', name: 'L' } })
+      expect((await outboxRows(db)).map((r) => r.type)).toEqual(['employee.created'])
+    } finally {
+      other.release()
+      await fresh.$disconnect()
+    }
+  }, 60_000)
 })
