@@ -15,7 +15,13 @@ import {
 } from './capture-sql.js'
 import type { OutboxDatamodel } from './datamodel.js'
 import { OutboxError } from './errors.js'
-import { interactiveTransactionOf, internalParamsOf, runIn, transactionOf } from './internals.js'
+import {
+  type InteractiveTransaction,
+  interactiveTransactionOf,
+  internalParamsOf,
+  runIn,
+  transactionOf,
+} from './internals.js'
 import { checkHeaders, type ResolvedOptions } from './options.js'
 
 export const WRITE_OPERATIONS = new Set([
@@ -81,7 +87,14 @@ export class Capture {
   async onQuery(params: HookParams): Promise<unknown> {
     const { model, operation, args } = params
     if (!model || !WRITE_OPERATIONS.has(operation)) return params.query(args)
-    if (!this.installed) await this.ensureCapture()
+    if (!this.installed) {
+      // Inside a caller's transaction the catalog check runs on its connection, so a pool of
+      // one connection cannot wait for itself.
+      const transaction = transactionOf(params)
+      await this.ensureCapture(
+        transaction?.kind === 'itx' ? { kind: 'itx', id: String(transaction.id) } : undefined,
+      )
+    }
     if (!this.options.headers || !this.reachesCaptured.has(model)) return params.query(args)
     const headers = checkHeaders(this.options.headers(), 'options.headers()')
     const transaction = transactionOf(params)
@@ -118,14 +131,14 @@ export class Capture {
    * model's triggers exist and match the options; installs or replaces them when not (default),
    * or fails naming the model and the SQL to apply (`triggers: 'verify'`).
    */
-  ensureCapture(): Promise<void> {
-    this.ready ??= this.checkNow()
+  ensureCapture(tx?: InteractiveTransaction): Promise<void> {
+    this.ready ??= this.checkNow(tx)
     return this.ready
   }
 
   /** Checks (and installs) now, even when an earlier check passed. */
-  checkNow(): Promise<void> {
-    const checking = this.check().then(
+  checkNow(tx?: InteractiveTransaction): Promise<void> {
+    const checking = this.check(tx).then(
       () => {
         this.installed = true
       },
@@ -138,8 +151,8 @@ export class Capture {
     return checking
   }
 
-  private async check(): Promise<void> {
-    const stale = await this.staleModels()
+  private async check(tx: InteractiveTransaction | undefined): Promise<void> {
+    const stale = await this.staleModels(tx)
     if (stale.length === 0) return
     if (this.options.triggers === 'verify') {
       const sql = [uuidv7FunctionSql(this.sqlOptions.schema), ...stale.flatMap((c) => c.statements)]
@@ -171,8 +184,8 @@ export class Capture {
   }
 
   /** Captured models whose triggers are missing, disabled or made for other options. */
-  private async staleModels(): Promise<ModelCapture[]> {
-    const rows = (await this.client.$queryRawUnsafe(
+  private async staleModels(tx: InteractiveTransaction | undefined): Promise<ModelCapture[]> {
+    const query = this.client.$queryRawUnsafe(
       `SELECT m.model, to_regclass(m.tbl) IS NOT NULL AS table_exists, to_regclass($4) IS NOT NULL AS outbox_exists,
          (SELECT count(*)::int FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
            WHERE t.tgrelid = to_regclass(m.tbl) AND t.tgname = ANY($5::text[]) AND t.tgenabled <> 'D'
@@ -183,7 +196,13 @@ export class Capture {
       this.captures.map((c) => c.fingerprint),
       this.outboxTable,
       [...TRIGGER_NAMES],
-    )) as { model: string; table_exists: boolean; outbox_exists: boolean; current: number }[]
+    )
+    const rows = (await (tx ? runIn(query, tx) : query)) as {
+      model: string
+      table_exists: boolean
+      outbox_exists: boolean
+      current: number
+    }[]
     if (rows.length > 0 && !rows[0]?.outbox_exists) {
       throw new OutboxError(
         'OUTBOX_NOT_INSTALLED',

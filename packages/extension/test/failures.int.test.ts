@@ -3,10 +3,12 @@
  * a message naming the problem; nested writes and referential actions are captured, not missed.
  * Also: many standalone writes at once.
  */
+
+import { PrismaPg } from '@prisma/adapter-pg'
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { dropCaptureStatements, isOutboxError, OutboxError } from '../src/index.js'
-import type { PrismaClient } from './generated/client/client.js'
+import { PrismaClient } from './generated/client/client.js'
 import { captureSql, outbox } from './generated/outbox/index.js'
 import { type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
 
@@ -319,6 +321,20 @@ describe('installing and verifying the capture triggers', () => {
       for (const statement of dropCaptureStatements(table)) await db.pool.query(statement)
     }
   }
+
+  it("a client with a pool of one connection checks the triggers inside the caller's transaction", async () => {
+    const single = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url, max: 1 }) }).$extends(
+      outbox(),
+    )
+    try {
+      await single.$transaction(async (tx) =>
+        tx.employee.create({ data: { email: 's@corp.test', name: 'S' } }),
+      )
+      expect((await outboxRows(db)).map((r) => r.type)).toEqual(['employee.created'])
+    } finally {
+      await single.$disconnect()
+    }
+  })
 
   it("triggers: 'verify' fails naming the models and the SQL; the generated capture.sql satisfies it", async () => {
     await dropAll()
