@@ -3,6 +3,7 @@ import type { Types } from '@prisma/client/runtime/client'
 import { type BaseClient, Capture, type HookParams, NO_TIMEOUT } from './capture.js'
 import type { OutboxDatamodel } from './datamodel.js'
 import { type EmitInput, rowForEmit } from './emit.js'
+import { OutboxError } from './errors.js'
 import { insertRowsStatement } from './events.js'
 import {
   adapterSchemaOf,
@@ -80,7 +81,14 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
 
   return Prisma.defineExtension((client: BaseClient) => {
     checkPrismaInternals(client)
-    const capture = new Capture(client, datamodel, resolved, resolved.schema ?? adapterSchemaOf(client))
+    const adapterSchema = adapterSchemaOf(client)
+    if (resolved.schema !== undefined && adapterSchema !== undefined && resolved.schema !== adapterSchema) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `options.schema "${resolved.schema}" differs from the driver adapter's schema "${adapterSchema}", where the client writes its rows; the outbox and the capture triggers must be in that schema`,
+      )
+    }
+    const capture = new Capture(client, datamodel, resolved, resolved.schema ?? adapterSchema)
     const baseTransaction = client.$transaction as (this: unknown, ...args: unknown[]) => Promise<unknown>
 
     const ready = () => capture.checkNow()

@@ -330,7 +330,14 @@ describe("the outbox table follows the client's schema", () => {
     expect(await outboxRows(db)).toEqual([])
   })
 
-  it('the schema option overrides the adapter, for triggers and emit', async () => {
+  it("a schema option that contradicts the adapter's schema fails at $extends, naming both", () => {
+    const client = track(
+      new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }, { schema: 'app' }) }),
+    )
+    expect(() => client.$extends(outbox({ schema: 'other' }))).toThrow(/"other".*"app"/)
+  })
+
+  it("the schema option, equal to the adapter's, applies to the triggers and emit", async () => {
     const client = track(
       new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }, { schema: 'app' }) }),
     ).$extends(outbox({ schema: 'app' }))
