@@ -83,12 +83,13 @@ export function checkPrismaInternals(client: object): void {
   if (!ok) {
     throw new OutboxError(
       'OUTBOX_PRISMA_INTERNALS',
-      `@prisma-outbox/extension supports @prisma/client 7.10.x; this client is ${typeof version === 'string' ? version : 'of an unknown version'}`,
+      `@prisma-outbox/extension supports @prisma/client >=7.10.0 <8; this client is ${typeof version === 'string' ? version : 'of an unknown version'}`,
     )
   }
 }
 
-const SUPPORTED_CLIENT = /^7\.10\.\d+$/
+/** The peer dependency range, `>=7.10.0 <8`. */
+const SUPPORTED_CLIENT = /^7\.(?:1\d|[2-9]\d|\d{3,})\.\d+/
 
 /** The schema a `@prisma/adapter-pg` driver adapter was given (`new PrismaPg(url, { schema })`). */
 export function adapterSchemaOf(client: object): string | undefined {
