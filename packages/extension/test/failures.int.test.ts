@@ -355,6 +355,30 @@ describe('installing and verifying the capture triggers', () => {
     }
   })
 
+  it('five new clients writing at once install the triggers once, and every write has its event', async () => {
+    await dropAll()
+    const clients = Array.from({ length: 5 }, () => extendedPrisma(db))
+    try {
+      await Promise.all(
+        clients.map((c, i) => c.employee.create({ data: { email: `c${i}@corp.test`, name: `C${i}` } })),
+      )
+      const rows = await outboxRows(db)
+      expect(rows.map((r) => r.payload.email).sort()).toEqual([
+        'c0@corp.test',
+        'c1@corp.test',
+        'c2@corp.test',
+        'c3@corp.test',
+        'c4@corp.test',
+      ])
+      const { rows: triggers } = await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'employee'::regclass AND tgname LIKE 'prisma_outbox_%'`,
+      )
+      expect(triggers[0]?.n).toBe(3)
+    } finally {
+      for (const c of clients) await c.$disconnect()
+    }
+  })
+
   it('installing gives up, naming why, when a long transaction holds a captured table, and works once it ends', async () => {
     await dropAll()
     const other = await db.pool.connect()
