@@ -95,7 +95,7 @@ export function useCaptureDatabase(
     // A client with other options may have replaced the triggers: put the default ones back.
     await prisma?.$outbox.ready()
     await db?.pool.query(
-      'TRUNCATE employee, department, membership, blob, audit_note, parent, mid, leaf, probe, pair, outbox_event RESTART IDENTITY',
+      'TRUNCATE employee, department, membership, blob, audit_note, parent, mid, leaf, probe, pair, wide, outbox_event RESTART IDENTITY',
     )
   })
 }

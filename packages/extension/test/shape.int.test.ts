@@ -175,6 +175,18 @@ describe('payloads keep every scalar type losslessly', () => {
   })
 })
 
+describe('wide models', () => {
+  it('a model with 61 fields gets every field in its payload', async () => {
+    const client = track(new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) })).$extends(
+      outbox(),
+    )
+    const created = await client.wide.create({ data: { id: 1, f59: -1 } })
+    const [row] = await outboxRows(db)
+    expect(Object.keys(row?.payload ?? {})).toHaveLength(61)
+    expect(row?.payload).toEqual({ ...created })
+  })
+})
+
 describe('named compound ids and uniques', () => {
   it('create, update, upsert and delete by @@id(name: "pk") and @@unique(name: "byNote")', async () => {
     const client = track(new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) })).$extends(

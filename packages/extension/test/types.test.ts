@@ -25,6 +25,7 @@ describe('types', () => {
       | 'Leaf'
       | 'Probe'
       | 'Pair'
+      | 'Wide'
       | 'OutboxEvent'
     >()
     expectTypeOf(outbox).parameter(0).toEqualTypeOf<OutboxOptions<OutboxModelName> | undefined>()
