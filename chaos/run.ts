@@ -19,7 +19,13 @@ import { parseArgs } from 'node:util'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import pg from 'pg'
 import { type CheckReport, type Claim, check, consumeAll, type DbRow, selfTest } from './checker.ts'
-import { startPrivateKafka, startPrivatePostgres } from './infra.ts'
+import { assertPortFree, startPrivateKafka, startPrivatePostgres } from './infra.ts'
+import {
+  freezeBroker,
+  freezeRelayHoldingClaims,
+  freezeRelayHoldingLock,
+  terminationStorm,
+} from './liveness.ts'
 import { children, type Kill, STREAM_SLOT, startRelays, type UnexpectedExit } from './relays.ts'
 import { runSweep, type SweepReport } from './sweep.ts'
 import { elapsed, log, ROOT, retry, sleep } from './util.ts'
@@ -58,18 +64,25 @@ const P = {
   events: num(args.events, ci ? 10_000 : 100_000),
   keys: num(args.keys, ci ? 1_000 : 10_000),
   writers: ci ? 6 : 8,
-  writeSeconds: ci ? 45 : 200,
+  writeSeconds: ci ? 80 : 240,
   relays: 4,
   killEveryMs: 2_000,
   leaseMs: 5_000,
   batchSize: 200,
   pollMs: 1_000,
-  maxAttempts: 10,
+  // A short retry schedule (3 attempts, 1 s then 2 s of backoff): the broker outage and the frozen
+  // broker last far longer, so any event an outage charged an attempt to would go dead.
+  maxAttempts: 3,
   pgRestartAtS: ci ? 10 : 30,
   pgDownMs: 3_000,
   brokerDownAtS: ci ? 18 : 60,
   brokerDownMs: ci ? 10_000 : 30_000,
   terminateAtS: ci ? 44 : 150,
+  stormSeconds: ci ? 6 : 30,
+  stormEveryMs: 200,
+  frozenLockMs: ci ? 8_000 : 15_000,
+  frozenClaimsMs: ci ? 8_000 : 15_000,
+  brokerFrozenMs: ci ? 8_000 : 20_000,
   poison: ci ? 6 : 20,
   oversizedBytes: 1_200_000,
   drainDeadlineS: ci ? 180 : 480,
@@ -111,6 +124,7 @@ async function main() {
   if (BREAK.size > 0)
     log(`CHAOS_BREAK=${[...BREAK].join(',')}: a rogue relay will break a guarantee on purpose`)
 
+  await assertPortFree(ports.http, 'CHAOS_HTTP_PORT')
   const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg, { logical: relayMode === 'stream' })
   log(`postgres on 127.0.0.1:${ports.pg}`)
   const kafkaSvc = await startPrivateKafka(join(dataDir, 'kafka'), ports.kafka, ports.controller)
@@ -230,6 +244,29 @@ async function main() {
 
     // faults, on a timeline relative to the writers' start
     const faults: Fault[] = []
+    const liveness: Liveness = {
+      frozenLock: null,
+      frozenClaims: null,
+      storm: null,
+      brokerFrozenMs: P.brokerFrozenMs,
+    }
+    /** Runs `fn` as a fault named `name`, recording its time, duration and the backlog at its start. */
+    const fault = async (name: string, fn: () => Promise<string>) => {
+      const pendingAtStart = await pendingNow()
+      const s = elapsed()
+      log(`FAULT ${name}, ${pendingAtStart} pending`)
+      const note = await fn()
+      faults.push({
+        from: Date.now() - (elapsed() - s) * 1000,
+        to: Date.now(),
+        name,
+        startedAtS: s - t0,
+        durationS: elapsed() - s,
+        pendingAtStart,
+        note,
+      })
+      log(`FAULT ${name}: ${note}`)
+    }
     const at = (s: number) => sleep(Math.max(0, (t0 + s - elapsed()) * 1000))
     const pendingNow = async () => (await count().catch(() => undefined))?.pending ?? -1
     const faultScript = (async () => {
@@ -304,6 +341,30 @@ async function main() {
         })
         log(`FAULT pg_terminate_backend: ${rows[0]?.n} connections, ${pendingAtStart} pending`)
       }
+      await fault(`termination storm (every relay connection, every ${P.stormEveryMs} ms)`, async () => {
+        liveness.storm = await terminationStorm(pool, P.stormSeconds, P.stormEveryMs)
+        return `${liveness.storm.terminated} connections terminated in ${liveness.storm.rounds} rounds over ${P.stormSeconds} s`
+      })
+      await sleep(2_000)
+      // Claim lock and leases belong to the polling relays; streamers hold neither.
+      if (relayMode === 'watch') {
+        await fault('relay frozen (SIGSTOP) holding the claim lock', async () => {
+          liveness.frozenLock = await freezeRelayHoldingLock(db.url, fleet, P.frozenLockMs)
+          const { relayId, resumeMs } = liveness.frozenLock
+          return `${relayId} frozen ${P.frozenLockMs / 1000} s with the lock; another relay got the lock after ${resumeMs === null ? 'NEVER' : `${(resumeMs / 1000).toFixed(2)} s`}`
+        })
+        await fault('relay frozen (SIGSTOP) holding leased rows', async () => {
+          liveness.frozenClaims = await freezeRelayHoldingClaims(pool, fleet, P.frozenClaimsMs)
+          const { relayId, rows } = liveness.frozenClaims
+          return `${relayId} frozen ${P.frozenClaimsMs / 1000} s with ${rows} leased rows (lease ${P.leaseMs / 1000} s), then SIGCONT`
+        })
+      }
+      await fault(`Kafka broker frozen (SIGSTOP) ${P.brokerFrozenMs / 1000} s`, async () => {
+        const before = await count().catch(() => undefined)
+        await freezeBroker(kafkaSvc, P.brokerFrozenMs)
+        const after = await count().catch(() => undefined)
+        return `connections stay open, nothing answers; dead before ${before?.dead ?? '?'}, right after ${after?.dead ?? '?'}`
+      })
     })()
 
     // on-purpose breakage (proves the checker and the exit code catch it)
@@ -386,10 +447,11 @@ async function main() {
       relaysSpawned: fleet.spawned,
       unexpectedRelayExits: fleet.unexpectedExits,
       faults,
+      liveness,
       check: report,
       sweep,
     }
-    const failures = verdict(report, sweep)
+    const failures = verdict(report, sweep, result)
     const text = renderReport(result, failures)
     console.log(text)
     writeFileSync(join(dataDir, `report-${P.profile}.json`), JSON.stringify(result, bigintJson, 2))
@@ -418,15 +480,22 @@ function summariseKills(all: Kill[]) {
   const known = kills.filter((k) => k.inFlight !== null)
   return {
     total: kills.length,
-    crashes: all.length - kills.length,
+    crashes: all.filter((k) => k.cause === 'crash').length,
+    freezes: all.filter((k) => k.cause === 'SIGSTOP').length,
     inFlightKnown: known.length,
     withRowsInFlight: known.filter((k) => (k.inFlight?.length ?? 0) > 0).length,
     rowsInFlightAtKill: known.reduce((n, k) => n + (k.inFlight?.length ?? 0), 0),
   }
 }
 
-function verdict(r: CheckReport, s: SweepReport): string[] {
+function verdict(r: CheckReport, s: SweepReport, result: Result): string[] {
   const f: string[] = []
+  if (r.dead.nonPoison > 0) f.push(`${r.dead.nonPoison} ordinary (not poison) events dead`)
+  const crashes = result.unexpectedRelayExits.filter((x) => x.kind === 'crash').length
+  if (crashes > 0) f.push(`${crashes} relay crashes`)
+  const lock = result.liveness.frozenLock
+  if (lock && lock.relayId !== '(none)' && lock.resumeMs === null)
+    f.push('the other relays never resumed behind a relay frozen with the claim lock')
   if (r.lost > 0) f.push(`${r.lost} events lost`)
   if (r.orderViolations > 0) f.push(`${r.orderViolations} per-key order violations`)
   if (r.keysSplitAcrossPartitions > 0) f.push(`${r.keysSplitAcrossPartitions} keys split across partitions`)
@@ -516,6 +585,13 @@ async function rogueRelay(pool: pg.Pool, kafka: Kafka, ready: () => boolean): Pr
   return notes
 }
 
+interface Liveness {
+  frozenLock: { relayId: string; resumeMs: number | null } | null
+  frozenClaims: { relayId: string; rows: number } | null
+  storm: { rounds: number; terminated: number } | null
+  brokerFrozenMs: number
+}
+
 type Result = {
   profile: typeof P
   break: string[]
@@ -527,6 +603,7 @@ type Result = {
   relaysSpawned: number
   unexpectedRelayExits: UnexpectedExit[]
   faults: Fault[]
+  liveness: Liveness
   check: CheckReport
   sweep: SweepReport
 }
@@ -565,6 +642,7 @@ function renderReport(r: Result, failures: string[]): string {
       (f) =>
         `  t=${f.startedAtS.toFixed(0).padStart(4)} s  ${f.name} (${f.durationS.toFixed(1)} s, ${f.pendingAtStart} pending at start): ${f.note}`,
     ),
+    `liveness                              others resumed ${r.liveness.frozenLock?.resumeMs == null ? 'n/a' : `${(r.liveness.frozenLock.resumeMs / 1000).toFixed(2)} s`} after a relay froze holding the claim lock; ${r.kills.freezes} relay frozen past its lease; ordinary events dead after the outages (maxAttempts ${r.profile.maxAttempts}): ${c.dead.nonPoison}; relay crashes: ${crashes.length}`,
     `everything settled at                 t=${r.drainedAtS.toFixed(0)} s after the writers started`,
     `bad-input sweep                       ${r.sweep.cases.length} cases, ${r.sweep.failed} not 4xx JSON; still serving: ${r.sweep.stillServing}; database unchanged: ${r.sweep.dbUnchanged}`,
     ...(r.sweep.keepAliveResets.length
@@ -616,8 +694,10 @@ main().then(
     log(`done in ${elapsed().toFixed(0)} s`)
     process.exit(code)
   },
-  (error) => {
-    console.error(error)
+  (error: unknown) => {
+    console.error(
+      `chaos: the harness failed: ${error instanceof Error ? error.message : String(error ?? 'no reason given')}`,
+    )
     process.exit(2)
   },
 )

@@ -15,6 +15,38 @@ function error(argv: string[], env: Record<string, string | undefined>): string 
 }
 
 describe('loadConfig', () => {
+  it.each([
+    [['drain', '--budget-ms', '0'], {}, /--budget-ms: must be between 1 and 86400000/],
+    [['drain'], { DRAIN_BATCH_SIZE: '0' }, /DRAIN_BATCH_SIZE: must be between 1 and 10000/],
+    [['drain'], { PORT: '70000' }, /PORT: must be between 0 and 65535/],
+    [['drain'], { DRAIN_BATCH_SIZE: '1.5' }, /DRAIN_BATCH_SIZE: must be an integer/],
+    [['drain'], { WATCH_POLL_MS: 'soon' }, /WATCH_POLL_MS: must be an integer/],
+    [['drain'], { OUTBOX_TABLE: 'a.b.c' }, /OUTBOX_TABLE: must be "table" or "schema.table"/],
+    [['drain'], { RELAY_TOKEN: `${TOKEN} ${TOKEN}` }, /RELAY_TOKEN: must not contain whitespace/],
+    [
+      ['drain'],
+      { RELAY_WEBHOOK_SECRET: `${TOKEN}\t${TOKEN}` },
+      /RELAY_WEBHOOK_SECRET: must not contain whitespace/,
+    ],
+    [['drain'], { RELAY_TOKEN: ` ${'x'.repeat(20)}\n` }, /RELAY_TOKEN: must be at least 32 characters/],
+  ])('Should name the problem of %j %j as a range/format error', (argv, env, message) => {
+    expect(error(argv, { ...base, ...env })).toMatch(message)
+  })
+
+  it('Should trim the newline a mounted secret file ends with', () => {
+    const config = loadConfig(['serve'], {
+      ...base,
+      RELAY_TOKEN: `${TOKEN}\n`,
+      RELAY_WEBHOOK_SECRET: ` ${TOKEN}\r\n`,
+    })
+    expect(config.http.auth).toEqual({ token: TOKEN, webhookSecret: TOKEN })
+  })
+
+  it('Should keep the default lease well above the publisher send timeout', () => {
+    const config = loadConfig(['drain'], base)
+    expect(config.engine?.leaseMs).toBeGreaterThanOrEqual(4 * 15_000)
+  })
+
   it('Should apply defaults', () => {
     const config = loadConfig(['drain'], base)
     expect(config).toMatchObject({
@@ -25,7 +57,7 @@ describe('loadConfig', () => {
         table: 'outbox_event',
         batchSize: 500,
         maxAttempts: 10,
-        leaseMs: 30_000,
+        leaseMs: 60_000,
         deadLetterPolicy: 'block-key',
       },
       drain: { budgetMs: 25_000 },

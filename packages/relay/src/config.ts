@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { AuthOptions } from './http/auth.js'
-import { deadLetterPolicySchema, type EngineOptions } from './options.js'
+import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from './options.js'
 
 /** The CLI's commands. */
 export const COMMANDS = ['serve', 'drain', 'watch'] as const
@@ -21,8 +21,31 @@ const required = (what: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? `is required (${what})` : undefined),
 })
 
+/** An integer from text, in `[min, max]`; each problem gets its own message. */
 const int = (min: number, max: number) =>
-  z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min).max(max)
+  z
+    .string()
+    .trim()
+    .regex(/^[+-]?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(
+      z.number().min(min, `must be between ${min} and ${max}`).max(max, `must be between ${min} and ${max}`),
+    )
+
+/**
+ * A secret from the environment. Surrounding whitespace (the newline a mounted secret file ends
+ * with) is trimmed; whitespace inside is refused, since no request could ever match it.
+ */
+const secret = (what: string) =>
+  z
+    .string()
+    .transform((v) => v.trim())
+    .pipe(
+      z
+        .string()
+        .regex(/^\S*$/, `must not contain whitespace (${what}); check the secret's value`)
+        .min(32, 'must be at least 32 characters (after trimming surrounding whitespace)'),
+    )
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
@@ -60,17 +83,17 @@ export const envSchema = z.object({
   KAFKA_SASL_PASSWORD: z.string().optional(),
   /** Partitions of topics the relay creates (default: the broker's num.partitions). */
   KAFKA_TOPIC_PARTITIONS: int(1, 10_000).optional(),
-  RELAY_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
-  RELAY_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  RELAY_TOKEN: secret('a bearer token is one word').optional(),
+  RELAY_WEBHOOK_SECRET: secret('it is compared byte for byte').optional(),
   RELAY_AUTH: z.literal('none', { error: 'must be "none" (or unset)' }).optional(),
   PORT: int(0, 65_535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
-  OUTBOX_TABLE: z.string().min(1).default('outbox_event'),
+  OUTBOX_TABLE: tableName.default('outbox_event'),
   RELAY_ID: z.string().min(1).max(200).optional(),
   DRAIN_BATCH_SIZE: int(1, 10_000).default(500),
   DRAIN_MAX_BUDGET_MS: int(1, 3_600_000).default(25_000),
   DRAIN_MAX_ATTEMPTS: int(1, 1_000).default(10),
-  DRAIN_LEASE_MS: int(100, 3_600_000).default(30_000),
+  DRAIN_LEASE_MS: int(100, 3_600_000).default(60_000),
   DEAD_LETTER_POLICY: deadLetterPolicySchema.default('block-key'),
   WATCH_POLL_MS: int(10, 86_400_000).default(5_000),
   WATCH_DEBOUNCE_MS: int(0, 60_000).default(20),
@@ -182,9 +205,7 @@ export function loadConfig(
   const flagSchema = z.object({
     '--max-events': int(1, 10_000_000).optional(),
     '--budget-ms': int(1, 86_400_000).optional(),
-    '--topics': commaList
-      .pipe(z.array(z.string().max(249)).min(1, 'must list at least one topic'))
-      .optional(),
+    '--topics': commaList.pipe(z.array(pgText.max(249)).min(1, 'must list at least one topic')).optional(),
     '--port': int(0, 65_535).optional(),
     '--poll-ms': int(10, 86_400_000).optional(),
   })

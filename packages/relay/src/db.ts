@@ -3,6 +3,7 @@
  * the same two methods (a test double, another driver behind an adapter).
  * @module
  */
+import { RelayError } from './errors.js'
 
 /** What a query returns: its rows and how many rows a write touched. */
 export interface QueryResultLike {
@@ -71,4 +72,54 @@ export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable)
 /** Runs a {@link SqlStatement}. @internal */
 export function run(db: Queryable, statement: SqlStatement): Promise<QueryResultLike> {
   return db.query(statement.text, statement.values)
+}
+
+/** SQLSTATE of a statement that waited longer than `lock_timeout`. */
+export const LOCK_NOT_AVAILABLE = '55P03'
+
+/** SQLSTATE of a statement cancelled (e.g. by `statement_timeout`). */
+export const QUERY_CANCELED = '57014'
+
+/** The SQLSTATE of a `pg` error (`error.code`), if any. @internal */
+export function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
+/**
+ * Why a database call failed, in words safe to show a caller (no server text, no credentials):
+ * a timeout of which kind, a refused or dropped connection, or the SQLSTATE.
+ *
+ * @example
+ * databaseFailureReason(new Error('Query read timeout')) // 'no answer within the query timeout'
+ */
+export function databaseFailureReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  const state = sqlState(error)
+  const errno = (error as { code?: unknown } | null)?.code
+  const within = /no answer within (\d+) ms/.exec(message)
+  if (within) return `no answer within ${within[1]} ms`
+  if (/timeout expired|connection timeout/i.test(message)) return 'no answer within the connect timeout'
+  if (/query read timeout/i.test(message)) return 'no answer within the query timeout'
+  if (state === QUERY_CANCELED) return 'cancelled by the statement timeout'
+  if (state === LOCK_NOT_AVAILABLE) return 'a lock wait exceeded the lock timeout'
+  if (state === '25P03') return 'the session was idle in a transaction for too long'
+  if (state === '57P01' || state === '57P02' || state === '57P03')
+    return 'the server is shutting down or starting'
+  if (state === '53300') return 'too many connections'
+  if (state?.startsWith('28')) return 'authentication failed'
+  if (state === '3D000') return 'the database does not exist'
+  if (state === '42P01') return 'the outbox table does not exist'
+  if (errno === 'ECONNREFUSED') return 'connection refused'
+  if (errno === 'ENOTFOUND' || errno === 'EAI_AGAIN') return 'the host name does not resolve'
+  if (errno === 'ECONNRESET' || /terminated|closed|ended/i.test(message)) return 'the connection was closed'
+  return state ? `SQLSTATE ${state}` : 'unexpected error'
+}
+
+/** A `RELAY_DATABASE` error whose message names the operation and why it failed. @internal */
+export function databaseError(what: string, error: unknown): RelayError {
+  const detail = (error as Error)?.message ?? String(error)
+  return new RelayError('RELAY_DATABASE', `${what} failed (${databaseFailureReason(error)}): ${detail}`, {
+    cause: error,
+  })
 }

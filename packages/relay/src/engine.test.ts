@@ -32,7 +32,7 @@ describe('createEngine', () => {
     expect(result).toMatchObject({ published: 0, retried: 0, dead: 0, remaining: 0 })
     expect(log).toEqual([
       'BEGIN',
-      'SELECT pg_advisory_xact_lock($1::bigint)',
+      "SELECT set_config('lock_timeout',",
       'WITH snap',
       'COMMIT',
       'SELECT count(*)::bigint',

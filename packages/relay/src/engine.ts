@@ -4,12 +4,21 @@
  * @module
  */
 import { backoffDelay } from './backoff.js'
-import { type PoolLike, run, withTransaction } from './db.js'
+import {
+  databaseError,
+  LOCK_NOT_AVAILABLE,
+  type PoolLike,
+  QUERY_CANCELED,
+  run,
+  sqlState,
+  withTransaction,
+} from './db.js'
 import { coerceError, RelayError } from './errors.js'
 import { toMessage } from './message.js'
 import {
   type DrainOptions,
   drainOptionsSchema,
+  drainReserveMs,
   type EngineOptions,
   parseOptions,
   type ResolvedEngineOptions,
@@ -19,10 +28,10 @@ import type { Publisher } from './publisher.js'
 import { settleBatch } from './settle.js'
 import { type ClaimedRow, claimBatch } from './sql/claim-batch.js'
 import { deletePublished } from './sql/delete-published.js'
-import { lockClaims } from './sql/lock.js'
+import { lockClaimsBounded } from './sql/lock.js'
 import { type FailedRow, markFailed } from './sql/mark-failed.js'
 import { markPublished } from './sql/mark-published.js'
-import { releaseRows } from './sql/release-rows.js'
+import { deferRows, releaseRows } from './sql/release-rows.js'
 import { countDue, stats as statsSql, type TopicStatsRow } from './sql/stats.js'
 
 /** What one drain did; also the body of `POST /drain`. */
@@ -52,8 +61,12 @@ export interface BatchInfo {
   published: number
   retried: number
   dead: number
-  /** Rows released unsent behind a failed earlier row of their key. */
+  /** Rows released unsent behind a failed earlier row of their key, or when the drain stopped. */
   held: number
+  /** Rows whose send failed because of the broker or the network: retried later, no attempt. */
+  deferred: number
+  /** Rows whose send timed out: they keep their lease until it expires, no attempt. */
+  unsettled: number
   /** Published rows we could not mark because our lease had been taken over. */
   lostLeases: number
   outcome: 'published' | 'partial' | 'failed'
@@ -75,11 +88,32 @@ export interface EngineCounters {
   retried: number
   dead: number
   held: number
+  deferred: number
+  unsettled: number
   lostLeases: number
   publishFailures: number
+  /** Times the relay paused after a broker/network failure. */
+  pauses: number
   claimMsTotal: number
   publishMsTotal: number
   lastBatchAt: Date | null
+}
+
+/** The shortest time a batch is assumed to take (claim + publish + mark), ms. */
+const MIN_BATCH_MS = 50
+/** Longest single wait for the claim lock; a drain re-checks its budget and signal in between. */
+const LOCK_WAIT_SLICE_MS = 1_000
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RelayError('RELAY_PUBLISH_TIMEOUT', `the publisher did not answer within ${ms} ms`)),
+      ms,
+    )
+  })
+  promise.catch(() => {})
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
 }
 
 /** Backlog statistics of one topic. */
@@ -105,9 +139,12 @@ export interface Engine {
   readonly options: ResolvedEngineOptions
   /**
    * Publishes due rows until none is claimable, `maxEvents` rows were claimed, the next batch
-   * might not finish within `budgetMs` (elapsed + slowest batch so far > budget), the signal is
-   * aborted, or a publish failed with a retriable error (the broker is likely unavailable: rows
-   * back off instead of burning attempts). A batch once started always finishes.
+   * might not finish within `budgetMs`, the signal is aborted, or a publish failed with a
+   * retriable error. Budget: lock waits and every batch count against it; waits are cut
+   * `drainReserveMs(budgetMs)` before it ends, so the drain answers by `budgetMs` +
+   * {@link DRAIN_MARGIN_MS} at worst. A broker or network failure costs the rows no attempt and
+   * pauses the whole engine (`pause`): drains return at once until the pause ends. When the
+   * signal is aborted the batch in flight finishes and rows it had not sent are released.
    * @throws RelayError `RELAY_INVALID_OPTIONS` for bad options, `RELAY_DATABASE` when a statement fails
    */
   drain(options?: DrainOptions): Promise<DrainResult>
@@ -162,8 +199,11 @@ export function createEngine(args: CreateEngineArgs): Engine {
     retried: 0,
     dead: 0,
     held: 0,
+    deferred: 0,
+    unsettled: 0,
     lostLeases: 0,
     publishFailures: 0,
+    pauses: 0,
     claimMsTotal: 0,
     publishMsTotal: 0,
     lastBatchAt: null,
@@ -173,13 +213,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
     try {
       return await fn()
     } catch (error) {
-      throw new RelayError(
-        'RELAY_DATABASE',
-        `${what} failed: ${(error as Error)?.message ?? String(error)}`,
-        {
-          cause: error,
-        },
-      )
+      throw databaseError(what, error)
     }
   }
 
@@ -191,17 +225,107 @@ export function createEngine(args: CreateEngineArgs): Engine {
     }
   }
 
-  async function claim(limit: number, topics: string[] | undefined): Promise<ClaimedRow[]> {
-    const rows = await db('claim', () =>
-      withTransaction(pool, async (client) => {
-        await run(client, lockClaims())
+  /** Relay-wide pause after a broker/network failure (see `pause`). */
+  let pausedUntil = 0
+  let pauseStreak = 0
+  /** Typical duration of a batch (moving average), the estimate for a drain's first batch. */
+  let typicalBatchMs = 0
+
+  function pauseRelay(): number {
+    const delay = backoffDelay(pauseStreak + 1, options.pause, random)
+    pauseStreak = Math.min(pauseStreak + 1, 30)
+    pausedUntil = Math.max(pausedUntil, performance.now() + delay)
+    counters.pauses++
+    return delay
+  }
+
+  /**
+   * Claims up to `limit` rows, waiting at most `lockWaitMs` for the claim lock; `'busy'` when the
+   * lock did not come in time (the caller decides whether to try again).
+   */
+  /** The end of the queue of this engine's claims (see {@link claimTurn}). */
+  let claimQueue: Promise<void> = Promise.resolve()
+
+  /**
+   * Claims of one engine wait their turn in process, not in PostgreSQL: the claim lock serialises
+   * them anyway, and a drain queued here holds no pooled connection (which marks and counts of
+   * other drains need) and can give up at its deadline. Resolves to a release function, or
+   * undefined when the turn did not come within `waitMs`.
+   */
+  async function claimTurn(waitMs: number): Promise<(() => void) | undefined> {
+    const previous = claimQueue
+    let release!: () => void
+    const mine = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    claimQueue = previous.then(() => mine)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const turn = await Promise.race([
+      previous.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, waitMs))
+      }),
+    ])
+    clearTimeout(timer)
+    if (turn) return release
+    release()
+    return undefined
+  }
+
+  async function claim(
+    limit: number,
+    topics: string[] | undefined,
+    lockWaitMs: number,
+    claimTimeoutMs: number | undefined,
+  ): Promise<ClaimedRow[] | 'busy'> {
+    const queuedAt = performance.now()
+    const release = await claimTurn(lockWaitMs)
+    if (!release) return 'busy'
+    try {
+      const left = lockWaitMs - (performance.now() - queuedAt)
+      if (left < 1) return 'busy'
+      const rows = await claimLocked(
+        limit,
+        topics,
+        left,
+        claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - queuedAt),
+      )
+      return rows
+    } finally {
+      release()
+    }
+  }
+
+  async function claimLocked(
+    limit: number,
+    topics: string[] | undefined,
+    lockWaitMs: number,
+    claimTimeoutMs: number | undefined,
+  ): Promise<ClaimedRow[] | 'busy'> {
+    if (claimTimeoutMs !== undefined && claimTimeoutMs < 1) return []
+    let rows: ClaimedRow[]
+    try {
+      rows = await withTransaction(pool, async (client) => {
+        await run(
+          client,
+          lockClaimsBounded({
+            lockTimeoutMs: lockWaitMs,
+            idleInTransactionMs: options.idleInTransactionMs,
+            statementTimeoutMs: claimTimeoutMs,
+          }),
+        )
         const result = await run(
           client,
           claimBatch({ table, relayId, limit, leaseMs: options.leaseMs, blockOnDead, topics }),
         )
         return result.rows as ClaimedRow[]
-      }),
-    )
+      })
+    } catch (error) {
+      if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'
+      // The claim ran into the drain's budget (statement_timeout set above): nothing claimed.
+      if (claimTimeoutMs !== undefined && sqlState(error) === QUERY_CANCELED) return []
+      throw databaseError('claim', error)
+    }
     // UPDATE … RETURNING does not keep the subquery's order.
     return rows.sort((a, b) => {
       const d = BigInt(a.seq) - BigInt(b.seq)
@@ -209,33 +333,62 @@ export function createEngine(args: CreateEngineArgs): Engine {
     })
   }
 
-  /** Runs one batch; returns undefined when nothing was claimable. */
+  /**
+   * Runs one batch; undefined when nothing was claimable, `'busy'` when the claim lock did not
+   * come within `lockWaitMs`. Sends stop at `publishDeadline` (a `performance.now()` time) or
+   * when `stop()` says so; rows not sent by then are released.
+   */
   async function runBatch(
     limit: number,
     topics: string[] | undefined,
-  ): Promise<(BatchInfo & { stop: boolean }) | undefined> {
+    bounds: { lockWaitMs: number; markLockWaitMs: number; publishDeadline: number; stop: () => boolean },
+  ): Promise<(BatchInfo & { stop: boolean }) | 'busy' | undefined> {
     const t0 = performance.now()
-    const rows = await claim(limit, topics)
+    // The claim statement may use the time left before the publish deadline, minus a minimal send.
+    const claimTimeoutMs = Number.isFinite(bounds.publishDeadline)
+      ? Math.max(1, bounds.publishDeadline - performance.now() - MIN_BATCH_MS / 2)
+      : undefined
+    const rows = await claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs)
     const t1 = performance.now()
+    if (rows === 'busy') return 'busy'
     if (rows.length === 0) return undefined
 
     const messages = rows.map(toMessage)
-    const settled = await settleBatch(messages, (batch) => publisher.publish(batch), {
-      blockOnDead,
-      maxMessageBytes: options.maxMessageBytes,
-    })
+    const settled = await settleBatch(
+      messages,
+      (batch) => {
+        const timeoutMs = Math.max(
+          1,
+          Math.min(options.publishTimeoutMs, bounds.publishDeadline - performance.now()),
+        )
+        return withDeadline(publisher.publish(batch, { timeoutMs }), timeoutMs + 100)
+      },
+      {
+        blockOnDead,
+        maxMessageBytes: options.maxMessageBytes,
+        stopBefore: () => bounds.stop() || performance.now() >= bounds.publishDeadline,
+      },
+    )
     const t2 = performance.now()
 
     const publishedIds: string[] = []
     const failed: FailedRow[] = []
     const heldIds: string[] = []
+    const deferredIds: string[] = []
+    let unsettled = 0
     let firstError: unknown
     let dead = 0
     for (const row of rows) {
       const outcome = settled.outcomes.get(row.id) ?? { kind: 'held' as const }
       if (outcome.kind === 'published') publishedIds.push(row.id)
       else if (outcome.kind === 'held') heldIds.push(row.id)
-      else {
+      else if (outcome.kind === 'deferred') {
+        firstError ??= outcome.error
+        deferredIds.push(row.id)
+      } else if (outcome.kind === 'unsettled') {
+        firstError ??= outcome.error
+        unsettled++
+      } else {
         firstError ??= outcome.error
         const attempts = row.attempts + 1
         const isDead = outcome.permanent || attempts >= options.maxAttempts
@@ -249,26 +402,58 @@ export function createEngine(args: CreateEngineArgs): Engine {
         })
       }
     }
+    const pauseMs = settled.infrastructureFailure ? pauseRelay() : 0
+    if (publishedIds.length > 0 && !settled.infrastructureFailure) pauseStreak = 0
 
     let marked = 0
-    if (failed.length === 0 && heldIds.length === 0) {
+    if (failed.length === 0 && heldIds.length === 0 && deferredIds.length === 0) {
       // Fast path: publishing rows makes nothing claimable that was not, so no claim lock needed.
-      marked =
-        (await db('mark published', () => run(pool, markPublished({ table, relayId, ids: publishedIds }))))
-          .rowCount ?? 0
+      if (publishedIds.length > 0)
+        marked =
+          (await db('mark published', () => run(pool, markPublished({ table, relayId, ids: publishedIds }))))
+            .rowCount ?? 0
     } else {
       // Failure marks and releases make rows claimable again: take the claim lock (see lock.ts).
-      marked = await db('mark failed', () =>
-        withTransaction(pool, async (client) => {
-          await run(client, lockClaims())
+      try {
+        marked = await withTransaction(pool, async (client) => {
+          await run(
+            client,
+            lockClaimsBounded({
+              lockTimeoutMs: bounds.markLockWaitMs,
+              idleInTransactionMs: options.idleInTransactionMs,
+            }),
+          )
           let n = 0
           if (publishedIds.length > 0)
             n = (await run(client, markPublished({ table, relayId, ids: publishedIds }))).rowCount ?? 0
           if (failed.length > 0) await run(client, markFailed({ table, relayId, rows: failed }))
+          if (deferredIds.length > 0)
+            await run(
+              client,
+              deferRows({
+                table,
+                relayId,
+                ids: deferredIds,
+                delayMs: pauseMs,
+                error: `not published, the broker is unavailable (no attempt counted): ${coerceError(firstError, 1000)}`,
+              }),
+            )
           if (heldIds.length > 0) await run(client, releaseRows({ table, relayId, ids: heldIds }))
           return n
-        }),
-      )
+        })
+      } catch (error) {
+        if (sqlState(error) !== LOCK_NOT_AVAILABLE) throw databaseError('mark failed', error)
+        // No claim lock in time: mark what went out (that needs no lock); the other rows keep
+        // their lease and come back when it expires, at no attempt.
+        marked =
+          publishedIds.length === 0
+            ? 0
+            : ((
+                await db('mark published', () =>
+                  run(pool, markPublished({ table, relayId, ids: publishedIds })),
+                )
+              ).rowCount ?? 0)
+      }
     }
     const t3 = performance.now()
 
@@ -284,13 +469,11 @@ export function createEngine(args: CreateEngineArgs): Engine {
       retried: failed.length - dead,
       dead,
       held: heldIds.length,
+      deferred: deferredIds.length,
+      unsettled,
       lostLeases: publishedIds.length - marked,
       outcome:
-        failed.length === 0 && heldIds.length === 0
-          ? 'published'
-          : publishedIds.length > 0
-            ? 'partial'
-            : 'failed',
+        publishedIds.length === rows.length ? 'published' : publishedIds.length > 0 ? 'partial' : 'failed',
       stop: settled.retriableFailure,
     }
     if (firstError !== undefined) info.error = coerceError(firstError, 1024)
@@ -299,8 +482,10 @@ export function createEngine(args: CreateEngineArgs): Engine {
     counters.retried += info.retried
     counters.dead += info.dead
     counters.held += info.held
+    counters.deferred += info.deferred
+    counters.unsettled += info.unsettled
     counters.lostLeases += info.lostLeases
-    if (failed.length > 0) counters.publishFailures++
+    if (failed.length + deferredIds.length + unsettled > 0) counters.publishFailures++
     counters.claimMsTotal += info.claimMs
     counters.publishMsTotal += info.publishMs
     counters.lastBatchAt = new Date()
@@ -316,6 +501,11 @@ export function createEngine(args: CreateEngineArgs): Engine {
       const { signal, ...rest } = input
       const request = parseOptions(drainOptionsSchema, rest, 'drain options')
       const started = performance.now()
+      const budget = request.budgetMs
+      // The time kept back for marking the last batch and counting what remains.
+      const reserve = budget === undefined ? 0 : drainReserveMs(budget)
+      const deadline = budget === undefined ? Number.POSITIVE_INFINITY : started + budget - reserve
+      const lockGiveUp = started + options.lockWaitMs
       const result = { published: 0, retried: 0, dead: 0 }
       let claimed = 0
       let slowest = 0
@@ -323,15 +513,41 @@ export function createEngine(args: CreateEngineArgs): Engine {
       for (;;) {
         if (signal?.aborted) break
         if (request.maxEvents !== undefined && claimed >= request.maxEvents) break
-        if (request.budgetMs !== undefined && performance.now() - started + slowest > request.budgetMs) break
+        const now = performance.now()
+        if (now < pausedUntil) break
+        // A batch starts only if one as slow as the slowest so far (or, first, a typical one)
+        // still fits; lock waits and the first batch count against the budget.
+        const estimate = Math.max(MIN_BATCH_MS, slowest || Math.min(typicalBatchMs, (budget ?? 0) / 2))
+        if (deadline - now < estimate) break
+        const lockWaitMs = Math.min(
+          LOCK_WAIT_SLICE_MS,
+          deadline - now - MIN_BATCH_MS,
+          budget === undefined ? lockGiveUp - now : Number.POSITIVE_INFINITY,
+        )
+        if (lockWaitMs < 1) {
+          if (budget !== undefined) break
+          throw new RelayError(
+            'RELAY_DATABASE',
+            `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it`,
+          )
+        }
         const limit = Math.min(options.batchSize, (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed)
         const batchStarted = performance.now()
-        const batch = await runBatch(limit, request.topics)
+        const batch = await runBatch(limit, request.topics, {
+          lockWaitMs,
+          // The final mark may use the reserve, not more.
+          markLockWaitMs: budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2),
+          publishDeadline: deadline,
+          stop: () => signal?.aborted === true,
+        })
+        if (batch === 'busy') continue
         if (!batch) break
-        slowest = Math.max(slowest, performance.now() - batchStarted)
+        const took = performance.now() - batchStarted
+        slowest = Math.max(slowest, took)
+        typicalBatchMs = typicalBatchMs === 0 ? took : typicalBatchMs * 0.7 + took * 0.3
         claimed += batch.size
         result.published += batch.published
-        result.retried += batch.retried
+        result.retried += batch.retried + batch.deferred + batch.unsettled
         result.dead += batch.dead
         if (batch.stop) break
       }

@@ -8,10 +8,25 @@
 export type RelayErrorCode =
   /** An option passed to `createEngine` / `drain` is invalid; the message names it. */
   | 'RELAY_INVALID_OPTIONS'
-  /** Publishing failed in a way that may succeed later (broker down, leader moving, timeout). */
+  /**
+   * The broker or the path to it failed (unreachable, no leader, timed out, refused the
+   * credentials): not the event's fault. The rows cost no attempt; the relay pauses.
+   */
   | 'RELAY_PUBLISH_RETRIABLE'
+  /**
+   * The broker refused this event for a reason that may pass (e.g. the topic is not authorised
+   * yet): the event's fault, so each such failure counts an attempt.
+   */
+  | 'RELAY_PUBLISH_REJECTED'
   /** Publishing failed because of the message itself (too large, invalid topic, invalid record). */
   | 'RELAY_PUBLISH_PERMANENT'
+  /**
+   * No acknowledgement within the publish deadline: the messages may still land. The rows keep
+   * their lease (so nothing overtakes them) and cost no attempt.
+   */
+  | 'RELAY_PUBLISH_TIMEOUT'
+  /** The publish call gave up before sending anything (no time left): the rows go back as they were. */
+  | 'RELAY_PUBLISH_NOT_SENT'
   /** A database statement of the relay failed. */
   | 'RELAY_DATABASE'
 
@@ -34,7 +49,11 @@ export class RelayError extends Error {
 
   /** True for publish failures worth retrying; false for permanent ones (and non-publish codes). */
   get retriable(): boolean {
-    return this.code === 'RELAY_PUBLISH_RETRIABLE'
+    return (
+      this.code === 'RELAY_PUBLISH_RETRIABLE' ||
+      this.code === 'RELAY_PUBLISH_REJECTED' ||
+      this.code === 'RELAY_PUBLISH_TIMEOUT'
+    )
   }
 }
 

@@ -7,8 +7,12 @@ describe('resolveEngineOptions', () => {
     const o = resolveEngineOptions(undefined)
     expect(o).toMatchObject({
       batchSize: 500,
-      leaseMs: 30_000,
+      leaseMs: 60_000,
       maxAttempts: 10,
+      publishTimeoutMs: 15_000,
+      pause: { baseMs: 1_000, maxMs: 30_000 },
+      lockWaitMs: 30_000,
+      idleInTransactionMs: 5_000,
       backoff: { baseMs: 1_000, maxMs: 300_000 },
       deadLetterPolicy: 'block-key',
       table: 'outbox_event',

@@ -20,7 +20,8 @@ export function defaultRelayId(): string {
   return proc?.pid === undefined ? `relay-${random}` : `${host ?? 'relay'}-${proc.pid}-${random}`
 }
 
-const tableName = z
+/** `table` or `schema.table`, as `quoteTable` accepts it. */
+export const tableName = z
   .string()
   .min(1)
   .refine(
@@ -32,7 +33,10 @@ const tableName = z
         return false
       }
     },
-    { message: 'must be "table" or "schema.table" with non-empty parts' },
+    {
+      message:
+        'must be "table" or "schema.table" with non-empty parts, e.g. outbox_event or app.outbox_event',
+    },
   )
 
 /**
@@ -49,8 +53,33 @@ export const engineOptionsSchema = z
   .strictObject({
     relayId: z.string().min(1).max(200).default(defaultRelayId),
     batchSize: z.number().int().min(1).max(10_000).default(500),
-    leaseMs: z.number().int().min(100).default(30_000),
+    leaseMs: z.number().int().min(100).default(60_000),
     maxAttempts: z.number().int().min(1).default(10),
+    /**
+     * Upper bound of one publish call (also lowered to what is left of a drain's budget). A call
+     * that times out keeps its rows leased, so keep `leaseMs` well above it.
+     */
+    publishTimeoutMs: z.number().int().min(1).max(3_600_000).default(15_000),
+    /** Relay-wide pause after a broker/network failure: doubles from `baseMs` up to `maxMs`. */
+    pause: z
+      .strictObject({
+        baseMs: z.number().int().min(0).default(1_000),
+        maxMs: z.number().int().min(0).default(30_000),
+      })
+      .refine((b) => b.baseMs <= b.maxMs, { message: 'baseMs must not exceed maxMs', path: ['baseMs'] })
+      .prefault({}),
+    /**
+     * How long one drain waits in total for the claim lock before it fails (a drain with a budget
+     * stops at its budget instead). The lock is held for milliseconds by a live relay, and for at
+     * most `idleInTransactionMs` by a frozen one.
+     */
+    lockWaitMs: z.number().int().min(1).max(3_600_000).default(30_000),
+    /**
+     * The server ends a relay session idle inside the claim transaction for longer than this
+     * (`idle_in_transaction_session_timeout`, set on each claim transaction): a frozen or
+     * partitioned relay loses the claim lock after this long.
+     */
+    idleInTransactionMs: z.number().int().min(100).max(3_600_000).default(5_000),
     backoff: z
       .strictObject({
         baseMs: z.number().int().min(0).default(1_000),
@@ -84,8 +113,13 @@ export const engineOptionsSchema = z
  *
  * @param [relayId=`<hostname>-<pid>-<random>`] - written to `locked_by`; unique per relay
  * @param [batchSize=500] - rows per claim and per Kafka `sendBatch`
- * @param [leaseMs=30000] - how long a claim is ours; must exceed a batch's publish time
- * @param [maxAttempts=10] - failed publishes before a row goes dead
+ * @param [leaseMs=60000] - how long a claim is ours; keep it well above `publishTimeoutMs`
+ * @param [maxAttempts=10] - publishes failed by the event's fault before a row goes dead
+ * @param [publishTimeoutMs=15000] - upper bound of one publish call
+ * @param [pause.baseMs=1000] - relay-wide pause after a broker failure; doubles, with jitter
+ * @param [pause.maxMs=30000] - cap of that pause
+ * @param [lockWaitMs=30000] - total wait for the claim lock of a drain without a budget
+ * @param [idleInTransactionMs=5000] - a relay frozen inside a claim loses the lock after this
  * @param [backoff.baseMs=1000] - first retry delay; later ones double, with jitter
  * @param [backoff.maxMs=300000] - cap of the retry delay
  * @param [deadLetterPolicy='block-key'] - see {@link DeadLetterPolicy}
@@ -97,11 +131,33 @@ export type EngineOptions = z.input<typeof engineOptionsSchema>
 /** {@link EngineOptions} with defaults applied. */
 export type ResolvedEngineOptions = z.output<typeof engineOptionsSchema>
 
+/**
+ * The part of a drain's budget kept back for marking the last batch and counting what remains:
+ * 15 % of the budget, between 200 ms and 1 s (never more than half the budget). Lock waits,
+ * claims and publishing stop this long before the budget ends.
+ * @internal
+ */
+export function drainReserveMs(budgetMs: number): number {
+  return Math.min(Math.round(budgetMs / 2), 1_000, Math.max(200, Math.round(budgetMs * 0.15)))
+}
+
+/**
+ * How late a drain with a budget may answer, at most, in ms: every wait of a drain (claim lock,
+ * publish) is cut at `budgetMs - reserve`; what may run past the budget is only the final mark
+ * and count, which normally take milliseconds. Documented, and asserted by the tests.
+ */
+export const DRAIN_MARGIN_MS = 500
+
+/** Text PostgreSQL can store: no NUL character. */
+export const pgText = z.string().refine((s) => !s.includes('\u0000'), {
+  message: 'must not contain a NUL character (\\u0000)',
+})
+
 /** Schema of a drain request (also the body of `POST /drain`). */
 export const drainOptionsSchema = z.strictObject({
   maxEvents: z.number().int().min(1).optional(),
   budgetMs: z.number().int().min(1).optional(),
-  topics: z.array(z.string().min(1)).optional(),
+  topics: z.array(pgText.min(1)).optional(),
 })
 
 /** What a caller may pass to `drain()`. */

@@ -8,7 +8,7 @@ import {
 } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { RelayError } from './errors.js'
-import { classifyPublishError, KafkaPublisher } from './publisher.js'
+import { classifyPublishError, classifyPublishFailure, KafkaPublisher } from './publisher.js'
 
 const protocolError = (type: string, retriable: boolean) =>
   new KafkaJSProtocolError({ type, code: 1, retriable, message: type } as never)
@@ -42,6 +42,35 @@ describe('classifyPublishError', () => {
     ).toBe('retriable')
     expect(classifyPublishError(new Error('???'))).toBe('retriable')
     expect(classifyPublishError('string')).toBe('retriable')
+  })
+
+  it.each([
+    ['MESSAGE_TOO_LARGE', false, 'permanent'],
+    ['INVALID_TOPIC_EXCEPTION', false, 'permanent'],
+    ['TOPIC_AUTHORIZATION_FAILED', false, 'rejected'],
+    ['CLUSTER_AUTHORIZATION_FAILED', false, 'unavailable'],
+    ['SASL_AUTHENTICATION_FAILED', false, 'unavailable'],
+    ['LEADER_NOT_AVAILABLE', true, 'unavailable'],
+    ['NOT_LEADER_FOR_PARTITION', true, 'unavailable'],
+    ['REQUEST_TIMED_OUT', true, 'unavailable'],
+    ['UNKNOWN_TOPIC_OR_PARTITION', true, 'unavailable'],
+  ])('Should put %s on the %s side of the event/infrastructure line', (type, retriable, expected) => {
+    const error = protocolError(type, retriable)
+    expect(classifyPublishFailure(error)).toBe(expected)
+    expect(
+      classifyPublishFailure(
+        new KafkaJSNumberOfRetriesExceeded(error, { retryCount: 5, retryTime: 100 } as never),
+      ),
+    ).toBe(expected)
+  })
+
+  it('Should count connection errors, exhausted retries and unknown errors as infrastructure', () => {
+    const connection = new KafkaJSConnectionError('Connection error: ECONNREFUSED')
+    expect(classifyPublishFailure(connection)).toBe('unavailable')
+    expect(classifyPublishFailure(new Error('???'))).toBe('unavailable')
+    expect(classifyPublishFailure(new RelayError('RELAY_PUBLISH_TIMEOUT', 'x'))).toBe('timeout')
+    expect(classifyPublishFailure(new RelayError('RELAY_PUBLISH_NOT_SENT', 'x'))).toBe('not-sent')
+    expect(classifyPublishFailure(new RelayError('RELAY_PUBLISH_REJECTED', 'x'))).toBe('rejected')
   })
 
   it('Should honour RelayError codes', () => {

@@ -18,19 +18,30 @@ import type { OutboxMessage } from './message.js'
 
 export type { OutboxMessage } from './message.js'
 
+/** Options of one {@link Publisher.publish} call. */
+export interface PublishOptions {
+  /**
+   * Give up waiting after this many ms and throw `RelayError('RELAY_PUBLISH_TIMEOUT')`; the
+   * engine passes what is left of the drain's budget (capped by its `publishTimeoutMs`).
+   */
+  timeoutMs?: number | undefined
+}
+
 /**
  * Where the relay sends messages. `publish` must deliver all messages or throw; on a throw the
- * engine counts every message of the call as unpublished. Throw
- * `RelayError('RELAY_PUBLISH_PERMANENT')` when a message can never be delivered (the engine then
- * bisects the batch to find it); anything else is treated as retriable unless
- * {@link classifyPublishError} recognises it as permanent.
+ * engine counts every message of the call as unpublished. What the throw costs the rows depends
+ * on {@link classifyPublishFailure}: throw `RelayError('RELAY_PUBLISH_PERMANENT')` when a message
+ * can never be delivered (the engine then bisects the batch to find it),
+ * `RelayError('RELAY_PUBLISH_REJECTED')` when the broker refused the event itself for a reason
+ * that may pass, and anything else when the broker or the path to it failed (no attempt is
+ * counted; the relay pauses).
  *
  * Messages of one topic + key must be delivered in the order given.
  */
 export interface Publisher {
   connect(): Promise<void>
   disconnect(): Promise<void>
-  publish(messages: OutboxMessage[]): Promise<void>
+  publish(messages: OutboxMessage[], options?: PublishOptions): Promise<void>
   /** Creates missing topics, if the implementation can. */
   ensureTopics?(topics: string[]): Promise<void>
 }
@@ -61,10 +72,9 @@ const PRODUCER_STATE_KAFKA_ERRORS: ReadonlySet<string> = new Set([
 
 /**
  * Non-retriable protocol errors that are the deployment's fault, not the message's: the rows must
- * not go dead for them (fix the ACLs/credentials and they flow), so they count as retriable.
+ * not go dead for them (fix the ACLs/credentials and they flow), and they cost no attempt.
  */
 const CONFIGURATION_KAFKA_ERRORS: ReadonlySet<string> = new Set([
-  'TOPIC_AUTHORIZATION_FAILED',
   'CLUSTER_AUTHORIZATION_FAILED',
   'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
   'SASL_AUTHENTICATION_FAILED',
@@ -72,20 +82,30 @@ const CONFIGURATION_KAFKA_ERRORS: ReadonlySet<string> = new Set([
   'UNSUPPORTED_SASL_MECHANISM',
 ])
 
+/** Protocol errors that refuse the event's own topic: an attempt each, dead after `maxAttempts`. */
+const REJECTED_KAFKA_ERRORS: ReadonlySet<string> = new Set(['TOPIC_AUTHORIZATION_FAILED'])
+
 /**
- * Decides whether a publish failure is worth retrying. Walks the error and its `cause` chain
- * (kafkajs wraps protocol errors in `KafkaJSNonRetriableError` / `KafkaJSNumberOfRetriesExceeded`)
- * and aggregated `errors`:
- * - a `RelayError` decides by its code;
- * - a Kafka protocol error in {@link PERMANENT_KAFKA_ERRORS}, or any other NON-retriable protocol
- *   error except authorisation/authentication ones → `'permanent'`;
- * - everything else (connection errors, timeouts, retriable protocol errors, unknown errors) →
- *   `'retriable'`: when in doubt, retry; `maxAttempts` still bounds it.
+ * Whose fault a publish failure is, and so what it costs:
+ * - `'permanent'`: the event's, for good (too large, invalid topic or record): dead at once;
+ * - `'rejected'`: the event's, but it may pass (its topic is not authorised): an attempt;
+ * - `'unavailable'`: the infrastructure's (connection refused or closed, no leader, broker not
+ *   available, kafkajs retries exhausted, request timeouts, credentials, anything unknown): no
+ *   attempt, and the whole relay pauses with a backoff;
+ * - `'timeout'`: no answer within the publish deadline, so the messages may still land: no
+ *   attempt, the rows keep their lease until it expires, the relay pauses;
+ * - `'not-sent'`: the call gave up before sending anything (its deadline passed while it waited
+ *   its turn): the rows go back at once, nothing is counted, no pause.
+ *
+ * Walks the error, its `cause` chain (kafkajs wraps protocol errors in `KafkaJSNonRetriableError`
+ * / `KafkaJSNumberOfRetriesExceeded`) and aggregated `errors`; the first verdict other than
+ * `'unavailable'` wins.
  *
  * @example
- * classifyPublishError(new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', retriable: false, ... })) // 'permanent'
+ * classifyPublishFailure(new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', retriable: false, ... })) // 'permanent'
+ * classifyPublishFailure(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED')) // 'unavailable'
  */
-export function classifyPublishError(error: unknown): 'retriable' | 'permanent' {
+export function classifyPublishFailure(error: unknown): PublishFailureKind {
   const queue: unknown[] = [error]
   const seen = new Set<unknown>()
   while (queue.length > 0) {
@@ -94,7 +114,10 @@ export function classifyPublishError(error: unknown): 'retriable' | 'permanent' 
     seen.add(current)
     if (isRelayError(current)) {
       if (current.code === 'RELAY_PUBLISH_PERMANENT') return 'permanent'
-      if (current.code === 'RELAY_PUBLISH_RETRIABLE') return 'retriable'
+      if (current.code === 'RELAY_PUBLISH_REJECTED') return 'rejected'
+      if (current.code === 'RELAY_PUBLISH_TIMEOUT') return 'timeout'
+      if (current.code === 'RELAY_PUBLISH_NOT_SENT') return 'not-sent'
+      if (current.code === 'RELAY_PUBLISH_RETRIABLE') return 'unavailable'
     }
     const e = current as {
       name?: unknown
@@ -108,6 +131,7 @@ export function classifyPublishError(error: unknown): 'retriable' | 'permanent' 
       (e.name === 'KafkaJSProtocolError' || e.name === 'KafkaJSCreateTopicError')
     ) {
       if (PERMANENT_KAFKA_ERRORS.has(e.type)) return 'permanent'
+      if (REJECTED_KAFKA_ERRORS.has(e.type)) return 'rejected'
       if (
         e.retriable === false &&
         !CONFIGURATION_KAFKA_ERRORS.has(e.type) &&
@@ -118,25 +142,34 @@ export function classifyPublishError(error: unknown): 'retriable' | 'permanent' 
     if (e.cause !== undefined) queue.push(e.cause)
     if (Array.isArray(e.errors)) queue.push(...e.errors)
   }
-  return 'retriable'
+  return 'unavailable'
 }
+
+/** See {@link classifyPublishFailure}. */
+export type PublishFailureKind = 'permanent' | 'rejected' | 'unavailable' | 'timeout' | 'not-sent'
+
+/**
+ * The two-way view of {@link classifyPublishFailure}: `'permanent'`, or `'retriable'` for
+ * everything retrying may fix.
+ */
+export function classifyPublishError(error: unknown): 'retriable' | 'permanent' {
+  return classifyPublishFailure(error) === 'permanent' ? 'permanent' : 'retriable'
+}
+
+const FAILURE_CODES = {
+  permanent: 'RELAY_PUBLISH_PERMANENT',
+  rejected: 'RELAY_PUBLISH_REJECTED',
+  unavailable: 'RELAY_PUBLISH_RETRIABLE',
+  timeout: 'RELAY_PUBLISH_TIMEOUT',
+  'not-sent': 'RELAY_PUBLISH_NOT_SENT',
+} as const
 
 /** Wraps a failure as a `RelayError` carrying its classification. @internal */
 export function toPublishError(error: unknown, what = 'publish failed'): RelayError {
-  if (
-    isRelayError(error) &&
-    (error.code === 'RELAY_PUBLISH_PERMANENT' || error.code === 'RELAY_PUBLISH_RETRIABLE')
-  )
-    return error
-  const kind = classifyPublishError(error)
+  if (isRelayError(error) && error.code.startsWith('RELAY_PUBLISH_')) return error
+  const kind = classifyPublishFailure(error)
   const message = error instanceof Error ? error.message : String(error)
-  return new RelayError(
-    kind === 'permanent' ? 'RELAY_PUBLISH_PERMANENT' : 'RELAY_PUBLISH_RETRIABLE',
-    `${what}: ${message}`,
-    {
-      cause: error,
-    },
-  )
+  return new RelayError(FAILURE_CODES[kind], `${what}: ${message}`, { cause: error })
 }
 
 /** Options of {@link KafkaPublisher}. */
@@ -149,8 +182,14 @@ export interface KafkaPublisherOptions {
   numPartitions?: number
   /** Replication factor of created topics (default -1: the broker's default). */
   replicationFactor?: number
-  /** Broker-side timeout of a produce request, ms (default 30000). */
+  /** Broker-side timeout of a produce request, ms (default 10000). */
   timeoutMs?: number
+  /**
+   * Upper bound of one `publish` call, ms, however kafkajs retries (default 15000): after it the
+   * call throws `RELAY_PUBLISH_TIMEOUT` and the producer is replaced, so the abandoned send stops.
+   * Keep the engine's `leaseMs` well above it.
+   */
+  sendTimeoutMs?: number
   /** Producer retries before `publish` rejects (default `{ retries: 5, maxRetryTime: 5000 }`). */
   retry?: RetryOptions
   /** Compression (default none). */
@@ -171,7 +210,8 @@ export interface KafkaPublisherOptions {
  *
  * @param options.kafka - the kafkajs client
  * @param [options.createTopics=true] - create missing topics before sending
- * @param [options.timeoutMs=30000] - produce request timeout
+ * @param [options.timeoutMs=10000] - produce request timeout (broker side)
+ * @param [options.sendTimeoutMs=15000] - upper bound of one `publish` call
  * @example
  * const publisher = new KafkaPublisher({ kafka: new Kafka({ clientId: 'relay', brokers: ['127.0.0.1:9092'] }) })
  * await publisher.connect()
@@ -237,10 +277,41 @@ export class KafkaPublisher implements Publisher {
     for (const topic of missing) this.knownTopics.add(topic)
   }
 
-  publish(messages: OutboxMessage[]): Promise<void> {
-    const run = this.queue.then(() => this.publishNow(messages))
+  publish(messages: OutboxMessage[], options: PublishOptions = {}): Promise<void> {
+    const limit = Math.max(
+      1,
+      Math.min(options.timeoutMs ?? Number.POSITIVE_INFINITY, this.options.sendTimeoutMs ?? 15_000),
+    )
+    // The wait behind earlier calls counts: the deadline starts now.
+    const deadline = performance.now() + limit
+    const run = this.queue.then(() => {
+      // Nothing sent yet: the rows can go back at once, and the broker is not to blame.
+      if (performance.now() >= deadline)
+        throw new RelayError('RELAY_PUBLISH_NOT_SENT', `not sent: no time left within ${limit} ms`)
+      return this.publishBefore(messages, deadline, limit)
+    })
     this.queue = run.catch(() => {})
     return run
+  }
+
+  private async publishBefore(messages: OutboxMessage[], deadline: number, limit: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), Math.max(0, deadline - performance.now()))
+    })
+    const sending = this.publishNow(messages)
+    try {
+      if ((await Promise.race([sending.then(() => 'sent' as const), expired])) === 'sent') return
+    } finally {
+      clearTimeout(timer)
+    }
+    sending.catch(() => {})
+    // Stop the abandoned send: the next call starts over on a fresh producer.
+    this.stale = true
+    const old = this.producer
+    this.producer = this.createProducer()
+    void old.disconnect().catch(() => {})
+    throw new RelayError('RELAY_PUBLISH_TIMEOUT', `no acknowledgement from the broker within ${limit} ms`)
   }
 
   /**
@@ -280,7 +351,7 @@ export class KafkaPublisher implements Publisher {
       await this.producer.sendBatch({
         topicMessages,
         acks: -1,
-        timeout: this.options.timeoutMs ?? 30_000,
+        timeout: this.options.timeoutMs ?? 10_000,
         compression: this.options.compression ?? CompressionTypes.None,
       })
     } catch (error) {

@@ -12,12 +12,19 @@ const msg = (id: string, key: string, topic = 't'): OutboxMessage => ({
 })
 
 /** A fake broker: rejects any call containing a poison id, records what it accepted. */
-function fakeBroker(poison: Set<string>, retriableOnCall?: number) {
+function fakeBroker(
+  poison: Set<string>,
+  retriableOnCall?: number,
+  code:
+    | 'RELAY_PUBLISH_RETRIABLE'
+    | 'RELAY_PUBLISH_REJECTED'
+    | 'RELAY_PUBLISH_TIMEOUT' = 'RELAY_PUBLISH_RETRIABLE',
+) {
   const accepted: string[] = []
   const calls: string[][] = []
   const publish = async (messages: OutboxMessage[]) => {
     calls.push(messages.map((m) => m.id))
-    if (retriableOnCall === calls.length) throw new RelayError('RELAY_PUBLISH_RETRIABLE', 'leader moved')
+    if (retriableOnCall === calls.length) throw new RelayError(code, 'leader moved')
     if (messages.some((m) => poison.has(m.id)))
       throw new RelayError('RELAY_PUBLISH_PERMANENT', 'MESSAGE_TOO_LARGE')
     accepted.push(...messages.map((m) => m.id))
@@ -74,19 +81,48 @@ describe('settleBatch', () => {
     expect(broker.accepted).toHaveLength(7)
   })
 
-  it('Should fail the whole call on a retriable error, and hold what was not tried yet', async () => {
-    const all = fakeBroker(new Set(), 1)
+  it("Should fail the whole call on an event's retriable error, and hold what was not tried yet", async () => {
+    const all = fakeBroker(new Set(), 1, 'RELAY_PUBLISH_REJECTED')
     const r1 = await settleBatch([msg('1', 'a'), msg('2', 'b')], all.publish, { blockOnDead: true })
     expect(kinds(r1.outcomes)).toEqual({ 1: 'retry', 2: 'retry' })
     expect(r1.retriableFailure).toBe(true)
+    expect(r1.infrastructureFailure).toBe(false)
 
     // poison forces a split; the second half's call fails retriably; nothing after it is tried
-    const broker = fakeBroker(new Set(['1']), 3)
+    const broker = fakeBroker(new Set(['1']), 3, 'RELAY_PUBLISH_REJECTED')
     const batch = [msg('1', 'a'), msg('2', 'b'), msg('3', 'a'), msg('4', 'c')]
     const r2 = await settleBatch(batch, broker.publish, { blockOnDead: true })
     // calls: [1,2,3,4] permanent → [1,2] permanent → [1] dead… call 3 is [1] → retriable
     expect(broker.calls[0]).toEqual(['1', '2', '3', '4'])
     expect(kinds(r2.outcomes)).toEqual({ 1: 'retry', 2: 'held', 3: 'held', 4: 'held' })
+  })
+
+  it('Should defer (no attempt) the rows of a call the broker failed, and hold the rest', async () => {
+    const broker = fakeBroker(new Set(['1']), 3)
+    const batch = [msg('1', 'a'), msg('2', 'b'), msg('3', 'a'), msg('4', 'c')]
+    const result = await settleBatch(batch, broker.publish, { blockOnDead: true })
+    expect(kinds(result.outcomes)).toEqual({ 1: 'deferred', 2: 'held', 3: 'held', 4: 'held' })
+    expect(result.infrastructureFailure).toBe(true)
+  })
+
+  it('Should leave the rows of a timed-out call unsettled (they may still land)', async () => {
+    const broker = fakeBroker(new Set(), 1, 'RELAY_PUBLISH_TIMEOUT')
+    const result = await settleBatch([msg('1', 'a'), msg('2', 'b')], broker.publish, { blockOnDead: true })
+    expect(kinds(result.outcomes)).toEqual({ 1: 'unsettled', 2: 'unsettled' })
+    expect(result.infrastructureFailure).toBe(true)
+  })
+
+  it('Should hold every row not sent once stopBefore says stop', async () => {
+    const broker = fakeBroker(new Set(['1']))
+    let calls = 0
+    const batch = [msg('1', 'a'), msg('2', 'b'), msg('3', 'c')]
+    // the first call goes out (and fails for the poison row); then the drain is told to stop
+    const result = await settleBatch(batch, broker.publish, {
+      blockOnDead: true,
+      stopBefore: () => calls++ > 0,
+    })
+    expect(broker.calls).toEqual([['1', '2', '3']])
+    expect(kinds(result.outcomes)).toEqual({ 1: 'held', 2: 'held', 3: 'held' })
   })
 })
 

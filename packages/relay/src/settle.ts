@@ -4,13 +4,20 @@
  */
 import { RelayError } from './errors.js'
 import { messageBytes, type OutboxMessage } from './message.js'
-import { classifyPublishError } from './publisher.js'
+import { classifyPublishFailure, type PublishFailureKind } from './publisher.js'
 
 /** What happened to one row of a batch. */
 export type RowOutcome =
   | { kind: 'published' }
-  /** The send that carried it failed; `permanent` when retrying cannot help. */
+  /**
+   * The send that carried it failed because of an event (`permanent`: retrying cannot help;
+   * else the broker refused it for a reason that may pass): costs an attempt.
+   */
   | { kind: 'failed'; permanent: boolean; error: unknown }
+  /** The send failed because of the broker or the network: retry later, no attempt. */
+  | { kind: 'deferred'; error: unknown }
+  /** The send timed out: it may still land, so the row keeps its lease; no attempt. */
+  | { kind: 'unsettled'; error: unknown }
   /** Not sent: an earlier row of its topic + key failed in this batch, or we stopped early. */
   | { kind: 'held' }
 
@@ -20,6 +27,8 @@ export interface SettleResult {
   sends: number
   /** True when some send failed with a retriable error (the broker is probably in trouble). */
   retriableFailure: boolean
+  /** True when a send failed for a reason that is not an event's: pause the relay. */
+  infrastructureFailure: boolean
 }
 
 const keyOf = (m: OutboxMessage) => `${m.topic}\u0000${m.key}`
@@ -30,8 +39,10 @@ const keyOf = (m: OutboxMessage) => `${m.topic}\u0000${m.key}`
  * - The whole batch goes in one `publish` call. If it succeeds, every row is published.
  * - A failed call counts as unpublished for EVERY row in it (a partial write in Kafka cannot be
  *   told apart, and a later row of a key must never be marked while an earlier one is not).
- * - Retriable failure: every row of the call fails (to be retried with backoff) and we stop; rows
- *   not yet tried are held (released without counting an attempt).
+ * - Failure of the broker or the network (`'unavailable'`): the rows of the call are deferred
+ *   (retried later without counting an attempt) and we stop; rows not yet tried are held. A
+ *   timeout leaves the call's rows unsettled (they may still land). A `'rejected'` call fails
+ *   its rows with an attempt and we stop.
  * - Permanent failure of a call with several rows: one of them is poison (or together they are
  *   too large). Split the call in two halves and publish them in order, recursively, until
  *   single rows fail: only those go dead. Before each call, rows whose topic + key already
@@ -52,16 +63,20 @@ export async function settleBatch(
   publish: (messages: OutboxMessage[]) => Promise<void>,
   options: {
     blockOnDead: boolean
-    classify?: (error: unknown) => 'retriable' | 'permanent'
+    classify?: (error: unknown) => PublishFailureKind
     /** Rows larger than this fail permanently without being sent (0: no check). */
     maxMessageBytes?: number
+    /** Asked before each send; true holds the rest of the batch unsent (budget, shutdown). */
+    stopBefore?: () => boolean
   },
 ): Promise<SettleResult> {
-  const classify = options.classify ?? classifyPublishError
+  const classify = options.classify ?? classifyPublishFailure
   const outcomes = new Map<string, RowOutcome>()
   const blocked = new Set<string>()
   let sends = 0
   let stopped = false
+  let retriableFailure = false
+  let infrastructureFailure = false
 
   // Oversized rows would fail the request that carries them, and with it rows Kafka had accepted
   // on other partitions (which then repeat): fail them here, before any send.
@@ -80,6 +95,7 @@ export async function settleBatch(
   }
 
   const attempt = async (list: OutboxMessage[]): Promise<void> => {
+    if (!stopped && options.stopBefore?.()) stopped = true
     const sendable: OutboxMessage[] = []
     for (const m of list) {
       if (stopped || blocked.has(keyOf(m))) outcomes.set(m.id, { kind: 'held' })
@@ -99,15 +115,31 @@ export async function settleBatch(
         await attempt(sendable.slice(middle))
         return
       }
+      if (kind === 'not-sent') {
+        for (const m of sendable) outcomes.set(m.id, { kind: 'held' })
+        stopped = true
+        return
+      }
+      if (kind === 'unavailable' || kind === 'timeout') {
+        for (const m of sendable)
+          outcomes.set(m.id, { kind: kind === 'timeout' ? 'unsettled' : 'deferred', error })
+        stopped = true
+        retriableFailure = true
+        infrastructureFailure = true
+        return
+      }
       const permanent = kind === 'permanent'
       for (const m of sendable) {
         outcomes.set(m.id, { kind: 'failed', permanent, error })
         if (!permanent || options.blockOnDead) blocked.add(keyOf(m))
       }
-      if (!permanent) stopped = true
+      if (!permanent) {
+        stopped = true
+        retriableFailure = true
+      }
     }
   }
 
   await attempt(sendable)
-  return { outcomes, sends, retriableFailure: stopped }
+  return { outcomes, sends, retriableFailure, infrastructureFailure }
 }

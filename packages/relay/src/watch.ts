@@ -5,6 +5,7 @@
  * connection) and automatic reconnection.
  * @module
  */
+import { sqlState } from './db.js'
 import type { DrainResult, Engine } from './engine.js'
 import type { DrainOptions } from './options.js'
 
@@ -56,7 +57,10 @@ export type WakeReason = 'start' | 'notify' | 'poll' | 'reconnect' | 'more' | 'r
 
 /** What {@link createWatcher} returns. */
 export interface Watcher {
-  /** Connects, LISTENs and drains once. Rejects only if the FIRST connection fails. */
+  /**
+   * Connects, LISTENs and drains once. Rejects only if the FIRST connection cannot be made (a
+   * first connection that the server cuts is tried again, up to 5 times).
+   */
   start(): Promise<void>
   /** Stops: no new drain, the running one stops after its batch, the connection closes. */
   stop(): Promise<void>
@@ -65,6 +69,20 @@ export interface Watcher {
   /** Resolves when no drain is running or scheduled (tests). */
   idle(): Promise<void>
 }
+
+/**
+ * A first connection that was cut (server shutdown, `pg_terminate_backend`, reset) is worth
+ * another try; one that cannot be made at all (refused, timed out, bad credentials) is not.
+ */
+function wasCut(error: unknown): boolean {
+  const state = sqlState(error)
+  if (state?.startsWith('57P')) return true
+  const message = error instanceof Error ? error.message : String(error)
+  return /Connection terminated unexpectedly|ECONNRESET|terminating connection/i.test(message)
+}
+
+/** Tries of the first connection when it is cut (see {@link wasCut}). */
+const START_TRIES = 5
 
 function validate(name: string, value: number, min: number): number {
   if (!Number.isFinite(value) || value < min)
@@ -90,7 +108,7 @@ function validate(name: string, value: number, min: number): number {
  * @example
  * const watcher = createWatcher({
  *   engine,
- *   createClient: () => new pg.Client({ connectionString: process.env.DATABASE_URL, keepAlive: true }),
+ *   createClient: () => new pg.Client(relayConnectionConfig(process.env.DATABASE_URL)),
  *   pollMs: 5_000,
  * })
  * await watcher.start()
@@ -246,7 +264,18 @@ export function createWatcher(options: WatcherOptions): Watcher {
     async start() {
       if (started) throw new Error('watcher already started')
       started = true
-      await listen('start')
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await listen('start')
+          break
+        } catch (error) {
+          if (attempt >= START_TRIES || !wasCut(error) || stopped) throw error
+          report(error, 'listen')
+          await new Promise((r) =>
+            setTimeout(r, Math.min(reconnectMaxMs, reconnectMinMs * 2 ** (attempt - 1))),
+          )
+        }
+      }
       pollTimer = setInterval(() => {
         drainNow('poll')
         // Detects a silently dead connection (no FIN): a failing ping triggers a reconnect.

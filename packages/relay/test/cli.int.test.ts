@@ -4,8 +4,6 @@
  * tsx loader, so a stale `dist/` cannot hide a change) with the same three lines as the bin;
  * one test runs the bin itself (compiled `dist/` when present, else the sources).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import {
   collectMessages,
   createTopics,
@@ -15,10 +13,9 @@ import {
   uniqueTopic,
 } from '@prisma-outbox/devkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { insertRows, statuses, testDatabase } from './helpers.js'
+import { start } from './cli-process.js'
+import { insertRows, statuses, testDatabase, waitClaimable } from './helpers.js'
 
-const BIN = fileURLToPath(new URL('../bin/outbox-relay.mjs', import.meta.url))
-const CWD = fileURLToPath(new URL('..', import.meta.url))
 const kafka = testKafka('relay-cli-test')
 let db: TestDatabase
 
@@ -28,61 +25,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await db.drop()
 })
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url))
-/** What bin/outbox-relay.mjs does, on the sources. */
-const FROM_SOURCE = `const { run } = await import(${JSON.stringify(MAIN)})
-const code = await run(process.argv.slice(1))
-process.exitCode = code
-setTimeout(() => process.exit(code), 2000).unref()`
-
-function start(
-  args: string[],
-  env: Record<string, string | undefined>,
-  options: { bin?: boolean } = {},
-): { child: ChildProcess; done: Promise<Run> } {
-  const entry = options.bin ? [BIN] : ['--input-type=module', '--eval', FROM_SOURCE, '--']
-  const child = spawn(process.execPath, ['--import', 'tsx', ...entry, ...args], {
-    cwd: CWD,
-    // Only what we pass: the test's own DATABASE_URL etc. must not leak in.
-    env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString()
-  })
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
-  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
-  return { child, done }
-}
-
-/**
- * Waits until every pending row is claimable as far as open transactions go: the claim only takes
- * rows whose writing transaction is older than every transaction still running on the cluster,
- * and other test suites sharing this PostgreSQL server may hold one open for a moment.
- */
-async function waitClaimable(pool: {
-  query(text: string): Promise<{ rows: Array<{ ok: boolean | null }> }>
-}) {
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const { rows } = await pool.query(
-      "SELECT bool_and(txid < pg_snapshot_xmin(pg_current_snapshot())) AS ok FROM outbox_event WHERE status = 'pending'",
-    )
-    if (rows[0]?.ok !== false || Date.now() > deadline) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 const run = (args: string[], env: Record<string, string | undefined>, options: { bin?: boolean } = {}) =>
   start(args, env, options).done

@@ -7,7 +7,7 @@ import {
 } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
 import { createEngine, type KafkaPublisher, RelayError } from '../src/index.js'
-import { insertRows, sleep, statuses, useRelayServices, wrapPublisher } from './helpers.js'
+import { insertRows, sleep, statuses, useRelayServices, waitClaimable, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-failures-test')
 let publisher: KafkaPublisher
@@ -15,9 +15,10 @@ let db: TestDatabase
 useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 const outage = () => new RelayError('RELAY_PUBLISH_RETRIABLE', 'broker unavailable (simulated)')
+const refused = () => new RelayError('RELAY_PUBLISH_REJECTED', 'topic not authorised (simulated)')
 
 describe('retries', () => {
-  it('Should back off after a retriable failure and publish later', async () => {
+  it('Should pause after a broker failure and publish later, at no attempt', async () => {
     const topic = uniqueTopic('relay')
     await createTopics(kafka, [topic], 1)
     await insertRows(db.pool, [
@@ -28,7 +29,7 @@ describe('retries', () => {
     let failures = 1
     const engine = createEngine({
       pool: db.pool,
-      options: { backoff: { baseMs: 500, maxMs: 1_000 } },
+      options: { pause: { baseMs: 500, maxMs: 1_000 } },
       publisher: wrapPublisher(publisher, {
         before() {
           if (failures-- > 0) throw outage()
@@ -40,17 +41,18 @@ describe('retries', () => {
       "SELECT attempts, status, last_error, locked_by, available_at > now() + interval '300 ms' AS later FROM outbox_event",
     )
     for (const r of rows) {
-      expect(r).toMatchObject({ attempts: 1, status: 'pending', locked_by: null, later: true })
+      expect(r).toMatchObject({ attempts: 0, status: 'pending', locked_by: null, later: true })
       expect(r.last_error).toContain('broker unavailable')
     }
-    expect(await engine.drain()).toMatchObject({ published: 0 }) // not due yet
+    expect(await engine.drain()).toMatchObject({ published: 0 }) // paused, and not due yet
+    expect(engine.counters().pauses).toBe(1)
     await sleep(1_100)
     expect(await engine.drain()).toMatchObject({ published: 3, remaining: 0 })
     const messages = await collectMessages(kafka, [topic], { count: 3, settleMs: 500 })
     expect(messages.map((m) => JSON.parse(m.value!).n)).toEqual([1, 2, 3])
   })
 
-  it('Should mark a row dead with last_error after maxAttempts', async () => {
+  it("Should mark a row dead with last_error after maxAttempts of the event's own failures", async () => {
     const topic = uniqueTopic('relay')
     await insertRows(db.pool, [{ topic, key: 'a' }])
     const engine = createEngine({
@@ -58,7 +60,7 @@ describe('retries', () => {
       options: { maxAttempts: 3, backoff: { baseMs: 50, maxMs: 100 } },
       publisher: wrapPublisher(publisher, {
         before() {
-          throw outage()
+          throw refused()
         },
       }),
     })
@@ -74,7 +76,7 @@ describe('retries', () => {
     ])
     const { rows } = await db.pool.query('SELECT status, attempts, last_error FROM outbox_event')
     expect(rows[0]).toMatchObject({ status: 'dead', attempts: 3 })
-    expect(rows[0].last_error).toMatch(/gave up after 3 attempts: .*broker unavailable/)
+    expect(rows[0].last_error).toMatch(/gave up after 3 attempts: .*topic not authorised/)
     expect(await engine.stats()).toMatchObject({ dead: 1, pending: 0 })
   })
 })
@@ -96,6 +98,7 @@ describe('poison events', () => {
     const poisonId = ids[11]!
     const laterId = ids[22]!
     const engine = createEngine({ pool: db.pool, publisher, options: { deadLetterPolicy: policy } })
+    await waitClaimable(db.pool)
     const result = await engine.drain()
     const { rows: poison } = await db.pool.query(
       'SELECT status, attempts, last_error FROM outbox_event WHERE id = $1',

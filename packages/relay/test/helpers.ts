@@ -4,7 +4,13 @@
  */
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { createTestDatabase, type TestDatabase, testKafka } from '@prisma-outbox/devkit'
+import {
+  createTestDatabase,
+  createTopics,
+  type TestDatabase,
+  testKafka,
+  uniqueTopic,
+} from '@prisma-outbox/devkit'
 import type { Kafka } from 'kafkajs'
 import type pg from 'pg'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
@@ -18,7 +24,7 @@ import {
 
 export const MIGRATIONS = fileURLToPath(new URL('../../extension/prisma/migrations', import.meta.url))
 
-export function testDatabase(): Promise<TestDatabase> {
+export async function testDatabase(): Promise<TestDatabase> {
   return createTestDatabase({ migrations: [MIGRATIONS], prefix: 'relay_test' })
 }
 
@@ -142,4 +148,41 @@ export async function statuses(pool: pg.Pool): Promise<Record<string, number>> {
     'SELECT status, count(*) AS n FROM outbox_event GROUP BY status',
   )
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]))
+}
+
+/**
+ * Waits until every pending row is claimable as far as open transactions go: the claim only takes
+ * rows whose writing transaction is older than every transaction still running on the cluster,
+ * and other test suites sharing this PostgreSQL server may hold one open for a moment.
+ */
+export async function waitClaimable(pool: {
+  query(text: string): Promise<{ rows: Array<{ ok: boolean | null }> }>
+}) {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const { rows } = await pool.query(
+      "SELECT bool_and(txid < pg_snapshot_xmin(pg_current_snapshot())) AS ok FROM outbox_event WHERE status = 'pending'",
+    )
+    if (rows[0]?.ok !== false || Date.now() > deadline) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/**
+ * A fresh topic with `count` rows on `keys` keys (`k0`, `k1`, …, round robin), all claimable.
+ * @returns the topic
+ */
+export async function backlog(
+  kafka: Kafka,
+  pool: pg.Pool,
+  options: { prefix: string; count: number; keys: number; partitions?: number },
+): Promise<string> {
+  const topic = uniqueTopic(options.prefix)
+  await createTopics(kafka, [topic], options.partitions ?? 3)
+  await insertRows(
+    pool,
+    Array.from({ length: options.count }, (_, i) => ({ topic, key: `k${i % options.keys}` })),
+  )
+  await waitClaimable(pool)
+  return topic
 }

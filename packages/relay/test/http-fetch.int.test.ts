@@ -5,7 +5,7 @@
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createEngine, createRelayApp, FetchPublisher } from '../src/index.js'
-import { insertRows, statuses, testDatabase } from './helpers.js'
+import { insertRows, statuses, testDatabase, waitClaimable } from './helpers.js'
 
 const TOKEN = 'edge-token-'.padEnd(40, 'z')
 const bearer = { Authorization: `Bearer ${TOKEN}` }
@@ -17,24 +17,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await db.drop()
 })
-
-/**
- * Waits until every pending row is claimable as far as open transactions go: the claim only takes
- * rows whose writing transaction is older than every transaction still running on the cluster,
- * and other test suites sharing this PostgreSQL server may hold one open for a moment.
- */
-async function waitClaimable(pool: {
-  query(text: string): Promise<{ rows: Array<{ ok: boolean | null }> }>
-}) {
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const { rows } = await pool.query(
-      "SELECT bool_and(txid < pg_snapshot_xmin(pg_current_snapshot())) AS ok FROM outbox_event WHERE status = 'pending'",
-    )
-    if (rows[0]?.ok !== false || Date.now() > deadline) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 interface Produced {
   topic: string

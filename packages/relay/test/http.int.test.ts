@@ -22,7 +22,7 @@ import {
   SIGNATURE_HEADER,
   signWebhook,
 } from '../src/index.js'
-import { insertRows, sleep, statuses, useRelayServices, wrapPublisher } from './helpers.js'
+import { insertRows, sleep, statuses, useRelayServices, waitClaimable, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-http-test')
 const TOKEN = 'cron-token-'.padEnd(48, 'x')
@@ -31,24 +31,6 @@ const bearer = { Authorization: `Bearer ${TOKEN}` }
 let publisher: KafkaPublisher
 let db: TestDatabase
 useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
-
-/**
- * Waits until every pending row is claimable as far as open transactions go: the claim only takes
- * rows whose writing transaction is older than every transaction still running on the cluster,
- * and other test suites sharing this PostgreSQL server may hold one open for a moment.
- */
-async function waitClaimable(pool: {
-  query(text: string): Promise<{ rows: Array<{ ok: boolean | null }> }>
-}) {
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const { rows } = await pool.query(
-      "SELECT bool_and(txid < pg_snapshot_xmin(pg_current_snapshot())) AS ok FROM outbox_event WHERE status = 'pending'",
-    )
-    if (rows[0]?.ok !== false || Date.now() > deadline) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 function relay(
   options: { batchSize?: number; maxBudgetMs?: number; publisherOverride?: typeof publisher } = {},

@@ -41,4 +41,16 @@ describe('main', () => {
     expect(await main(['watch'], a.io)).toBe(2)
     expect(a.err.join('')).toMatch(/DATABASE_URL: is required/)
   })
+
+  it('Should exit 2, not 1, for a bad table name, without a ZodError dump', async () => {
+    const a = io()
+    const env = {
+      DATABASE_URL: 'postgresql://x@127.0.0.1:1/x',
+      KAFKA_BROKERS: '127.0.0.1:1',
+      OUTBOX_TABLE: 'a.b.c',
+    }
+    expect(await main(['drain'], { ...a.io, env })).toBe(EXIT.CONFIG)
+    expect(a.err.join('')).toMatch(/OUTBOX_TABLE: must be "table" or "schema.table"/)
+    expect(a.err.join('')).not.toMatch(/ZodError/)
+  })
 })

@@ -5,23 +5,28 @@
 import pg from 'pg'
 import { ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from '../config.js'
 import type { DrainResult } from '../engine.js'
-import { coerceError } from '../errors.js'
+import { coerceError, isRelayError } from '../errors.js'
 import { createRelayApp } from '../http/app.js'
 import { kafkaHealthCheck } from '../kafka-health.js'
+import { relayConnectionConfig } from '../pool.js'
 import { serveRelay } from '../server.js'
 import { streamMain } from '../stream/cli.js'
 import { createWatcher } from '../watch.js'
 import { drainProgress, type ProgressStream } from './progress.js'
-import { createRuntime } from './runtime.js'
+import { applicationName, createRuntime } from './runtime.js'
 
 /** Exit codes of the CLI. */
 export const EXIT = {
-  /** `drain`: everything due was published. `serve`/`watch`: stopped by a signal. */
+  /** `drain`: everything due was published. `serve`/`watch`: stopped by SIGINT/SIGTERM (a clean stop). */
   OK: 0,
   /** `drain`: a publish failed (retried), rows went dead, or due rows remain; any runtime failure. */
   FAILED: 1,
   /** Bad configuration or usage: nothing was attempted. */
   CONFIG: 2,
+  /** `drain` stopped by SIGINT (128 + 2), after its batch in flight. */
+  SIGINT: 130,
+  /** `drain` stopped by SIGTERM (128 + 15), after its batch in flight. */
+  SIGTERM: 143,
 } as const
 
 /** Where the CLI reads and writes; `process` by default, fakes in tests. */
@@ -29,8 +34,16 @@ export interface CliIO {
   env: Record<string, string | undefined>
   stdout: { write(text: string): unknown }
   stderr: ProgressStream
-  /** Aborted to stop `serve` and `watch` (the bin wires SIGINT and SIGTERM to it). */
+  /**
+   * Aborted to stop (the bin wires SIGINT and SIGTERM to it, with the signal's name as the
+   * abort reason: `'SIGINT'` or `'SIGTERM'`).
+   */
   signal?: AbortSignal | undefined
+}
+
+/** The exit code of a `drain` stopped by `signal`: 130 for SIGINT, 143 for SIGTERM. */
+function stoppedCode(signal: AbortSignal): number {
+  return signal.reason === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM
 }
 
 /**
@@ -55,9 +68,15 @@ async function drainCommand(config: RelayConfig, io: CliIO): Promise<number> {
   const progress = drainProgress(config.quiet ? { write() {}, isTTY: false } : io.stderr)
   const runtime = await createRuntime(config, { hooks: progress.hooks, log: (l) => io.stderr.write(l) })
   try {
-    const result = await runtime.engine.drain(config.drain)
+    const result = await runtime.engine.drain({ ...config.drain, signal: io.signal })
     progress.done()
     io.stdout.write(`${JSON.stringify(result)}\n`)
+    if (io.signal?.aborted) {
+      io.stderr.write(
+        `outbox-relay: drain stopped by ${String(io.signal.reason)} after its batch in flight\n`,
+      )
+      return stoppedCode(io.signal)
+    }
     return drainExitCode(result)
   } finally {
     await runtime.close()
@@ -75,6 +94,7 @@ async function serveCommand(config: RelayConfig, io: CliIO): Promise<number> {
       maxBudgetMs: config.http.maxBudgetMs,
       metrics: runtime.metrics,
       checkBroker: broker.check,
+      signal: io.signal,
       logger: { error: (m) => io.stderr.write(`${m}\n`), warn: (m) => io.stderr.write(`${m}\n`) },
     })
     const server = await serveRelay(app, { port: config.http.port, hostname: config.http.host })
@@ -98,7 +118,8 @@ async function watchCommand(config: RelayConfig, io: CliIO): Promise<number> {
   }
   const watcher = createWatcher({
     engine: runtime.engine,
-    createClient: () => new pg.Client({ connectionString: config.databaseUrl, keepAlive: true }),
+    createClient: () =>
+      new pg.Client(relayConnectionConfig(config.databaseUrl, { applicationName: applicationName(config) })),
     pollMs: config.watch.pollMs,
     debounceMs: config.watch.debounceMs,
     drain: {
@@ -153,13 +174,18 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
       full.stderr.write(`outbox-relay: ${error.message}\n`)
       return EXIT.CONFIG
     }
-    throw error
+    full.stderr.write(`outbox-relay: invalid configuration: ${coerceError(error, 1000)}\n`)
+    return EXIT.CONFIG
   }
   try {
     if (config.command === 'drain') return await drainCommand(config, full)
     if (config.command === 'serve') return await serveCommand(config, full)
     return await watchCommand(config, full)
   } catch (error) {
+    if (isRelayError(error, 'RELAY_INVALID_OPTIONS')) {
+      full.stderr.write(`outbox-relay: invalid configuration: ${error.message}\n`)
+      return EXIT.CONFIG
+    }
     full.stderr.write(`outbox-relay: ${config.command} failed: ${coerceError(error, 1000)}\n`)
     return EXIT.FAILED
   }
@@ -171,13 +197,23 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
  */
 export async function run(argv: string[]): Promise<number> {
   const controller = new AbortController()
-  const stop = () => controller.abort()
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
+    if (!controller.signal.aborted) {
+      controller.abort(name)
+      return
+    }
+    // A second signal: stop now, without waiting for the batch in flight.
+    process.stderr.write(`outbox-relay: second ${name}, exiting at once\n`)
+    process.exit(name === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM)
+  }
+  const onInt = () => onSignal('SIGINT')
+  const onTerm = () => onSignal('SIGTERM')
+  process.on('SIGINT', onInt)
+  process.on('SIGTERM', onTerm)
   try {
     return await main(argv, { signal: controller.signal })
   } finally {
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
   }
 }

@@ -13,6 +13,8 @@ const batch = (published: number): BatchInfo => ({
   retried: 0,
   dead: 0,
   held: 0,
+  deferred: 0,
+  unsettled: 0,
   lostLeases: 0,
   outcome: 'published',
 })

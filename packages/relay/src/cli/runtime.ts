@@ -3,10 +3,11 @@
  * @module
  */
 import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
-import pg from 'pg'
+import type pg from 'pg'
 import type { RelayConfig } from '../config.js'
 import { createEngine, type Engine, type EngineHooks } from '../engine.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
+import { createRelayPool } from '../pool.js'
 import { KafkaPublisher } from '../publisher.js'
 
 /** What a command works with. */
@@ -35,6 +36,12 @@ function stderrLogCreator(write: (line: string) => void): logCreator {
     }
 }
 
+/** `pg_stat_activity.application_name` of the relay's sessions: `outbox-relay <RELAY_ID>`. */
+export function applicationName(config: RelayConfig): string {
+  const id = config.engine?.relayId
+  return id ? `outbox-relay ${id}` : 'outbox-relay'
+}
+
 /** Merges hook sets (each called in order). */
 export function combineHooks(...sets: Array<EngineHooks | undefined>): EngineHooks {
   const list = sets.filter((s): s is EngineHooks => s !== undefined)
@@ -56,9 +63,12 @@ export async function createRuntime(
   config: RelayConfig,
   options: { hooks?: EngineHooks; log: (line: string) => void },
 ): Promise<Runtime> {
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10, keepAlive: true })
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on('error', (error) => options.log(`outbox-relay: database connection lost: ${error.message}\n`))
+  // Every connection bounded in time, and no client without an 'error' listener: a lost
+  // connection is logged and replaced, never fatal.
+  const pool = createRelayPool(config.databaseUrl, {
+    applicationName: applicationName(config),
+    onError: (error) => options.log(`outbox-relay: database connection lost: ${error.message}\n`),
+  })
   const kafka = new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,

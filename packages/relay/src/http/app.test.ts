@@ -22,6 +22,9 @@ const counters = (): EngineCounters => ({
   retried: 2,
   dead: 1,
   held: 0,
+  deferred: 0,
+  unsettled: 0,
+  pauses: 0,
   lostLeases: 0,
   publishFailures: 1,
   claimMsTotal: 10,
@@ -168,7 +171,7 @@ describe('POST /drain', () => {
       drain: async () => {
         throw new RelayError(
           'RELAY_DATABASE',
-          'claim failed: password authentication failed for user "secretuser"',
+          'claim failed (authentication failed): password authentication failed for user "secretuser"',
         )
       },
     })
@@ -178,7 +181,12 @@ describe('POST /drain', () => {
     const res = await postJson(app, '/drain', {})
     expect(res.status).toBe(503)
     const body = await json(res)
-    expect(body).toEqual({ error: { code: 'RELAY_DATABASE', message: 'the database is unavailable' } })
+    expect(body).toEqual({
+      error: {
+        code: 'RELAY_DATABASE',
+        message: 'the database is unavailable: claim failed (authentication failed)',
+      },
+    })
     expect(logger.error).toHaveBeenCalledOnce()
   })
 

@@ -7,11 +7,12 @@
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { z } from 'zod'
-import { type PoolLike, withTransaction } from '../db.js'
+import { databaseError, type PoolLike, withTransaction } from '../db.js'
 import type { Engine } from '../engine.js'
 import { RelayError } from '../errors.js'
+import { DRAIN_MARGIN_MS } from '../options.js'
 import { type DeadRow, listDead } from '../sql/list-dead.js'
-import { lockClaims } from '../sql/lock.js'
+import { lockClaimsBounded } from '../sql/lock.js'
 import { retryDead } from '../sql/retry-dead.js'
 import { type AuthOptions, relayAuth } from './auth.js'
 import { describeError, HttpError, handleError, handleNotFound, type RelayLogger } from './errors.js'
@@ -39,6 +40,8 @@ export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024
  * @param [maxBudgetMs=25000] - cap (and default) of a drain's `budgetMs`
  * @param [bodyLimitBytes=65536] - larger bodies get 413
  * @param [healthTimeoutMs=2000] - a health check slower than this counts as down
+ * @param [databaseTimeoutMs=5000] - `/stats`, `/metrics` and the dead-letter routes answer 503 when the database is slower
+ * @param [signal] - aborted when the server stops: running drains stop after their batch in flight
  * @param [metrics=createRelayMetrics()] - shared metrics state
  * @param [logger=console] - where 5xx details go (never to the client)
  * @param [serverUrl] - public URL of the app, for the OpenAPI document
@@ -51,6 +54,8 @@ export interface RelayAppOptions {
   maxBudgetMs?: number | undefined
   bodyLimitBytes?: number | undefined
   healthTimeoutMs?: number | undefined
+  databaseTimeoutMs?: number | undefined
+  signal?: AbortSignal | undefined
   metrics?: RelayMetrics | undefined
   logger?: RelayLogger | undefined
   serverUrl?: string | undefined
@@ -85,21 +90,28 @@ async function readBody<S extends z.ZodType>(c: Context, schema: S, optional: bo
   return result.data
 }
 
+class TimeoutError extends Error {
+  override readonly name = 'TimeoutError'
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms)
   })
+  promise.catch(() => {})
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-async function database<T>(what: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs a database call of a route, bounded by `ms`: whatever the pool's own timeouts, the
+ * request answers (503 naming the cause) within about that long.
+ */
+async function database<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn()
+    return await withTimeout(fn(), ms)
   } catch (error) {
-    throw new RelayError('RELAY_DATABASE', `${what} failed: ${(error as Error)?.message ?? String(error)}`, {
-      cause: error,
-    })
+    throw error instanceof RelayError && error.code === 'RELAY_DATABASE' ? error : databaseError(what, error)
   }
 }
 
@@ -160,6 +172,7 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     16 * 1024 * 1024,
   )
   const healthTimeoutMs = positiveInt('healthTimeoutMs', options.healthTimeoutMs, 2_000, 60_000)
+  const databaseTimeoutMs = positiveInt('databaseTimeoutMs', options.databaseTimeoutMs, 5_000, 600_000)
   const metrics = options.metrics ?? createRelayMetrics()
   const logger: RelayLogger = options.logger ?? console
   const table = engine.options.table
@@ -209,17 +222,24 @@ export function createRelayApp(options: RelayAppOptions): Hono {
   app.post('/drain', async (c) => {
     const body = await readBody(c, drainBodySchema, true)
     const budgetMs = Math.min(body.budgetMs ?? maxBudgetMs, maxBudgetMs)
-    const result = await engine.drain({ ...body, budgetMs })
+    // The engine keeps to budget + DRAIN_MARGIN_MS; this bound only catches a pool without timeouts.
+    const bound = budgetMs + DRAIN_MARGIN_MS + databaseTimeoutMs
+    const result = await withTimeout(
+      engine.drain({ ...body, budgetMs, signal: options.signal }),
+      bound,
+    ).catch((error: unknown) => {
+      throw error instanceof TimeoutError ? databaseError('drain', error) : error
+    })
     metrics.observeDrain(result)
     return c.json(result)
   })
 
-  app.get('/stats', async (c) => c.json(await engine.stats()))
+  app.get('/stats', async (c) => c.json(await database('stats', databaseTimeoutMs, () => engine.stats())))
 
   app.get('/metrics', async (c) => {
     let stats: Awaited<ReturnType<RelayEngine['stats']>> | undefined
     try {
-      stats = await engine.stats()
+      stats = await database('stats', databaseTimeoutMs, () => engine.stats())
     } catch (error) {
       logger.error(`relay: metrics: stats unavailable: ${describeError(error)}`)
     }
@@ -234,7 +254,7 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     if (!query.success)
       throw new HttpError(400, 'INVALID_QUERY', `invalid query: ${describeIssues(query.error)}`)
     const { limit, cursor, topic } = query.data
-    const { rows } = await database('list dead', () =>
+    const { rows } = await database('list dead', databaseTimeoutMs, () =>
       pool.query(...args(listDead({ table, limit, afterSeq: cursor, topics: topic ? [topic] : undefined }))),
     )
     const page = rows as DeadRow[]
@@ -247,10 +267,14 @@ export function createRelayApp(options: RelayAppOptions): Hono {
 
   app.post('/dead/retry', async (c) => {
     const body = await readBody(c, retryBodySchema, false)
-    const retried = await database('retry dead', () =>
+    const retried = await database('retry dead', databaseTimeoutMs, () =>
       withTransaction(pool, async (client) => {
         // Revived rows become claimable: serialise with claims, like the engine's failure marks.
-        await client.query(...args(lockClaims()))
+        await client.query(
+          ...args(
+            lockClaimsBounded({ lockTimeoutMs: databaseTimeoutMs, idleInTransactionMs: databaseTimeoutMs }),
+          ),
+        )
         const result = await client.query(...args(retryDead({ table, ids: body.all ? undefined : body.ids })))
         return result.rowCount ?? 0
       }),

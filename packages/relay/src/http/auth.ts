@@ -175,6 +175,9 @@ export function resolveAuth(auth: AuthOptions | undefined): ResolvedAuth | 'none
   const { token, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS, replayCacheSize = 10_000 } = auth
   if (token !== undefined && (typeof token !== 'string' || token.length < MIN_SECRET_LENGTH))
     fail(`auth.token must be a string of at least ${MIN_SECRET_LENGTH} characters`)
+  // A token with whitespace can never match "Bearer <token>" (often a secret file's newline).
+  if (typeof token === 'string' && /\s/.test(token))
+    fail('auth.token must not contain whitespace (trim the newline a secret file ends with)')
   const secrets =
     auth.webhookSecret === undefined
       ? []
@@ -185,6 +188,10 @@ export function resolveAuth(auth: AuthOptions | undefined): ResolvedAuth | 'none
   for (const s of secrets)
     if (typeof s !== 'string' || s.length < MIN_SECRET_LENGTH)
       fail(`auth.webhookSecret must be a string (or strings) of at least ${MIN_SECRET_LENGTH} characters`)
+    else if (s.trim() !== s)
+      fail(
+        'auth.webhookSecret must not start or end with whitespace (trim the newline a secret file ends with)',
+      )
   if (!Number.isInteger(toleranceSeconds) || toleranceSeconds < 1 || toleranceSeconds > 3_600)
     fail('auth.toleranceSeconds must be an integer between 1 and 3600')
   if (!Number.isInteger(replayCacheSize) || replayCacheSize < 1)

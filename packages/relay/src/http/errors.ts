@@ -65,6 +65,15 @@ function isRelayError(error: unknown): error is RelayError {
   )
 }
 
+/**
+ * The part of a `RELAY_DATABASE` message safe to show: `<operation> failed (<reason>)`, as built
+ * by the engine (`databaseError`); the server's own text after it stays in the logs.
+ */
+function publicReason(error: RelayError): string {
+  const match = /^([\w ]+ failed \([^)]*\))/.exec(error.message)
+  return match?.[1] ?? 'the database call failed'
+}
+
 /** Text for logs: name, message and causes; never a stack. */
 export function describeError(error: unknown): string {
   const parts: string[] = []
@@ -110,7 +119,7 @@ export function handleError(logger: RelayLogger) {
       if (error.code === 'RELAY_INVALID_OPTIONS') return errorResponse(c, 400, error.code, error.message)
       logger.error(`relay: ${c.req.method} ${c.req.path}: ${describeError(error)}`)
       if (error.code === 'RELAY_DATABASE')
-        return errorResponse(c, 503, error.code, 'the database is unavailable')
+        return errorResponse(c, 503, error.code, `the database is unavailable: ${publicReason(error)}`)
       return errorResponse(c, 503, error.code, 'the broker is unavailable')
     }
     logger.error(`relay: ${c.req.method} ${c.req.path}: ${describeError(error)}`)

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from 'zod'
+import { pgText } from '../options.js'
 
 /**
  * The named schemas of the API: the OpenAPI document's `components.schemas`. A registry of our
@@ -11,8 +12,11 @@ import { z } from 'zod'
  */
 export const apiSchemas = z.registry<{ id: string }>()
 
-/** Kafka's own topic-name limit. */
-const topicName = z.string().min(1).max(249)
+/** Kafka's own topic-name limit; PostgreSQL text cannot hold NUL. */
+const topicName = pgText.min(1).max(249)
+
+/** The largest PostgreSQL bigint, the upper bound of a `seq` cursor. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n
 
 /**
  * Body of `POST /drain`, all optional. Mirrors the engine's `drainOptionsSchema` (which lives
@@ -50,8 +54,11 @@ export const deadQuerySchema = z.strictObject({
   cursor: z
     .string()
     .regex(/^\d{1,19}$/, 'must be the nextCursor of a previous page')
+    .refine((v) => !/^\d{1,19}$/.test(v) || BigInt(v) <= MAX_BIGINT, {
+      message: `must be the nextCursor of a previous page (at most ${MAX_BIGINT})`,
+    })
     .optional()
-    .describe('nextCursor of the previous page'),
+    .describe(`nextCursor of the previous page (a decimal integer, at most ${MAX_BIGINT})`),
   topic: topicName.optional().describe('only rows of this topic'),
 })
 

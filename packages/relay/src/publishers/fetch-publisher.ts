@@ -30,6 +30,8 @@ export interface FetchPublisherOptions {
 
 /** HTTP statuses that mean the record itself can never be produced: the row goes dead. */
 const PERMANENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 422])
+/** Refusals of the event's own topic (not authorised): an attempt each, dead after `maxAttempts`. */
+const REJECTED_STATUSES: ReadonlySet<number> = new Set([403])
 
 const encoder = new TextEncoder()
 
@@ -193,7 +195,11 @@ export class FetchPublisher implements Publisher {
     const detail = typeof report?.message === 'string' ? `: ${report.message.slice(0, 500)}` : ''
     const text = `producing to ${message.topic} failed with ${status}${code !== undefined && code !== status ? ` (error_code ${code})` : ''}${detail}`
     throw new RelayError(
-      PERMANENT_STATUSES.has(status) ? 'RELAY_PUBLISH_PERMANENT' : 'RELAY_PUBLISH_RETRIABLE',
+      PERMANENT_STATUSES.has(status)
+        ? 'RELAY_PUBLISH_PERMANENT'
+        : REJECTED_STATUSES.has(status)
+          ? 'RELAY_PUBLISH_REJECTED'
+          : 'RELAY_PUBLISH_RETRIABLE',
       text,
     )
   }

@@ -21,3 +21,41 @@ export const CLAIM_LOCK_KEY = '122511226139000'
 export function lockClaims(key: string = CLAIM_LOCK_KEY): SqlStatement {
   return { text: 'SELECT pg_advisory_xact_lock($1::bigint)', values: [key] }
 }
+
+/** Bounds of a claim-lock holder and waiter (see {@link lockClaimsBounded}). */
+export interface ClaimLockBounds {
+  /** Longest wait for the lock (`lock_timeout`); the statement then fails with SQLSTATE 55P03. */
+  lockTimeoutMs: number
+  /** The server ends the session if it sits idle in this transaction longer (`idle_in_transaction_session_timeout`). */
+  idleInTransactionMs: number
+  /** Upper bound of each LATER statement of the transaction (`statement_timeout`), e.g. the claim. */
+  statementTimeoutMs?: number | undefined
+}
+
+/**
+ * {@link lockClaims} with both ends bounded, for the first statement of a claim transaction:
+ * `set_config(…, true)` (transaction-local) sets `lock_timeout` and
+ * `idle_in_transaction_session_timeout`, then the lock is taken, in one statement (the target
+ * list is evaluated left to right, and both settings are read when the wait or the idleness
+ * begins). So a waiter never queues behind a holder for longer than `lockTimeoutMs`, and a holder
+ * that stops talking (frozen process, paused VM, network partition) is cut off by the server after
+ * `idleInTransactionMs`, which releases the lock. Works on any pool, whatever its own settings.
+ *
+ * @example
+ * lockClaimsBounded({ lockTimeoutMs: 1000, idleInTransactionMs: 5000 })
+ */
+export function lockClaimsBounded(bounds: ClaimLockBounds, key: string = CLAIM_LOCK_KEY): SqlStatement {
+  const ms = (n: number) => `${Math.max(1, Math.round(n))}ms`
+  const statement =
+    bounds.statementTimeoutMs === undefined ? '' : `, set_config('statement_timeout', $4, true)`
+  return {
+    text: `SELECT set_config('lock_timeout', $2, true), set_config('idle_in_transaction_session_timeout', $3, true)${statement},
+  pg_advisory_xact_lock($1::bigint)`,
+    values: [
+      key,
+      ms(bounds.lockTimeoutMs),
+      ms(bounds.idleInTransactionMs),
+      ...(bounds.statementTimeoutMs === undefined ? [] : [ms(bounds.statementTimeoutMs)]),
+    ],
+  }
+}

@@ -22,3 +22,28 @@ WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
     values: [params.ids, params.relayId],
   }
 }
+
+/**
+ * Puts rows back for a later retry WITHOUT counting an attempt: their send failed because of the
+ * broker or the network, not because of them. `available_at = now + delayMs` (the relay's pause),
+ * `last_error` records why; the lease is cleared. Run it under the claim lock, like `markFailed`.
+ *
+ * @example
+ * deferRows({ table: 'outbox_event', relayId: 'r1', ids, delayMs: 2000, error: 'broker unreachable' })
+ */
+export function deferRows(params: {
+  table: string
+  relayId: string
+  ids: string[]
+  delayMs: number
+  error: string
+}): SqlStatement {
+  const t = quoteTable(params.table)
+  return {
+    text: `UPDATE ${t}
+SET locked_by = NULL, locked_until = NULL, last_error = $3,
+  available_at = statement_timestamp() + $4::integer * interval '1 millisecond'
+WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
+    values: [params.ids, params.relayId, params.error, Math.max(0, Math.round(params.delayMs))],
+  }
+}
