@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { cpus, tmpdir } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
+import { type BulkResult, bulkWrites } from './bulk.js'
 import { bareSendBatch, logDrain, naiveLoop, type RelayDrainResult, relayDrain } from './drain.js'
 import { type LatencyResult, watchLatency } from './latency.js'
 import { busyProcesses, type CpuSplit, freshDatabase, log, machineInfo, ROOT, sleep } from './lib.js'
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     relays: { type: 'string' },
     'naive-rows': { type: 'string' },
     writes: { type: 'string' },
+    'bulk-rows': { type: 'string' },
     'latency-rate': { type: 'string' },
     'latency-seconds': { type: 'string' },
     'rss-rows': { type: 'string' },
@@ -49,6 +51,11 @@ const cfg = {
   relays: num(args.relays, 4),
   naiveRows: num(args['naive-rows'], quick ? 500 : 2_000),
   writes: num(args.writes, quick ? 600 : 3_000),
+  /** Row counts of the bulk-write measurement. */
+  bulkRows: (args['bulk-rows'] ?? '10000,100000')
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map((s) => Number(s.replaceAll('_', ''))),
   latencyRate: num(args['latency-rate'], quick ? 200 : 1_000),
   latencySeconds: num(args['latency-seconds'], quick ? 10 : 30),
   rssRows: num(args['rss-rows'], quick ? 100_000 : 1_000_000),
@@ -63,7 +70,7 @@ const cfg = {
   /** Longest wait for other work to finish before each measurement, seconds. */
   maxWaitS: num(args['max-wait'], 600),
 }
-const parts = new Set((args.only ?? 'drain,write,latency,rss').split(',').map((s) => s.trim()))
+const parts = new Set((args.only ?? 'drain,write,latency,rss,bulk').split(',').map((s) => s.trim()))
 const out = args.out ?? `${ROOT}bench/${quick ? 'RESULTS.quick.md' : 'RESULTS.md'}`
 
 const TARGETS = {
@@ -71,6 +78,7 @@ const TARGETS = {
   drainVsCeiling: 0.6,
   drainVsNaive: 30,
   writeVsHandwritten: 1.1,
+  bulkVsPlain10k: 2,
   watchP99Ms: 50,
   rssMB: 200,
 }
@@ -82,6 +90,8 @@ interface Results {
   ceilingSweep: Awaited<ReturnType<typeof bareSendBatch>>[]
   sweep: RelayDrainResult[]
   write?: WriteResult
+  /** Absent in results saved before the bulk measurement existed. */
+  bulk?: BulkResult[]
   latency: LatencyResult[]
   rss?: RssResult
   profile?: RelayProfile
@@ -316,6 +326,18 @@ async function main() {
     r.rss = await measure('rss', () => relayRss({ rows: cfg.rssRows, keys, batchSize: batch }))
   }
 
+  if (parts.has('bulk')) {
+    r.bulk = []
+    for (const rows of cfg.bulkRows) {
+      log(`5. bulk writes: createMany/updateMany/deleteMany of ${rows.toLocaleString('en')} rows`)
+      const res = await measure(`bulk ${rows}`, () => bulkWrites({ rows, rounds: quick ? 1 : 3 }))
+      for (const [op, m] of Object.entries(res.ms)) {
+        log(`  → ${op}: extension ${m.extension.toFixed(0)} ms, plain ${m.plain.toFixed(0)} ms`)
+      }
+      r.bulk.push(res)
+    }
+  }
+
   const saved: Saved = {
     cfg,
     quick,
@@ -464,6 +486,14 @@ function render(saved: Saved): string {
     const ratio = r.write.us.standalone.extension / r.write.us.standalone.handwritten
     L.push(
       `| extension standalone write ≤ ${TARGETS.writeVsHandwritten} × hand-written \`$transaction\` | ${f2(ratio)} × (${f0(r.write.us.standalone.extension)} vs ${f0(r.write.us.standalone.handwritten)} µs) | ${verdict(ratio <= TARGETS.writeVsHandwritten, ratio <= TARGETS.writeVsHandwritten ? 'ok' : `${pct(ratio / TARGETS.writeVsHandwritten - 1)} over`)} |`,
+    )
+  }
+  const bulk10k = r.bulk?.find((b) => b.rows === 10_000)
+  if (bulk10k) {
+    const worst = Math.max(...Object.values(bulk10k.ms).map((m) => m.extension / m.plain))
+    const ok = worst <= TARGETS.bulkVsPlain10k
+    L.push(
+      `| bulk write of 10k rows ≤ ${TARGETS.bulkVsPlain10k} × plain Prisma (worst of createMany/updateMany/deleteMany) | ${f2(worst)} × | ${verdict(ok, ok ? 'ok' : `${pct(worst / TARGETS.bulkVsPlain10k - 1)} over`)} |`,
     )
   }
   const lat = r.latency[0]
@@ -618,6 +648,31 @@ function render(saved: Saved): string {
     }
     L.push('')
     L.push(`Outbox rows written: ${f0(w.outboxRows)} (warm-up included).`)
+    L.push('')
+  }
+
+  // ---- 5 (rendered after the write overhead it extends)
+  if (r.bulk && r.bulk.length > 0) {
+    L.push('## 2b. Bulk writes')
+    L.push('')
+    L.push(
+      'Standalone `createMany` (one call with all rows), `updateMany` (all rows, `quantity: { increment: 1 }`) and `deleteMany` (all rows), in that order. ' +
+        'extension = the extended client on the captured model `Item` (the capture triggers write one outbox row per row); plain = the plain client on `PlainItem`, the same columns with no capture. ' +
+        'Fresh database per row count, outbox emptied and tables vacuumed before each variant; the median of the rounds is shown.',
+    )
+    L.push('')
+    L.push(
+      '| rows | operation | extension ms | plain ms | extension / plain | rounds (extension ms / plain ms) |',
+    )
+    L.push('|---:|---|---:|---:|---:|---|')
+    for (const b of r.bulk) {
+      for (const [op, m] of Object.entries(b.ms)) {
+        const rounds = b.rounds_ms[op as keyof typeof b.rounds_ms]
+        L.push(
+          `| ${f0(b.rows)} | ${op} | ${f0(m.extension)} | ${f0(m.plain)} | ${f2(m.extension / m.plain)} | ${rounds.extension.map(f0).join(', ')} / ${rounds.plain.map(f0).join(', ')} |`,
+        )
+      }
+    }
     L.push('')
   }
 

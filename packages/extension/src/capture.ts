@@ -1,19 +1,20 @@
 /**
- * The write path: for each write of a captured model, run the write and insert its outbox rows
- * in the same interactive transaction (the caller's, or one opened for a standalone call).
+ * The write path. Capture itself happens in the database (see capture-sql.ts); here the
+ * extension makes sure the capture triggers are in place before a client's first write, and
+ * passes per-write headers to them through a transaction-local setting.
  * @module
  * @internal
  */
-import type { OutboxDatamodel, OutboxModelInfo } from './datamodel.js'
-import { OutboxError } from './errors.js'
 import {
-  type ChangeKind,
-  insertRowsStatement,
-  type OutboxRow,
-  primaryKeyFilter,
-  primaryKeyWhere,
-  rowForChange,
-} from './events.js'
+  type CaptureSqlOptions,
+  captureStatements,
+  HEADERS_SETTING,
+  type ModelCapture,
+  TRIGGER_NAMES,
+  uuidv7FunctionSql,
+} from './capture-sql.js'
+import type { OutboxDatamodel } from './datamodel.js'
+import { OutboxError } from './errors.js'
 import {
   type InteractiveTransaction,
   interactiveTransactionOf,
@@ -21,7 +22,6 @@ import {
   runIn,
   transactionOf,
 } from './internals.js'
-import { assertNoCapturedNestedWrites } from './nested.js'
 import { checkHeaders, type ResolvedOptions } from './options.js'
 
 export const WRITE_OPERATIONS = new Set([
@@ -37,7 +37,6 @@ export const WRITE_OPERATIONS = new Set([
 ])
 
 type AnyRecord = Record<string, unknown>
-type Delegate = Record<string, (args?: unknown) => PromiseLike<unknown>>
 // biome-ignore lint/suspicious/noExplicitAny: the base client's shape depends on the user's schema
 export type BaseClient = any
 
@@ -48,297 +47,195 @@ export interface HookParams {
   query: (args: unknown, internalParams?: unknown) => PromiseLike<unknown>
 }
 
-/** A captured model whose rows a delete changes through a referential action. */
-interface Cascade {
-  model: string
-  fields: readonly string[]
-  references: readonly string[]
-}
+/**
+ * Options for a transaction the extension opens itself (only for a standalone write with
+ * headers): no timeout beyond what a plain statement has. setTimeout's largest delay.
+ */
+export const NO_TIMEOUT = { timeout: 2_147_483_647, maxWait: 2_147_483_647 }
 
-const PROJECTION_KEYS = ['select', 'include', 'omit'] as const
+/** Key of the advisory lock serialising trigger installation (any number of clients at once). */
+const INSTALL_LOCK = 7_270_736_901
+/** How long installing waits for a table lock held by another transaction. */
+const INSTALL_LOCK_TIMEOUT_MS = 5_000
 
 export class Capture {
-  private readonly capturedNames: ReadonlySet<string>
+  private ready: Promise<void> | undefined
+  private installed = false
+  private readonly sqlOptions: CaptureSqlOptions
+  private readonly captures: ModelCapture[]
+  /** Models whose writes can change captured rows (themselves, nested writes, referential actions). */
+  private readonly reachesCaptured: ReadonlySet<string>
 
   constructor(
     private readonly client: BaseClient,
-    private readonly datamodel: OutboxDatamodel,
+    datamodel: OutboxDatamodel,
     private readonly options: ResolvedOptions,
+    schema: string | undefined,
   ) {
-    this.capturedNames = new Set(options.captured.keys())
+    this.sqlOptions = { captured: options.captured, outboxTable: options.outboxTable, schema }
+    this.captures = captureStatements(datamodel, this.sqlOptions)
+    this.reachesCaptured = modelsReaching(datamodel, new Set(options.captured.keys()))
+  }
+
+  /** The outbox table, qualified when a schema is known. */
+  get outboxTable(): string {
+    const { schema, outboxTable } = this.sqlOptions
+    return schema === undefined ? quote(outboxTable) : `${quote(schema)}.${quote(outboxTable)}`
   }
 
   /** The `$allModels.$allOperations` query hook. */
   async onQuery(params: HookParams): Promise<unknown> {
     const { model, operation, args } = params
     if (!model || !WRITE_OPERATIONS.has(operation)) return params.query(args)
-    const info = this.datamodel.models[model]
-    if (!info) return params.query(args)
-    this.checkNestedWrites(model, operation, args)
-    const cascades =
-      operation === 'delete' || operation === 'deleteMany' ? this.cascadingRelations(model) : []
-    const captured = this.capturedNames.has(model)
-    if (!captured && cascades.length === 0) return params.query(args)
-
+    if (!this.installed) {
+      // Inside a caller's transaction the catalog check runs on its connection, so a pool of
+      // one connection cannot wait for itself.
+      const transaction = transactionOf(params)
+      await this.ensureCapture(
+        transaction?.kind === 'itx' ? { kind: 'itx', id: String(transaction.id) } : undefined,
+      )
+    }
+    if (!this.options.headers || !this.reachesCaptured.has(model)) return params.query(args)
+    const headers = checkHeaders(this.options.headers(), 'options.headers()')
     const transaction = transactionOf(params)
     if (transaction?.kind === 'itx') {
-      return this.write(params, info, { kind: 'itx', id: String(transaction.id) }, cascades)
+      const tx = { kind: 'itx' as const, id: String(transaction.id) }
+      await runIn(this.setHeaders(headers), tx)
+      return params.query(args)
     }
     if (transaction?.kind === 'batch') {
       throw new OutboxError(
         'OUTBOX_PRISMA_INTERNALS',
-        `${model}.${operation} ran in a batch $transaction that the outbox extension did not open; apply outbox() as the last $extends so its $transaction is the one called`,
+        `${model}.${operation} ran in a batch $transaction the outbox extension did not see, so its headers cannot reach the events; call $transaction on the client outbox() returned`,
       )
     }
-    return this.client.$transaction((tx: object) =>
-      this.write(params, info, interactiveTransactionOf(tx), cascades),
+    if (Object.keys(headers).length === 0) return params.query(args)
+    // The setting is transaction-local: the write needs a transaction to share it with.
+    return this.client.$transaction(async (txClient: BaseClient) => {
+      const tx = interactiveTransactionOf(txClient)
+      await runIn(this.setHeaders(headers), tx)
+      return params.query(args, { ...internalParamsOf(params), transaction: tx })
+    }, NO_TIMEOUT)
+  }
+
+  /** Sets the headers the capture triggers put on the events of the current transaction. */
+  setHeaders(headers: Record<string, string>): PromiseLike<unknown> {
+    return this.client.$executeRawUnsafe(
+      `SELECT set_config('${HEADERS_SETTING}', $1, true)`,
+      JSON.stringify(headers),
     )
   }
 
-  private checkNestedWrites(model: string, operation: string, args: AnyRecord): void {
-    if (operation === 'upsert') {
-      assertNoCapturedNestedWrites(
-        this.datamodel,
-        this.capturedNames,
-        model,
-        args.create,
-        `${model}.upsert.create`,
-      )
-      assertNoCapturedNestedWrites(
-        this.datamodel,
-        this.capturedNames,
-        model,
-        args.update,
-        `${model}.upsert.update`,
-      )
-    } else {
-      assertNoCapturedNestedWrites(
-        this.datamodel,
-        this.capturedNames,
-        model,
-        args.data,
-        `${model}.${operation}.data`,
-      )
-    }
+  /**
+   * Once per client, before its first write: checks with one catalog query that every captured
+   * model's triggers exist and match the options; installs or replaces them when not (default),
+   * or fails naming the model and the SQL to apply (`triggers: 'verify'`).
+   */
+  ensureCapture(tx?: InteractiveTransaction): Promise<void> {
+    this.ready ??= this.checkNow(tx)
+    return this.ready
   }
 
-  /** Captured models whose rows the database changes by itself when a `model` row is deleted. */
-  private cascadingRelations(model: string): Cascade[] {
-    const out: Cascade[] = []
-    for (const child of this.capturedNames) {
-      for (const relation of Object.values(this.datamodel.models[child]?.relations ?? {})) {
-        if (relation.model !== model || !relation.holdsForeignKey) continue
-        if (
-          relation.onDelete === 'Cascade' ||
-          relation.onDelete === 'SetNull' ||
-          relation.onDelete === 'SetDefault'
-        ) {
-          out.push({ model: child, fields: relation.fields, references: relation.references })
-        }
-      }
-    }
-    return out
-  }
-
-  private async write(
-    params: HookParams,
-    info: OutboxModelInfo,
-    tx: InteractiveTransaction,
-    cascades: Cascade[],
-  ): Promise<unknown> {
-    const model = params.model as string
-    const args = params.args
-    const delegate = this.delegate(model)
-    const internal = { ...internalParamsOf(params), transaction: tx }
-    const run = (a: unknown) => params.query(a, internal) as Promise<unknown>
-    const inTx = <T>(p: PromiseLike<T>) => runIn(p, tx)
-    const captured = this.capturedNames.has(model)
-    const { projection, rest } = splitProjection(args)
-    const changes: { kind: ChangeKind; record: AnyRecord }[] = []
-    let result: unknown
-
-    switch (params.operation) {
-      case 'create':
-      case 'update':
-      case 'upsert': {
-        let kind: ChangeKind = params.operation === 'update' ? 'updated' : 'created'
-        if (params.operation === 'upsert') {
-          // Read first, in the same transaction, to tell an insert from an update.
-          const existing = await inTx(delegate.findUnique?.({ where: args.where }) as PromiseLike<unknown>)
-          kind = existing ? 'updated' : 'created'
-        }
-        const record = (await run(rest)) as AnyRecord
-        changes.push({ kind, record })
-        result = projection
-          ? await inTx(
-              delegate.findUniqueOrThrow?.({
-                where: primaryKeyWhere(info, record),
-                ...projection,
-              }) as PromiseLike<unknown>,
-            )
-          : record
-        break
-      }
-      case 'delete': {
-        if (cascades.length > 0) {
-          // The record itself (not the caller's unique `where`, which findMany may not accept).
-          const target = await inTx(
-            delegate.findUnique?.({ where: args.where }) as PromiseLike<AnyRecord | null>,
-          )
-          await this.assertNoCascade(model, cascades, target ? [target] : [], tx)
-        }
-        // The caller's projection is read before the row is gone.
-        const shaped = projection
-          ? await inTx(delegate.findUnique?.({ where: args.where, ...projection }) as PromiseLike<unknown>)
-          : undefined
-        const record = (await run(rest)) as AnyRecord
-        changes.push({ kind: 'deleted', record })
-        result = projection ? shaped : record
-        break
-      }
-      case 'createMany':
-      case 'updateMany': {
-        const andReturn = params.operation === 'createMany' ? 'createManyAndReturn' : 'updateManyAndReturn'
-        const records = (await inTx(delegate[andReturn]?.(rest) as PromiseLike<AnyRecord[]>)) ?? []
-        for (const record of records)
-          changes.push({ kind: params.operation === 'createMany' ? 'created' : 'updated', record })
-        result = { count: records.length }
-        break
-      }
-      case 'createManyAndReturn':
-      case 'updateManyAndReturn': {
-        const records = (await run(rest)) as AnyRecord[]
-        const kind = params.operation === 'createManyAndReturn' ? 'created' : 'updated'
-        for (const record of records) changes.push({ kind, record })
-        if (!projection) result = records
-        else if (!readsRelations(info, projection)) result = records.map((r) => project(r, projection))
-        else {
-          // Relations can only come from the database: read each record back, in order.
-          const shaped: unknown[] = []
-          for (const r of records) {
-            const where = primaryKeyWhere(info, r)
-            shaped.push(
-              await inTx(delegate.findUniqueOrThrow?.({ where, ...projection }) as PromiseLike<unknown>),
-            )
-          }
-          result = shaped
-        }
-        break
-      }
-      case 'deleteMany': {
-        const records = (await inTx(
-          delegate.findMany?.({ where: args.where, take: args.limit }) as PromiseLike<AnyRecord[]>,
-        )) as AnyRecord[]
-        if (records.length === 0) return { count: 0 }
-        await this.assertNoCascade(model, cascades, records, tx)
-        const deleted = (await inTx(
-          delegate.deleteMany?.({
-            where: { OR: records.map((r) => primaryKeyFilter(info, r)) },
-          }) as PromiseLike<{
-            count: number
-          }>,
-        )) as { count: number }
-        if (deleted.count !== records.length) {
-          throw new OutboxError(
-            'OUTBOX_CONCURRENT_CHANGE',
-            `${model}.deleteMany: ${records.length - deleted.count} of ${records.length} matching records were deleted by another transaction meanwhile; nothing was deleted, retry the transaction`,
-          )
-        }
-        for (const record of records) changes.push({ kind: 'deleted', record })
-        result = deleted
-        break
-      }
-      default:
-        return run(args)
-    }
-
-    if (captured && changes.length > 0) await this.insert(model, info, changes, tx)
-    return result
-  }
-
-  /** Refuses a delete that would make the database delete or update captured rows by itself. */
-  private async assertNoCascade(
-    model: string,
-    cascades: Cascade[],
-    parentRecords: AnyRecord[],
-    tx: InteractiveTransaction,
-  ): Promise<void> {
-    if (parentRecords.length === 0) return
-    for (const cascade of cascades) {
-      const where = {
-        OR: parentRecords.map((p) =>
-          Object.fromEntries(cascade.fields.map((f, i) => [f, p[cascade.references[i] as string]])),
-        ),
-      }
-      const count = (await runIn(
-        this.delegate(cascade.model).count?.({ where }) as PromiseLike<number>,
-        tx,
-      )) as number
-      if (count > 0) {
-        throw new OutboxError(
-          'OUTBOX_UNSUPPORTED_WRITE',
-          `deleting ${model} would make the database change ${count} ${cascade.model} record(s) through a referential action (onDelete), which produces no outbox event; delete or update those ${cascade.model} records first, in the same transaction`,
-        )
-      }
-    }
-  }
-
-  private async insert(
-    model: string,
-    info: OutboxModelInfo,
-    changes: { kind: ChangeKind; record: AnyRecord }[],
-    tx: InteractiveTransaction,
-  ): Promise<void> {
-    const captured = this.options.captured.get(model)
-    if (!captured) return
-    const headers = checkHeaders(this.options.headers?.(), 'options.headers()')
-    const rows: OutboxRow[] = changes.map((c) =>
-      rowForChange(model, info, captured, c.kind, c.record, headers),
+  /** Checks (and installs) now, even when an earlier check passed. */
+  checkNow(tx?: InteractiveTransaction): Promise<void> {
+    const checking = this.check(tx).then(
+      () => {
+        this.installed = true
+      },
+      (error: unknown) => {
+        this.ready = undefined
+        throw error
+      },
     )
-    await this.insertRows(rows, tx)
+    this.ready = checking
+    return checking
   }
 
-  /** Inserts outbox rows inside `tx`. */
-  insertRows(rows: OutboxRow[], tx: InteractiveTransaction): Promise<unknown> {
-    return runIn(this.client.$executeRawUnsafe(...insertRowsStatement(this.options.outboxTable, rows)), tx)
-  }
-
-  private delegate(model: string): Delegate {
-    return this.client[model.charAt(0).toLowerCase() + model.slice(1)] as Delegate
-  }
-}
-
-function splitProjection(args: AnyRecord): { projection?: AnyRecord; rest: AnyRecord } {
-  const rest: AnyRecord = { ...args }
-  let projection: AnyRecord | undefined
-  for (const key of PROJECTION_KEYS) {
-    if (args[key] !== undefined) {
-      projection ??= {}
-      projection[key] = args[key]
-      delete rest[key]
+  private async check(tx: InteractiveTransaction | undefined): Promise<void> {
+    const stale = await this.staleModels(tx)
+    if (stale.length === 0) return
+    if (this.options.triggers === 'verify') {
+      const sql = [uuidv7FunctionSql(this.sqlOptions.schema), ...stale.flatMap((c) => c.statements)]
+        .map((s) => `${s};`)
+        .join('\n')
+      throw new OutboxError(
+        'OUTBOX_NOT_INSTALLED',
+        `the capture triggers of ${stale.map((c) => `${c.model} (${c.table})`).join(', ')} are missing or out of date, and triggers: 'verify' does not install them; apply this SQL (also written by prisma-outbox-generator as capture.sql):\n${sql}`,
+      )
+    }
+    try {
+      await this.client.$transaction(async (tx: BaseClient) => {
+        await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${INSTALL_LOCK})`)
+        // A DDL lock request queues every later write of the table behind it: give up rather
+        // than stall the table behind a long transaction.
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${INSTALL_LOCK_TIMEOUT_MS}ms'`)
+        await tx.$executeRawUnsafe(uuidv7FunctionSql(this.sqlOptions.schema))
+        for (const capture of stale) {
+          for (const statement of capture.statements) await tx.$executeRawUnsafe(statement)
+        }
+      }, NO_TIMEOUT)
+    } catch (error) {
+      throw new OutboxError(
+        'OUTBOX_NOT_INSTALLED',
+        `installing the capture triggers of ${stale.map((c) => c.model).join(', ')} failed (${(error as Error).message.trim().split('\n').at(-1)}): retry, or apply the generated capture.sql as the tables' owner and set triggers: 'verify'`,
+        { cause: error },
+      )
     }
   }
-  return { projection, rest }
-}
 
-/** Whether a caller's projection asks for relations (`include`, or a relation or `_count` in `select`). */
-function readsRelations(info: OutboxModelInfo, projection: AnyRecord): boolean {
-  if (projection.include) return true
-  const select = projection.select as AnyRecord | undefined
-  return Object.keys(select ?? {}).some(
-    (f) => info.fields[f]?.kind !== 'scalar' && info.fields[f]?.kind !== 'enum',
-  )
-}
-
-/** Applies a scalar `select`/`omit` to a record in memory (for the *ManyAndReturn operations). */
-function project(record: AnyRecord, projection: AnyRecord): AnyRecord {
-  const select = projection.select as AnyRecord | undefined
-  const omit = projection.omit as AnyRecord | undefined
-  const out: AnyRecord = {}
-  for (const [field, value] of Object.entries(record)) {
-    if (select && select[field] !== true) continue
-    if (omit && omit[field] === true) continue
-    out[field] = value
+  /** Captured models whose triggers are missing, disabled or made for other options. */
+  private async staleModels(tx: InteractiveTransaction | undefined): Promise<ModelCapture[]> {
+    const query = this.client.$queryRawUnsafe(
+      `SELECT m.model, to_regclass(m.tbl) IS NOT NULL AS table_exists, to_regclass($4) IS NOT NULL AS outbox_exists,
+         (SELECT count(*)::int FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+           WHERE t.tgrelid = to_regclass(m.tbl) AND t.tgname = ANY($5::text[]) AND t.tgenabled <> 'D'
+             AND obj_description(p.oid, 'pg_proc') = m.fp) AS current
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS m(model, tbl, fp)`,
+      this.captures.map((c) => c.model),
+      this.captures.map((c) => c.table),
+      this.captures.map((c) => c.fingerprint),
+      this.outboxTable,
+      [...TRIGGER_NAMES],
+    )
+    const rows = (await (tx ? runIn(query, tx) : query)) as {
+      model: string
+      table_exists: boolean
+      outbox_exists: boolean
+      current: number
+    }[]
+    if (rows.length > 0 && !rows[0]?.outbox_exists) {
+      throw new OutboxError(
+        'OUTBOX_NOT_INSTALLED',
+        `the outbox table ${this.outboxTable} does not exist${this.sqlOptions.schema ? ` in schema "${this.sqlOptions.schema}" (the client's schema)` : ''}: apply the outbox migration there (@prisma-outbox/extension/prisma/migrations)`,
+      )
+    }
+    const missing = rows.filter((r) => !r.table_exists)
+    if (missing.length > 0) {
+      throw new OutboxError(
+        'OUTBOX_NOT_INSTALLED',
+        `the table of captured model(s) ${missing.map((r) => `${r.model} (${this.captures.find((c) => c.model === r.model)?.table})`).join(', ')} does not exist: apply your migrations first`,
+      )
+    }
+    const stale = new Set(rows.filter((r) => r.current !== TRIGGER_NAMES.length).map((r) => r.model))
+    return this.captures.filter((c) => stale.has(c.model))
   }
-  return out
+}
+
+const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
+
+/** Models from which a write can reach a captured model's rows through relations, both ways. */
+function modelsReaching(datamodel: OutboxDatamodel, captured: ReadonlySet<string>): ReadonlySet<string> {
+  const reach = new Set(captured)
+  let grew = true
+  while (grew) {
+    grew = false
+    for (const [name, info] of Object.entries(datamodel.models)) {
+      if (reach.has(name)) continue
+      if (Object.values(info.relations).some((r) => reach.has(r.model))) {
+        reach.add(name)
+        grew = true
+      }
+    }
+  }
+  return reach
 }

@@ -9,6 +9,10 @@ export interface OutboxFieldInfo {
   kind: 'scalar' | 'object' | 'enum' | 'unsupported'
   type: string
   isList: boolean
+  /** The column name when `@map` gives one (default: the field name). */
+  dbName?: string
+  /** The native type when `@db.X` gives one, e.g. `Timestamptz`, `Date`, `Real`. */
+  nativeType?: string
 }
 
 export interface OutboxRelationInfo {
@@ -24,6 +28,12 @@ export interface OutboxRelationInfo {
   onDelete: string | null
 }
 
+/** An enum whose values are stored under other names (`@map`): Prisma name → database value. */
+export interface OutboxEnumInfo {
+  dbName?: string
+  values: Record<string, string>
+}
+
 export interface OutboxModelInfo {
   dbName: string
   /** Primary key fields in declaration order (`@id` or `@@id`). */
@@ -36,4 +46,6 @@ export interface OutboxModelInfo {
 
 export interface OutboxDatamodel {
   models: Record<string, OutboxModelInfo>
+  /** Enums with `@map`ped values; the others are stored under their Prisma names. */
+  enums?: Record<string, OutboxEnumInfo>
 }

@@ -1,10 +1,17 @@
 import { Prisma } from '@prisma/client/extension'
 import type { Types } from '@prisma/client/runtime/client'
-import { type BaseClient, Capture, type HookParams } from './capture.js'
+import { type BaseClient, Capture, type HookParams, NO_TIMEOUT } from './capture.js'
 import type { OutboxDatamodel } from './datamodel.js'
 import { type EmitInput, rowForEmit } from './emit.js'
+import { OutboxError } from './errors.js'
 import { insertRowsStatement } from './events.js'
-import { interactiveTransactionOf, runIn } from './internals.js'
+import {
+  adapterSchemaOf,
+  checkPrismaInternals,
+  interactiveTransactionOf,
+  isPrismaPromise,
+  runIn,
+} from './internals.js'
 import { checkHeaders, type OutboxOptions, resolveOptions } from './options.js'
 
 /** What `$outbox` offers on the client and on each transaction client. */
@@ -16,6 +23,13 @@ export interface OutboxApi {
    * await tx.$outbox.emit({ aggregateType: 'payroll', aggregateId: id, type: 'payroll.recalculated', payload })
    */
   emit(event: EmitInput): Promise<number>
+  /**
+   * Checks now that the capture triggers are installed and current, and installs them when not
+   * (unless `triggers: 'verify'`). Every client does this once by itself before its first
+   * write; call it at start-up to fail fast, or before writing through other clients.
+   * @throws OutboxError `OUTBOX_NOT_INSTALLED` naming the model and the SQL to apply
+   */
+  ready(): Promise<void>
 }
 
 type None = Record<never, never>
@@ -47,14 +61,18 @@ export function createOutbox<const D extends OutboxDatamodel>(datamodel: D) {
 
 /**
  * The outbox extension. Every write of a captured model commits its outbox rows in the same
- * database transaction: standalone calls get a transaction of their own, interactive and batch
- * `$transaction` calls get the rows inside theirs. Options are checked here, once.
- *
- * Apply it as the last `$extends`, so its `$transaction` is the one your code calls.
+ * statement, hence the same transaction: capture triggers in the database write them (the
+ * extension installs them before a client's first write, or only verifies them with
+ * `triggers: 'verify'`). Queries reach Prisma unchanged, so results, errors, timeouts and other
+ * extensions behave as without the outbox. Options are checked here, once.
  *
  * @param datamodel - the generated datamodel
  * @param [options.models] - models to capture besides those annotated `/// @outbox`
  * @param [options.outboxModel='OutboxEvent'] - the outbox table's model
+ * @param [options.schema] - schema of the outbox table and the captured tables (default: the
+ *   driver adapter's `schema`, else the connection's `search_path`)
+ * @param [options.triggers='install'] - `install` the capture triggers when missing or out of
+ *   date, or only `verify` them
  * @param [options.headers] - extra headers for every event, e.g. a `traceparent`
  * @throws OutboxError `OUTBOX_INVALID_OPTIONS` naming what is wrong
  */
@@ -62,16 +80,25 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
   const resolved = resolveOptions(datamodel, options)
 
   return Prisma.defineExtension((client: BaseClient) => {
-    const capture = new Capture(client, datamodel, resolved)
+    checkPrismaInternals(client)
+    const adapterSchema = adapterSchemaOf(client)
+    if (resolved.schema !== undefined && adapterSchema !== undefined && resolved.schema !== adapterSchema) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `options.schema "${resolved.schema}" differs from the driver adapter's schema "${adapterSchema}", where the client writes its rows; the outbox and the capture triggers must be in that schema`,
+      )
+    }
+    const capture = new Capture(client, datamodel, resolved, resolved.schema ?? adapterSchema)
     const baseTransaction = client.$transaction as (this: unknown, ...args: unknown[]) => Promise<unknown>
 
+    const ready = () => capture.checkNow()
     const emitOn = (target: BaseClient) => (event: EmitInput) => {
       const row = rowForEmit(event, checkHeaders(resolved.headers?.(), 'options.headers()'))
-      return target.$executeRawUnsafe(...insertRowsStatement(resolved.outboxTable, [row]))
+      return target.$executeRawUnsafe(...insertRowsStatement(capture.outboxTable, [row]))
     }
     /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */
     const withOutbox = (tx: BaseClient): BaseClient => {
-      const api: OutboxApi = { emit: emitOn(tx) }
+      const api: OutboxApi = { emit: emitOn(tx), ready }
       return new Proxy(tx, {
         get: (target, prop) => (prop === '$outbox' ? api : Reflect.get(target, prop, target)),
       })
@@ -80,17 +107,20 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
     return client.$extends({
       name: 'prisma-outbox',
       client: {
-        $outbox: { emit: emitOn(client) } satisfies OutboxApi,
+        $outbox: { emit: emitOn(client), ready } satisfies OutboxApi,
         /**
-         * Runs batch transactions as one interactive transaction, so the outbox rows of every
-         * write in the batch are in it; hands interactive callbacks a client with `$outbox`.
+         * Interactive callbacks get a client with `$outbox`. With the `headers` option, a batch
+         * runs as one interactive transaction (with no timeout of its own), so the headers of
+         * each write reach its events; anything Prisma would refuse goes to Prisma unchanged.
          */
         $transaction(this: BaseClient, input: unknown, txOptions?: unknown) {
           if (typeof input === 'function') {
             const callback = input as (tx: BaseClient) => Promise<unknown>
             return baseTransaction.call(this, (tx: BaseClient) => callback(withOutbox(tx)), txOptions)
           }
-          if (!Array.isArray(input)) return baseTransaction.call(this, input, txOptions)
+          if (!resolved.headers || !Array.isArray(input) || !input.every(isPrismaPromise)) {
+            return baseTransaction.call(this, input, txOptions)
+          }
           return baseTransaction.call(
             this,
             async (tx: BaseClient) => {
@@ -99,7 +129,7 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
               for (const request of input) results.push(await runIn(request as PromiseLike<unknown>, itx))
               return results
             },
-            txOptions,
+            { ...NO_TIMEOUT, ...(txOptions as object | undefined) },
           )
         },
       },

@@ -1,4 +1,11 @@
-export type { OutboxDatamodel, OutboxFieldInfo, OutboxModelInfo, OutboxRelationInfo } from './datamodel.js'
+export { type CaptureSqlOptions, captureScript, dropCaptureStatements } from './capture-sql.js'
+export type {
+  OutboxDatamodel,
+  OutboxEnumInfo,
+  OutboxFieldInfo,
+  OutboxModelInfo,
+  OutboxRelationInfo,
+} from './datamodel.js'
 export type { EmitInput } from './emit.js'
 export { isOutboxError, OutboxError, type OutboxErrorCode } from './errors.js'
 export { createOutbox, type OutboxApi, type OutboxExtension, outbox } from './extension.js'

@@ -11,6 +11,8 @@
  * - Every PrismaPromise has `requestTransaction(tx)`, which runs it inside that transaction.
  * - The client of an interactive transaction carries its id under
  *   `Symbol.for('prisma.client.transaction.scope_context')`.
+ * - The client keeps the driver adapter factory it was built with in `_engineConfig.adapter`;
+ *   `@prisma/adapter-pg`'s factory keeps its options (`schema`) in `options`.
  * @module
  * @internal
  */
@@ -68,4 +70,40 @@ export function runIn<T>(promise: PromiseLike<T>, tx: InteractiveTransaction): P
     )
   }
   return Promise.resolve(request.call(promise, tx))
+}
+
+/**
+ * Checks, when the extension is applied, that the client is one whose internals are known, so a
+ * Prisma upgrade fails at `$extends` naming the version found, not later at a write.
+ * @throws OutboxError `OUTBOX_PRISMA_INTERNALS`
+ */
+export function checkPrismaInternals(client: object): void {
+  const version = (client as { _clientVersion?: unknown })._clientVersion
+  const ok = typeof version === 'string' && SUPPORTED_CLIENT.test(version)
+  if (!ok) {
+    throw new OutboxError(
+      'OUTBOX_PRISMA_INTERNALS',
+      `@prisma-outbox/extension supports @prisma/client >=7.10.0 <8; this client is ${typeof version === 'string' ? version : 'of an unknown version'}`,
+    )
+  }
+}
+
+/** The peer dependency range, `>=7.10.0 <8`. */
+const SUPPORTED_CLIENT = /^7\.(?:1\d|[2-9]\d|\d{3,})\.\d+/
+
+/** The schema a `@prisma/adapter-pg` driver adapter was given (`new PrismaPg(url, { schema })`). */
+export function adapterSchemaOf(client: object): string | undefined {
+  const adapter = (client as { _engineConfig?: { adapter?: { options?: { schema?: unknown } } } })
+    ._engineConfig?.adapter
+  const schema = adapter?.options?.schema
+  return typeof schema === 'string' && schema.length > 0 ? schema : undefined
+}
+
+/** Whether a value is a PrismaPromise (what a batch `$transaction([...])` accepts). */
+export function isPrismaPromise(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { requestTransaction?: unknown }).requestTransaction === 'function'
+  )
 }

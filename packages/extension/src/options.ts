@@ -27,6 +27,8 @@ const modelOptionsSchema = z.union([
 const optionsSchema = z.strictObject({
   models: z.record(z.string(), modelOptionsSchema).optional(),
   outboxModel: z.string().optional(),
+  schema: z.string().min(1).max(63).optional(),
+  triggers: z.enum(['install', 'verify']).optional(),
   headers: z
     .function()
     .optional()
@@ -49,6 +51,17 @@ export interface OutboxOptions<ModelName extends string = string> {
   models?: { [M in ModelName]?: ModelOutboxOptions | true }
   /** The Prisma model of the outbox table. @default 'OutboxEvent' */
   outboxModel?: ModelName
+  /**
+   * Schema of the outbox table and of the captured tables. Default: the driver adapter's
+   * (`new PrismaPg(url, { schema })`), else the connection's `search_path`.
+   */
+  schema?: string
+  /**
+   * `install` (default): before a client's first write, install or replace the capture triggers
+   * that are missing or out of date. `verify`: only check them, and fail naming the model and
+   * the SQL to apply.
+   */
+  triggers?: 'install' | 'verify'
   /** Headers added to every event written, e.g. `() => ({ traceparent })`; values must be strings. */
   headers?: () => Record<string, string> | undefined
 }
@@ -61,6 +74,8 @@ export interface CapturedModel {
 export interface ResolvedOptions {
   captured: Map<string, CapturedModel>
   outboxTable: string
+  schema?: string
+  triggers: 'install' | 'verify'
   headers?: () => Record<string, string> | undefined
 }
 
@@ -156,6 +171,8 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
   return {
     captured,
     outboxTable: outboxInfo.dbName,
+    ...(options.schema === undefined ? {} : { schema: options.schema }),
+    triggers: options.triggers ?? 'install',
     headers: options.headers as ResolvedOptions['headers'],
   }
 }

@@ -17,6 +17,9 @@ const others: { $disconnect(): Promise<void> }[] = []
 
 useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) }, others)
 
+/** Seeding writes are captured too: forget their events. */
+const clearEvents = () => db.pool.query('TRUNCATE outbox_event')
+
 /** A client with different options on the same database, disconnected in afterAll. */
 function clientWith(options: Parameters<typeof extendedPrisma>[1]) {
   const client = extendedPrisma(db, options)
@@ -56,6 +59,7 @@ describe('aggregate ids', () => {
       ],
     })
     await base.blob.createMany({ data: [1n, 2n ** 62n].map((id) => ({ id, data: new Uint8Array([1]) })) })
+    await clearEvents()
     expect(
       await prisma.membership.updateMany({ where: { role: 'member' }, data: { role: 'guest' } }),
     ).toEqual({
@@ -106,7 +110,7 @@ describe('payload encoding', () => {
       id: '0190a0a0-0000-7000-8000-000000000001',
       email: 'ada@corp.test',
       name: 'Ada',
-      salary: '123456.7',
+      salary: '123456.70', // Decimal(12, 2): the scale is kept
       active: true,
       hiredAt: '2024-02-29T12:34:56.789Z',
       profile: { languages: ['en', 'fr'], remote: true },
@@ -116,6 +120,7 @@ describe('payload encoding', () => {
 
   it('the payload of a delete is the record before the delete', async () => {
     await base.blob.create({ data: { id: 7n, data: Buffer.from('hi'), meta: { v: 1 } } })
+    await clearEvents()
     await prisma.blob.delete({ where: { id: 7n } })
     const [row] = await outboxRows(db)
     expect(row).toMatchObject({
@@ -132,6 +137,7 @@ describe("the caller's select / omit / include shape the result, not the payload
 
   beforeEach(async () => {
     departmentId = (await base.department.create({ data: { name: 'R&D' } })).id
+    await clearEvents()
   })
 
   async function payloadKeys(): Promise<string[][]> {
@@ -149,6 +155,7 @@ describe("the caller's select / omit / include shape the result, not the payload
 
   it('update with omit drops the omitted fields', async () => {
     const { id } = await base.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+    await clearEvents()
     const result = await prisma.employee.update({
       where: { id },
       data: { name: 'B' },
@@ -176,6 +183,7 @@ describe("the caller's select / omit / include shape the result, not the payload
 
   it('delete with select returns the selected fields of the deleted record', async () => {
     const { id } = await base.employee.create({ data: { email: 'a@corp.test', name: 'A', departmentId } })
+    await clearEvents()
     const result = await prisma.employee.delete({ where: { id }, select: { name: true, department: true } })
     expect(result).toEqual({ name: 'A', department: { id: departmentId, name: 'R&D' } })
     expect(await payloadKeys()).toEqual([fullPayloadKeys])
@@ -210,6 +218,7 @@ describe("the caller's select / omit / include shape the result, not the payload
       ],
       include: { department: true },
     })
+    expect(await payloadKeys()).toEqual([fullPayloadKeys, fullPayloadKeys])
     const plain = await base.employee.createManyAndReturn({
       data: [{ email: 'c@corp.test', name: 'C', departmentId }],
       include: { department: true },
@@ -219,7 +228,6 @@ describe("the caller's select / omit / include shape the result, not the payload
       ['a@corp.test', null],
     ])
     expect(Object.keys(created[0] ?? {}).sort()).toEqual(Object.keys(plain[0] ?? {}).sort())
-    expect(await payloadKeys()).toEqual([fullPayloadKeys, fullPayloadKeys])
   })
 })
 
@@ -285,7 +293,30 @@ describe('settings from annotations and options', () => {
     ])
   })
 
-  it('event ids are UUIDv7, increasing in write order', async () => {
+  it('headers reach the events of batch transactions and of cascades, and do not leak into later transactions', async () => {
+    let traceparent = 'batch'
+    const client = clientWith({ headers: () => ({ traceparent }) })
+    const d = await client.department.create({ data: { name: 'H' } })
+    await client.$transaction([
+      client.employee.create({ data: { email: 'h1@corp.test', name: 'H1', departmentId: d.id } }),
+      client.employee.create({ data: { email: 'h2@corp.test', name: 'H2', departmentId: d.id } }),
+    ])
+    traceparent = 'cascade'
+    await client.department.delete({ where: { id: d.id } })
+    await base.employee.update({ where: { email: 'h1@corp.test' }, data: { name: 'plain' } })
+    const rows = await outboxRows(db)
+    expect(rows.map((r) => [r.type, r.headers.traceparent ?? 'none'])).toEqual([
+      ['department.created', 'batch'],
+      ['employee.created', 'batch'],
+      ['employee.created', 'batch'],
+      ['department.deleted', 'cascade'],
+      ['employee.updated', 'cascade'],
+      ['employee.updated', 'cascade'],
+      ['employee.updated', 'none'],
+    ])
+  })
+
+  it('event ids are UUIDv7, unique, their millisecond timestamps never decreasing in write order', async () => {
     await prisma.employee.createMany({
       data: Array.from({ length: 5 }, (_, i) => ({ email: `e${i}@corp.test`, name: `E${i}` })),
     })
@@ -293,7 +324,9 @@ describe('settings from annotations and options', () => {
     const ids = (await outboxRows(db)).map((r) => r.id)
     expect(ids).toHaveLength(6)
     for (const id of ids) expect(id).toMatch(UUID_V7)
-    expect([...ids].sort()).toEqual(ids)
+    // Rows of one statement share a millisecond; the relay orders by seq, not by id.
+    const millis = ids.map((id) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16))
+    expect([...millis].sort((a, b) => a - b)).toEqual(millis)
     expect(new Set(ids).size).toBe(6)
   })
 })

@@ -82,6 +82,8 @@ export function useCaptureDatabase(
     db = await testDatabase()
     base = basePrisma(db)
     prisma = extendedPrisma(db)
+    // Capture triggers in place before any test, so writes of every client are captured.
+    await prisma.$outbox.ready()
     use.db(db)
     use.base(base)
     use.prisma(prisma)
@@ -90,8 +92,10 @@ export function useCaptureDatabase(
     await dispose(db, prisma, base, ...alsoDisconnect)
   })
   beforeEach(async () => {
+    // A client with other options may have replaced the triggers: put the default ones back.
+    await prisma?.$outbox.ready()
     await db?.pool.query(
-      'TRUNCATE employee, department, membership, blob, audit_note, outbox_event RESTART IDENTITY',
+      'TRUNCATE employee, department, membership, blob, audit_note, parent, mid, leaf, probe, pair, wide, outbox_event RESTART IDENTITY',
     )
   })
 }

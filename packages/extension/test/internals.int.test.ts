@@ -3,9 +3,13 @@
  * these fails after a Prisma upgrade, the extension could write outbox rows outside the caller's
  * transaction; fix src/internals.ts (and this file) before widening the peer dependency range.
  */
+
+import { PrismaPg } from '@prisma/adapter-pg'
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { PrismaClient } from './generated/client/client.js'
+import { adapterSchemaOf } from '../src/internals.js'
+import { PrismaClient } from './generated/client/client.js'
+import { outbox } from './generated/outbox/index.js'
 import { basePrisma, dispose, testDatabase } from './helpers.js'
 
 const SCOPE_CONTEXT = Symbol.for('prisma.client.transaction.scope_context')
@@ -163,5 +167,33 @@ describe('Prisma internals the outbox extension depends on', () => {
       await base.auditNote.count({ where: { text: marker } }),
       'query(args, internalParams) no longer honours internalParams.transaction',
     ).toBe(0)
+  })
+})
+
+describe('checked when the extension is applied', () => {
+  it.each(['7.9.3', '8.0.0'])(
+    'a client of Prisma %s fails at $extends, naming the version found',
+    (version) => {
+      const other = basePrisma(db)
+      try {
+        ;(other as unknown as { _clientVersion: string })._clientVersion = version
+        expect(() => other.$extends(outbox())).toThrow(
+          expect.objectContaining({
+            code: 'OUTBOX_PRISMA_INTERNALS',
+            message: expect.stringContaining(version),
+          }),
+        )
+      } finally {
+        void other.$disconnect()
+      }
+    },
+  )
+
+  it('the client keeps its adapter factory, whose options carry the schema', () => {
+    const adapter = new PrismaPg({ connectionString: db.url }, { schema: 'app' })
+    const client = new PrismaClient({ adapter })
+    expect((client as unknown as { _engineConfig: { adapter: unknown } })._engineConfig.adapter).toBe(adapter)
+    expect(adapterSchemaOf(client)).toBe('app')
+    expect(adapterSchemaOf(base)).toBeUndefined()
   })
 })

@@ -54,12 +54,19 @@ describe('package.json', () => {
     }
   })
 
-  it('the sql entry returns the shipped migration and model', async () => {
+  it('the sql entry returns the shipped migration and model, byte for byte', async () => {
     const sql = (await import(`${root}/dist/sql/index.js`)) as {
       outboxMigrationSql(): string
       outboxModelPrisma(): string
     }
-    expect(sql.outboxMigrationSql()).toContain('CREATE TABLE "outbox_event"')
-    expect(sql.outboxModelPrisma()).toContain('model OutboxEvent')
+    expect(sql.outboxMigrationSql()).toBe(
+      readFileSync(`${root}/prisma/migrations/20261122000000_outbox_event/migration.sql`, 'utf8'),
+    )
+    expect(sql.outboxModelPrisma()).toBe(readFileSync(`${root}/prisma/outbox.prisma`, 'utf8'))
+  })
+
+  it('the sql entry reads no file at run time, so bundles work', () => {
+    const source = readFileSync(`${root}/dist/sql/index.js`, 'utf8')
+    expect(source).not.toMatch(/node:fs|readFile/)
   })
 })

@@ -15,7 +15,18 @@ type Tx = Parameters<Parameters<ExtendedPrisma['$transaction']>[0]>[0]
 describe('types', () => {
   it('model names in options are the schema models', () => {
     expectTypeOf<OutboxModelName>().toEqualTypeOf<
-      'Employee' | 'Department' | 'Membership' | 'Blob' | 'AuditNote' | 'OutboxEvent'
+      | 'Employee'
+      | 'Department'
+      | 'Membership'
+      | 'Blob'
+      | 'AuditNote'
+      | 'Parent'
+      | 'Mid'
+      | 'Leaf'
+      | 'Probe'
+      | 'Pair'
+      | 'Wide'
+      | 'OutboxEvent'
     >()
     expectTypeOf(outbox).parameter(0).toEqualTypeOf<OutboxOptions<OutboxModelName> | undefined>()
     outbox({ models: { AuditNote: true, Employee: { aggregateType: 'staff' } } })

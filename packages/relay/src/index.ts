@@ -1,5 +1,6 @@
 /**
- * Everything public, for Node: the engine, the HTTP app, both publishers and the CLI's pieces.
+ * Everything public, for Node: the engine, the HTTP app, both publishers, the stream relay
+ * and the CLI's pieces.
  * On an edge runtime import the subpaths instead (`/core`, `/http`, `/fetch`): this entry loads
  * kafkajs, pg and `@hono/node-server`.
  * @module
@@ -89,3 +90,13 @@ export type { FetchPublisherOptions } from './publishers/fetch.js'
 export { FetchPublisher } from './publishers/fetch.js'
 export type { KafkaHealthCheck, KafkaPublisherOptions } from './publishers/kafkajs.js'
 export { KafkaPublisher, kafkaHealthCheck } from './publishers/kafkajs.js'
+export type { StreamBatchInfo, Streamer, StreamerOptions, StreamerRole, StreamStats } from './stream/index.js'
+export {
+  createStreamer,
+  DEFAULT_STREAM_SLOT,
+  dropStreamSetup,
+  ensureStreamSetup,
+  isSlotInUse,
+  serveStreamStats,
+  streamMetricsText,
+} from './stream/index.js'

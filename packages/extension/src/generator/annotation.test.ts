@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { OutboxError } from '../errors.js'
-import { parseOutboxAnnotation } from './annotation.js'
+import { annotationWarnings, parseOutboxAnnotation } from './annotation.js'
 
 describe('parseOutboxAnnotation', () => {
   it('returns undefined for a model without the annotation', () => {
@@ -45,5 +45,33 @@ describe('parseOutboxAnnotation', () => {
 
   it('does not take @outboxed or similar words for the annotation', () => {
     expect(parseOutboxAnnotation('M', '@outboxed')).toBeUndefined()
+  })
+})
+
+describe('annotationWarnings', () => {
+  it('warns about misspelt, differently cased and two-slash annotations, naming the line', () => {
+    const warnings = annotationWarnings(
+      [
+        '/// @outbox',
+        'model A {}',
+        '/// @outbx',
+        '/// @OUTBOX(topic: "x")',
+        '  // @outbox',
+        '/// @outboxes are great',
+        '/// @output',
+      ].join('\n'),
+    )
+    expect(warnings).toHaveLength(4)
+    expect(warnings[0]).toContain('line 3')
+    expect(warnings[1]).toContain('line 4')
+    expect(warnings[2]).toContain('line 5')
+    expect(warnings[2]).toContain('"/// @outbox"')
+    expect(warnings[3]).toContain('@outboxes')
+  })
+
+  it('is silent for correct annotations and unrelated comments', () => {
+    expect(annotationWarnings('/// @outbox\n/// @outbox(topic: "t")\n// a comment\n/// @deprecated')).toEqual(
+      [],
+    )
   })
 })

@@ -47,3 +47,52 @@ export function parseOutboxAnnotation(
 function invalid(model: string, why: string): OutboxError {
   return new OutboxError('OUTBOX_INVALID_OPTIONS', `/// @outbox on model ${model}: ${why}`)
 }
+
+/** Words one or two edits away from "outbox" (case-insensitive), as in `@outbx` or `@Outbox`. */
+const NEAR_MISS = /@([A-Za-z]{4,8})\b/g
+
+/**
+ * Annotations that look meant as `/// @outbox` but are not read as one: a misspelt or
+ * differently cased word (`/// @outbx`, `/// @Outbox`), or a `//` comment, which Prisma does not
+ * keep as documentation (`// @outbox`). Each warning names the line.
+ */
+export function annotationWarnings(schema: string): string[] {
+  const warnings: string[] = []
+  for (const [index, line] of schema.split(/\r?\n/).entries()) {
+    const comment = /^\s*(\/{2,})(.*)$/.exec(line)
+    if (!comment) continue
+    const [, slashes, text] = comment as unknown as [string, string, string]
+    const where = `line ${index + 1} ("${line.trim()}")`
+    for (const [, word = ''] of text.matchAll(NEAR_MISS)) {
+      const exact = word === 'outbox'
+      if (exact && slashes === '///') continue
+      if (exact) {
+        warnings.push(
+          `${where}: a "${slashes}" comment is not model documentation, so this @outbox is ignored; write "/// @outbox"`,
+        )
+      } else if (editDistance(word.toLowerCase(), 'outbox') <= 2) {
+        warnings.push(
+          `${where}: "@${word}" is not an annotation the generator reads; did you mean "/// @outbox"?`,
+        )
+      }
+    }
+  }
+  return warnings
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + cost,
+      )
+    }
+    previous = current
+  }
+  return previous[b.length] as number
+}

@@ -12,10 +12,17 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import generatorHelper from '@prisma/generator-helper'
-import { type DmmfModel, datamodelFromDmmf, renderModule } from './datamodel-from-dmmf.js'
+import { annotationWarnings } from './annotation.js'
+import {
+  type DmmfEnum,
+  type DmmfModel,
+  datamodelFromDmmf,
+  renderCaptureSql,
+  renderModule,
+} from './datamodel-from-dmmf.js'
 
-export { parseOutboxAnnotation } from './annotation.js'
-export { datamodelFromDmmf, renderModule } from './datamodel-from-dmmf.js'
+export { annotationWarnings, parseOutboxAnnotation } from './annotation.js'
+export { datamodelFromDmmf, renderCaptureSql, renderModule } from './datamodel-from-dmmf.js'
 
 export function runGenerator(): void {
   generatorHelper.generatorHandler({
@@ -24,12 +31,21 @@ export function runGenerator(): void {
       const output = options.generator.output?.value
       if (!output) throw new Error('generator outbox: set output = "<folder>" in schema.prisma')
       const importFrom = options.generator.config.importFrom
-      const datamodel = datamodelFromDmmf(options.dmmf.datamodel.models as unknown as DmmfModel[])
+      const datamodel = datamodelFromDmmf(
+        options.dmmf.datamodel.models as unknown as DmmfModel[],
+        options.dmmf.datamodel.enums as unknown as DmmfEnum[],
+      )
+      // Prisma reads a generator's stderr as its protocol channel and passes stdout through.
+      for (const warning of annotationWarnings(options.datamodel)) {
+        process.stdout.write(`prisma-outbox-generator: warning: ${warning}\n`)
+      }
       await mkdir(output, { recursive: true })
       await writeFile(
         join(output, 'index.ts'),
         renderModule(datamodel, typeof importFrom === 'string' ? importFrom : undefined),
       )
+      const sql = renderCaptureSql(datamodel)
+      if (sql !== undefined) await writeFile(join(output, 'capture.sql'), sql)
     },
   })
 }

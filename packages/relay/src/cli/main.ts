@@ -8,6 +8,7 @@ import { coerceError, isRelayError } from '../core/errors.js'
 import { createWatcher } from '../core/watch.js'
 import { createRelayApp } from '../http/app.js'
 import { kafkaHealthCheck } from '../publishers/kafka-health.js'
+import { streamMain } from '../stream/cli.js'
 import { ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from './config.js'
 import { relayConnectionConfig } from './pool.js'
 import { drainProgress, type ProgressStream } from './progress.js'
@@ -160,6 +161,7 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
     stderr: io.stderr ?? process.stderr,
     signal: io.signal,
   }
+  if (argv[0] === 'stream') return streamMain(argv.slice(1), full)
   if (wantsHelp(argv)) {
     full.stdout.write(USAGE)
     return argv.length === 0 ? EXIT.CONFIG : EXIT.OK
