@@ -30,7 +30,7 @@ export type InboxHandler<Tx, Payload = unknown> = (event: OutboxEvent<Payload>, 
 export interface InboxOptions {
   /** Names this consumer; each consumer sees each event once. Often the Kafka group id. */
   consumer: string
-  /** The inbox table. @default 'outbox_inbox' */
+  /** The inbox table, `table` or `schema.table` (each part a plain identifier). @default 'outbox_inbox' */
   table?: string
   /** Interactive transaction timeout in ms for one event. @default 15000 */
   timeoutMs?: number
@@ -63,6 +63,17 @@ export interface PurgeOptions {
 export type HandleResult = 'processed' | 'duplicate'
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+/**
+ * `table` or `schema.table` for SQL text: each part a double-quoted identifier with embedded
+ * quotes doubled (`app.outbox_inbox` → `"app"."outbox_inbox"`), the rule of the relay and the
+ * extension; undefined when a part is not a plain identifier.
+ */
+function quoteTable(name: string): string | undefined {
+  const parts = name.split('.')
+  if (parts.length > 2 || !parts.every((part) => NAME.test(part))) return undefined
+  return parts.map((part) => `"${part.replaceAll('"', '""')}"`).join('.')
+}
 
 export interface Inbox<Tx> {
   /**
@@ -120,9 +131,12 @@ export function createInbox<Tx extends InboxTransactionClient>(
       'options.consumer must name the consumer (a non-empty string)',
     )
   }
-  const table = options.table ?? 'outbox_inbox'
-  if (!NAME.test(table)) {
-    throw new InboxError('INBOX_INVALID_OPTIONS', `options.table "${table}" must be a plain SQL identifier`)
+  const table = quoteTable(options.table ?? 'outbox_inbox')
+  if (table === undefined) {
+    throw new InboxError(
+      'INBOX_INVALID_OPTIONS',
+      `options.table "${options.table}" must be a plain SQL identifier, or two joined by a dot (schema.table)`,
+    )
   }
   const timeout = options.timeoutMs ?? 15_000
   const policy = failurePolicy(options.retry, options.deadLetter, options.random)
@@ -137,11 +151,11 @@ export function createInbox<Tx extends InboxTransactionClient>(
   }
   // ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits on the unique key
   // until the first transaction ends, then sees the conflict and is skipped.
-  const record = `INSERT INTO "${table}" ("consumer", "event_id", "event_type", "topic", "partition", "offset")
+  const record = `INSERT INTO ${table} ("consumer", "event_id", "event_type", "topic", "partition", "offset")
     VALUES ($1, $2::uuid, $3, $4, $5, $6::bigint) ON CONFLICT DO NOTHING`
   // ctid batches: a bounded DELETE without a key of its own (the index on processed_at finds them).
-  const purgeBatch = `DELETE FROM "${table}" WHERE ctid IN (
-    SELECT ctid FROM "${table}"
+  const purgeBatch = `DELETE FROM ${table} WHERE ctid IN (
+    SELECT ctid FROM ${table}
     WHERE "consumer" = $1 AND "processed_at" < now() - make_interval(secs => $2::double precision / 1000)
     LIMIT $3)`
 

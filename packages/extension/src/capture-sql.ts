@@ -52,7 +52,12 @@ const FIELDS_PER_OBJECT = 50
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
 
-function qualified(schema: string | undefined, name: string): string {
+/**
+ * A name for SQL text, schema-qualified when a schema is known: each part a double-quoted
+ * identifier with embedded quotes doubled (`app`, `outbox_event` → `"app"."outbox_event"`), the
+ * rule of the relay's `quoteTable` and of the consumer's inbox table too.
+ */
+export function qualified(schema: string | undefined, name: string): string {
   return schema === undefined ? quoteIdent(name) : `${quoteIdent(schema)}.${quoteIdent(name)}`
 }
 

@@ -10,6 +10,7 @@ import {
   captureStatements,
   HEADERS_SETTING,
   type ModelCapture,
+  qualified,
   TRIGGER_NAMES,
   uuidv7FunctionSql,
 } from './capture-sql.js'
@@ -80,7 +81,7 @@ export class Capture {
   /** The outbox table, qualified when a schema is known. */
   get outboxTable(): string {
     const { schema, outboxTable } = this.sqlOptions
-    return schema === undefined ? quote(outboxTable) : `${quote(schema)}.${quote(outboxTable)}`
+    return qualified(schema, outboxTable)
   }
 
   /** The `$allModels.$allOperations` query hook. */
@@ -220,8 +221,6 @@ export class Capture {
     return this.captures.filter((c) => stale.has(c.model))
   }
 }
-
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 
 /** Models from which a write can reach a captured model's rows through relations, both ways. */
 function modelsReaching(datamodel: OutboxDatamodel, captured: ReadonlySet<string>): ReadonlySet<string> {
