@@ -115,29 +115,7 @@ function validate(name: string, value: number, min: number): number {
  * process.on('SIGTERM', () => watcher.stop())
  */
 export function createWatcher(options: WatcherOptions): Watcher {
-  const channel = options.channel ?? 'outbox_event'
-  const pollMs = validate('pollMs', options.pollMs ?? 5_000, 1)
-  const debounceMs = validate('debounceMs', options.debounceMs ?? 20, 0)
-  const reconnectMinMs = validate('reconnectMinMs', options.reconnectMinMs ?? 250, 1)
-  const reconnectMaxMs = validate('reconnectMaxMs', options.reconnectMaxMs ?? 30_000, reconnectMinMs)
-  const recheckMinMs = Math.min(pollMs, validate('recheckMinMs', options.recheckMinMs ?? 50, 1))
-  const { engine } = options
-  const quotedChannel = `"${channel.replaceAll('"', '""')}"`
-
-  let stopped = false
-  let started = false
-  let client: ListenClient | undefined
-  let listening = false
-  let reconnectDelay = reconnectMinMs
-  let debounceTimer: ReturnType<typeof setTimeout> | undefined
-  let reconnectTimer: ReturnType<typeof setTimeout> | undefined
-  let pollTimer: ReturnType<typeof setInterval> | undefined
-  let recheckTimer: ReturnType<typeof setTimeout> | undefined
-  let recheckDelay = recheckMinMs
-  let running: Promise<void> | undefined
-  let again: WakeReason | undefined
-  const abort = new AbortController()
-
+  const settings = resolveSettings(options)
   const report = (error: unknown, where: 'drain' | 'listen') => {
     try {
       options.onError?.(error, where)
@@ -145,6 +123,80 @@ export function createWatcher(options: WatcherOptions): Watcher {
       // observers must not break the watcher
     }
   }
+  const drains = createDrainScheduler(options, settings, report)
+  // Rows committed while we were not listening got no notification we could see: drain on each (re)connect.
+  const listener = createListener(options, settings, report, {
+    notified: () => drains.wake('notify'),
+    ready: (reason) => drains.drainNow(reason),
+  })
+  let started = false
+  let pollTimer: ReturnType<typeof setInterval> | undefined
+
+  return {
+    get listening() {
+      return listener.listening
+    },
+
+    async start() {
+      if (started) throw new Error('watcher already started')
+      started = true
+      await listener.connectFirst()
+      pollTimer = setInterval(() => {
+        drains.drainNow('poll')
+        // Detects a silently dead connection (no FIN): a failing ping triggers a reconnect.
+        listener.ping()
+      }, settings.pollMs)
+    },
+
+    async stop() {
+      listener.halt()
+      clearInterval(pollTimer)
+      await drains.stop()
+      await listener.close()
+    },
+
+    idle: () => drains.idle(),
+  }
+}
+
+interface WatcherSettings {
+  channel: string
+  pollMs: number
+  debounceMs: number
+  reconnectMinMs: number
+  reconnectMaxMs: number
+  recheckMinMs: number
+}
+
+function resolveSettings(options: WatcherOptions): WatcherSettings {
+  const pollMs = validate('pollMs', options.pollMs ?? 5_000, 1)
+  const reconnectMinMs = validate('reconnectMinMs', options.reconnectMinMs ?? 250, 1)
+  return {
+    channel: options.channel ?? 'outbox_event',
+    pollMs,
+    debounceMs: validate('debounceMs', options.debounceMs ?? 20, 0),
+    reconnectMinMs,
+    reconnectMaxMs: validate('reconnectMaxMs', options.reconnectMaxMs ?? 30_000, reconnectMinMs),
+    recheckMinMs: Math.min(pollMs, validate('recheckMinMs', options.recheckMinMs ?? 50, 1)),
+  }
+}
+
+type Report = (error: unknown, where: 'drain' | 'listen') => void
+
+/**
+ * One drain at a time: a wake-up during a drain runs one more after it; notifications are
+ * debounced; a drain that found due rows but could claim none is retried after a doubling delay.
+ */
+function createDrainScheduler(options: WatcherOptions, settings: WatcherSettings, report: Report) {
+  const { engine } = options
+  const { pollMs, debounceMs, recheckMinMs } = settings
+  let stopped = false
+  let debounceTimer: ReturnType<typeof setTimeout> | undefined
+  let recheckTimer: ReturnType<typeof setTimeout> | undefined
+  let recheckDelay = recheckMinMs
+  let running: Promise<void> | undefined
+  let again: WakeReason | undefined
+  const abort = new AbortController()
 
   async function drainLoop(reason: WakeReason): Promise<void> {
     let next: WakeReason | undefined = reason
@@ -193,15 +245,67 @@ export function createWatcher(options: WatcherOptions): Watcher {
     })
   }
 
-  function wake(reason: WakeReason) {
-    if (stopped) return
-    if (debounceMs === 0) return drainNow(reason)
-    if (debounceTimer) return
-    debounceTimer = setTimeout(() => {
-      debounceTimer = undefined
-      drainNow(reason)
-    }, debounceMs)
+  return {
+    drainNow,
+    wake(reason: WakeReason) {
+      if (stopped) return
+      if (debounceMs === 0) return drainNow(reason)
+      if (debounceTimer) return
+      debounceTimer = setTimeout(() => {
+        debounceTimer = undefined
+        drainNow(reason)
+      }, debounceMs)
+    },
+    async stop() {
+      stopped = true
+      abort.abort()
+      clearTimeout(debounceTimer)
+      clearTimeout(recheckTimer)
+      await running
+    },
+    async idle() {
+      for (;;) {
+        if (debounceTimer) await new Promise((r) => setTimeout(r, debounceMs + 1))
+        else if (running) await running
+        else return
+      }
+    },
   }
+}
+
+/** The first connection; one the server cuts is tried again, up to {@link START_TRIES} times. */
+async function connectFirst(
+  listen: () => Promise<void>,
+  settings: WatcherSettings,
+  report: Report,
+  stopped: () => boolean,
+): Promise<void> {
+  const { reconnectMinMs, reconnectMaxMs } = settings
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listen()
+    } catch (error) {
+      if (attempt >= START_TRIES || !wasCut(error) || stopped()) throw error
+      report(error, 'listen')
+      await new Promise((r) => setTimeout(r, Math.min(reconnectMaxMs, reconnectMinMs * 2 ** (attempt - 1))))
+    }
+  }
+}
+
+/** The dedicated LISTEN connection: connects, reconnects with a doubling delay, pings. */
+function createListener(
+  options: WatcherOptions,
+  settings: WatcherSettings,
+  report: Report,
+  events: { notified(): void; ready(reason: WakeReason): void },
+) {
+  const { channel, reconnectMinMs, reconnectMaxMs } = settings
+  const quotedChannel = `"${channel.replaceAll('"', '""')}"`
+  let stopped = false
+  let client: ListenClient | undefined
+  let listening = false
+  let reconnectDelay = reconnectMinMs
+  let reconnectTimer: ReturnType<typeof setTimeout> | undefined
 
   /** The established connection `c` failed or ended (events of other clients are ignored). */
   function lost(c: ListenClient, error?: unknown) {
@@ -231,7 +335,7 @@ export function createWatcher(options: WatcherOptions): Watcher {
     c.on('error', (error: unknown) => lost(c, error))
     c.on('end', () => lost(c))
     c.on('notification', (message: { channel?: string }) => {
-      if (message.channel === channel) wake('notify')
+      if (message.channel === channel) events.notified()
     })
     try {
       await c.connect()
@@ -252,58 +356,34 @@ export function createWatcher(options: WatcherOptions): Watcher {
     } catch {
       // ignore
     }
-    // Rows committed while we were not listening got no notification we could see.
-    drainNow(reason)
+    events.ready(reason)
   }
 
   return {
     get listening() {
       return listening
     },
-
-    async start() {
-      if (started) throw new Error('watcher already started')
-      started = true
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await listen('start')
-          break
-        } catch (error) {
-          if (attempt >= START_TRIES || !wasCut(error) || stopped) throw error
-          report(error, 'listen')
-          await new Promise((r) =>
-            setTimeout(r, Math.min(reconnectMaxMs, reconnectMinMs * 2 ** (attempt - 1))),
-          )
-        }
-      }
-      pollTimer = setInterval(() => {
-        drainNow('poll')
-        // Detects a silently dead connection (no FIN): a failing ping triggers a reconnect.
-        const c = client
-        if (c) c.query('SELECT 1').catch((error) => lost(c, error))
-      }, pollMs)
+    connectFirst: () =>
+      connectFirst(
+        () => listen('start'),
+        settings,
+        report,
+        () => stopped,
+      ),
+    ping() {
+      const c = client
+      if (c) c.query('SELECT 1').catch((error) => lost(c, error))
     },
-
-    async stop() {
+    /** No reconnect from now on; `listening` turns false. */
+    halt() {
       stopped = true
-      abort.abort()
-      clearTimeout(debounceTimer)
       clearTimeout(reconnectTimer)
-      clearTimeout(recheckTimer)
-      clearInterval(pollTimer)
       listening = false
-      await running
+    },
+    async close() {
       const c = client
       client = undefined
       await c?.end().catch(() => {})
-    },
-
-    async idle() {
-      for (;;) {
-        if (debounceTimer) await new Promise((r) => setTimeout(r, debounceMs + 1))
-        else if (running) await running
-        else return
-      }
     },
   }
 }
