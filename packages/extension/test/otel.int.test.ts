@@ -3,11 +3,10 @@
  * span carries that span's W3C `traceparent` (and `tracestate`) on its outbox rows; writes
  * outside a span carry none. Checked with the SDK's in-memory exporter against real PostgreSQL.
  */
-import { context, propagation, type Span, trace } from '@opentelemetry/api'
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { TraceState, W3CTraceContextPropagator } from '@opentelemetry/core'
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { context, type Span, trace } from '@opentelemetry/api'
+import { TraceState } from '@opentelemetry/core'
 import type { TestDatabase } from '@prisma-outbox/devkit'
+import { type InMemoryTracing, inMemoryTracing } from '@prisma-outbox/devkit/otel'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { traceHeaders } from '../src/otel/index.js'
 import { datamodel } from './generated/outbox/index.js'
@@ -18,23 +17,14 @@ let prisma: ExtendedPrisma
 const others: { $disconnect(): Promise<void> }[] = []
 useCaptureDatabase({ db: (d) => (db = d), base: () => undefined, prisma: () => undefined }, others)
 
-const exporter = new InMemorySpanExporter()
-const contextManager = new AsyncLocalStorageContextManager()
+let tracing: InMemoryTracing
+const exporter = () => tracing.exporter
 beforeAll(() => {
-  contextManager.enable()
-  context.setGlobalContextManager(contextManager)
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator())
-  trace.setGlobalTracerProvider(
-    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
-  )
+  tracing = inMemoryTracing()
   prisma = extendedPrisma(db, { headers: traceHeaders })
   others.push(prisma)
 })
-afterAll(() => {
-  trace.disable()
-  propagation.disable()
-  context.disable()
-})
+afterAll(() => tracing.stop())
 
 const traceparentOf = (span: Span) => {
   const { traceId, spanId } = span.spanContext()
@@ -79,7 +69,11 @@ describe('trace headers on outbox rows', () => {
       ['employee.deleted', { schemaVersion }],
     ])
     expect(created).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/)
-    expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['POST /employees', 'PATCH /employees'])
+    expect(
+      exporter()
+        .getFinishedSpans()
+        .map((s) => s.name),
+    ).toEqual(['POST /employees', 'PATCH /employees'])
   })
 
   it('without a span there are no trace headers', () => {
