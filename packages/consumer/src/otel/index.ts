@@ -18,6 +18,7 @@ import {
 } from '@opentelemetry/api'
 import type { OutboxEvent } from '../event.js'
 import type { InboxHandler } from '../inbox.js'
+import type { TypedInboxHandler } from '../typed.js'
 
 export interface TracedOptions {
   /** Default: `trace.getTracer('@prisma-outbox/consumer')`. */
@@ -38,9 +39,12 @@ export interface TracedOptions {
  * import { traced } from '@prisma-outbox/consumer/otel'
  * await consumer.run({ eachMessage: inbox.eachMessage(traced(typedHandler(events, handlers))) })
  */
-export function traced<H extends InboxHandler<never, never>>(handler: H, options: TracedOptions = {}): H {
+export function traced<Tx, Payload = unknown>(
+  handler: InboxHandler<Tx, Payload>,
+  options: TracedOptions = {},
+): InboxHandler<Tx, Payload> & { prepare?: TypedInboxHandler<Tx>['prepare'] } {
   const tracer = () => options.tracer ?? trace.getTracer('@prisma-outbox/consumer')
-  const wrapped = async (event: OutboxEvent, tx: unknown) => {
+  const wrapped = async (event: OutboxEvent<Payload>, tx: Tx) => {
     const parent = (options.propagator ?? propagation).extract(
       ROOT_CONTEXT,
       event.headers,
@@ -66,7 +70,7 @@ export function traced<H extends InboxHandler<never, never>>(handler: H, options
       parent,
       async (span: Span) => {
         try {
-          await handler(event as never, tx as never)
+          await handler(event, tx)
         } catch (error) {
           span.recordException(error as Error)
           span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message })
@@ -79,5 +83,7 @@ export function traced<H extends InboxHandler<never, never>>(handler: H, options
   }
   // A typed handler's parsing runs before the inbox's transaction; keep it.
   const prepare = (handler as { prepare?: unknown }).prepare
-  return (typeof prepare === 'function' ? Object.assign(wrapped, { prepare }) : wrapped) as unknown as H
+  return typeof prepare === 'function'
+    ? Object.assign(wrapped, { prepare: prepare as TypedInboxHandler<Tx>['prepare'] })
+    : wrapped
 }
