@@ -188,14 +188,32 @@ function fieldJsonSql(
 ): string | undefined {
   if (field.kind === 'object' || field.kind === 'unsupported') return undefined
   if (!field.isList) return scalarJsonSql(datamodel, field, column)
-  if (field.kind === 'scalar' && ['String', 'Int', 'Boolean', 'Float', 'Json'].includes(field.type)) {
+  if (
+    field.kind === 'scalar' &&
+    ['String', 'Int', 'Boolean', 'Float', 'Json'].includes(field.type) &&
+    !(field.nativeType !== undefined && field.nativeType in NATIVE_CASTS)
+  ) {
     return `to_jsonb(${column})`
   }
   const element = scalarJsonSql(datamodel, field, 'u.e')
   return `CASE WHEN ${column} IS NULL THEN NULL ELSE COALESCE((SELECT jsonb_agg(${element} ORDER BY u.o) FROM unnest(${column}) WITH ORDINALITY AS u(e, o)), '[]'::jsonb) END`
 }
 
-function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value: string): string {
+/**
+ * Native types whose SQL text or JSON is not the value Prisma reads, cast to one that is:
+ * `money` prints with a currency symbol and separators ("$1,234.50"), `oid` is no JSON number.
+ */
+const NATIVE_CASTS: Record<string, string> = { Money: 'numeric', Oid: 'bigint' }
+
+/** The column as the SQL type whose text and JSON match the Prisma value. */
+function asPrismaValue(field: OutboxFieldInfo, value: string): string {
+  const cast =
+    field.kind === 'scalar' && field.nativeType !== undefined ? NATIVE_CASTS[field.nativeType] : undefined
+  return cast === undefined ? value : `${value}::${cast}`
+}
+
+function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, column: string): string {
+  const value = asPrismaValue(field, column)
   if (field.kind === 'enum') return `to_jsonb(${enumTextSql(datamodel, field.type, value)})`
   switch (field.type) {
     case 'BigInt':
@@ -204,7 +222,7 @@ function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value
       return `to_jsonb(${value}::text)`
     case 'DateTime':
     case 'Bytes':
-      return `to_jsonb(${textSql(datamodel, field, value)})`
+      return `to_jsonb(${textSql(datamodel, field, column)})`
     default:
       // String, Int, Boolean, Json as they are; Float as a number, NaN/±Infinity as strings.
       return `to_jsonb(${value})`
@@ -212,7 +230,8 @@ function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value
 }
 
 /** A value as text, the way the aggregate id and the payload write it. */
-function textSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value: string): string {
+function textSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, column: string): string {
+  const value = asPrismaValue(field, column)
   if (field.kind === 'enum') return enumTextSql(datamodel, field.type, value)
   switch (field.type) {
     case 'DateTime':
