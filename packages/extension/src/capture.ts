@@ -22,7 +22,7 @@ import {
   runIn,
   transactionOf,
 } from './internals.js'
-import { checkHeaders, type ResolvedOptions } from './options.js'
+import { type ResolvedOptions, readHeaders } from './options.js'
 
 export const WRITE_OPERATIONS = new Set([
   'create',
@@ -96,7 +96,7 @@ export class Capture {
       )
     }
     if (!this.options.headers || !this.reachesCaptured.has(model)) return params.query(args)
-    const headers = checkHeaders(this.options.headers(), 'options.headers()')
+    const headers = readHeaders(this.options.headers)
     const transaction = transactionOf(params)
     if (transaction?.kind === 'itx') {
       const tx = { kind: 'itx' as const, id: String(transaction.id) }
@@ -166,11 +166,16 @@ export class Capture {
     try {
       await this.client.$transaction(async (tx: BaseClient) => {
         await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${INSTALL_LOCK})`)
+        // Another client may have installed them while this one waited for the lock: check
+        // again (a new snapshot under Read Committed), so concurrent first writes run the DDL,
+        // and take its table locks, once.
+        const still = await this.staleModels(interactiveTransactionOf(tx))
+        if (still.length === 0) return
         // A DDL lock request queues every later write of the table behind it: give up rather
         // than stall the table behind a long transaction.
         await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${INSTALL_LOCK_TIMEOUT_MS}ms'`)
         await tx.$executeRawUnsafe(uuidv7FunctionSql(this.sqlOptions.schema))
-        for (const capture of stale) {
+        for (const capture of still) {
           for (const statement of capture.statements) await tx.$executeRawUnsafe(statement)
         }
       }, NO_TIMEOUT)

@@ -12,7 +12,7 @@ import {
   isPrismaPromise,
   runIn,
 } from './internals.js'
-import { checkHeaders, type OutboxOptions, resolveOptions } from './options.js'
+import { type OutboxOptions, readHeaders, resolveOptions } from './options.js'
 
 /** What `$outbox` offers on the client and on each transaction client. */
 export interface OutboxApi {
@@ -93,7 +93,7 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
 
     const ready = () => capture.checkNow()
     const emitOn = (target: BaseClient) => (event: EmitInput) => {
-      const row = rowForEmit(event, checkHeaders(resolved.headers?.(), 'options.headers()'))
+      const row = rowForEmit(event, readHeaders(resolved.headers))
       return target.$executeRawUnsafe(...insertRowsStatement(capture.outboxTable, [row]))
     }
     /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */

@@ -1,0 +1,190 @@
+/**
+ * Adversarial cases of the write path: headers that change from write to write, fail or are
+ * huge; raw SQL in a transaction with extension writes; a fresh database whose first write comes
+ * from many clients at once; a database user who may not create triggers.
+ */
+import { randomBytes } from 'node:crypto'
+import { PrismaPg } from '@prisma/adapter-pg'
+import type { TestDatabase } from '@prisma-outbox/devkit'
+import { describe, expect, it } from 'vitest'
+import { OutboxError } from '../src/index.js'
+import { PrismaClient } from './generated/client/client.js'
+import { outbox } from './generated/outbox/index.js'
+import {
+  dispose,
+  type ExtendedPrisma,
+  extendedPrisma,
+  outboxRows,
+  testDatabase,
+  useCaptureDatabase,
+} from './helpers.js'
+
+let db: TestDatabase
+let base: PrismaClient
+let prisma: ExtendedPrisma
+
+useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) })
+
+/** The error `write` throws or rejects with. */
+async function failure(write: PromiseLike<unknown> | (() => unknown)): Promise<unknown> {
+  return Promise.resolve()
+    .then(() => (typeof write === 'function' ? write() : write))
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+}
+
+describe('headers', () => {
+  it('each write of an interactive transaction carries its own headers, never the previous ones', async () => {
+    const values: Record<string, string>[] = [{ step: '1' }, {}, { step: '3', extra: 'x' }]
+    let call = 0
+    const client = extendedPrisma(db, { headers: () => values[call++] ?? {} })
+    try {
+      await client.$transaction(async (tx) => {
+        await tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+        await tx.employee.create({ data: { email: 'b@corp.test', name: 'B' } })
+        await tx.employee.update({ where: { email: 'a@corp.test' }, data: { name: 'A2' } })
+      })
+      const rows = await outboxRows(db)
+      expect(rows.map((r) => [r.type, r.payload.name, r.headers])).toEqual([
+        ['employee.created', 'A', { step: '1' }],
+        ['employee.created', 'B', {}],
+        ['employee.updated', 'A2', { step: '3', extra: 'x' }],
+      ])
+    } finally {
+      await client.$disconnect()
+    }
+  })
+
+  it('raw SQL in a transaction gets the headers of the latest extension write before it, none before any', async () => {
+    const client = extendedPrisma(db, { headers: () => ({ trace: 't1' }) })
+    try {
+      await client.$transaction(async (tx) => {
+        await tx.$executeRaw`INSERT INTO department (name) VALUES ('before')`
+        await tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+        await tx.$executeRaw`INSERT INTO department (name) VALUES ('after')`
+      })
+      const rows = await outboxRows(db)
+      expect(rows.map((r) => [r.type, r.headers])).toEqual([
+        ['department.created', {}],
+        ['employee.created', { trace: 't1' }],
+        ['department.created', { trace: 't1' }],
+      ])
+    } finally {
+      await client.$disconnect()
+    }
+  })
+
+  it('a headers() that throws fails the write with an OutboxError naming it, and changes nothing', async () => {
+    const client = extendedPrisma(db, {
+      headers: () => {
+        throw new Error('no trace context')
+      },
+    })
+    try {
+      for (const write of [
+        () => client.employee.create({ data: { email: 'a@corp.test', name: 'A' } }),
+        () =>
+          client.$transaction(async (tx) =>
+            tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } }),
+          ),
+        () => client.$outbox.emit({ aggregateType: 'x', aggregateId: 1, type: 'x.y', payload: null }),
+      ]) {
+        const error = await failure(write)
+        expect(error).toBeInstanceOf(OutboxError)
+        expect((error as OutboxError).code).toBe('OUTBOX_INVALID_EVENT')
+        expect((error as OutboxError).message).toContain('options.headers() threw: no trace context')
+        expect(((error as OutboxError).cause as Error).message).toBe('no trace context')
+      }
+      expect(await base.employee.count()).toBe(0)
+      expect(await outboxRows(db)).toEqual([])
+    } finally {
+      await client.$disconnect()
+    }
+  })
+
+  it('a headers() value that is not a string is named in the error', async () => {
+    const client = extendedPrisma(db, { headers: () => ({ ok: 'x', count: 3 }) as never })
+    try {
+      const error = await failure(client.employee.create({ data: { email: 'a@corp.test', name: 'A' } }))
+      expect((error as OutboxError).code).toBe('OUTBOX_INVALID_EVENT')
+      expect((error as OutboxError).message).toContain('"count"')
+    } finally {
+      await client.$disconnect()
+    }
+  })
+
+  it('a 1 MB header value reaches the event intact', async () => {
+    const big = randomBytes(512 * 1024).toString('hex')
+    const client = extendedPrisma(db, { headers: () => ({ big }) })
+    try {
+      await client.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+      const [row] = await outboxRows(db)
+      expect(row?.headers.big).toBe(big)
+    } finally {
+      await client.$disconnect()
+    }
+  })
+})
+
+describe('installing on a fresh database', () => {
+  it('twenty new clients writing at once install the triggers once, and every write has its event', async () => {
+    const fresh = await testDatabase()
+    const clients = Array.from({ length: 20 }, () => extendedPrisma(fresh))
+    try {
+      await fresh.pool.query(`CREATE TABLE ddl_log (tag text NOT NULL);
+        CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ddl_log VALUES (tg_tag); END $$;
+        CREATE EVENT TRIGGER log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER') EXECUTE FUNCTION log_ddl()`)
+      await Promise.all(
+        clients.map((c, i) => c.employee.create({ data: { email: `c${i}@corp.test`, name: `C${i}` } })),
+      )
+      expect((await outboxRows(fresh)).length).toBe(20)
+      const { rows } = await fresh.pool.query<{ created: number; installed: number }>(
+        `SELECT (SELECT count(*)::int FROM ddl_log) AS created,
+          (SELECT count(*)::int FROM pg_trigger WHERE tgname LIKE 'prisma_outbox_%' AND NOT tgisinternal
+            AND tgfoid::regproc::text LIKE 'prisma_outbox_capture_%') AS installed`,
+      )
+      expect(rows[0]?.installed).toBeGreaterThan(0)
+      expect(rows[0]?.created).toBe(rows[0]?.installed)
+    } finally {
+      await dispose(fresh, ...clients)
+    }
+  }, 120_000)
+
+  it('a user who may not create triggers gets OUTBOX_NOT_INSTALLED naming why; once installed, its writes are captured', async () => {
+    const fresh = await testDatabase()
+    const role = `outbox_writer_${randomBytes(4).toString('hex')}`
+    await fresh.pool.query(`CREATE ROLE ${role} LOGIN;
+      GRANT USAGE ON SCHEMA public TO ${role};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
+      GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`)
+    const url = new URL(fresh.url)
+    url.username = role
+    const writer = new PrismaClient({ adapter: new PrismaPg({ connectionString: url.toString() }) }).$extends(
+      outbox(),
+    )
+    const owner = extendedPrisma(fresh)
+    try {
+      const error = await failure(writer.employee.create({ data: { email: 'a@corp.test', name: 'A' } }))
+      expect((error as OutboxError).code).toBe('OUTBOX_NOT_INSTALLED')
+      expect((error as OutboxError).message).toMatch(/must be owner|permission denied/)
+      expect((error as OutboxError).message).toContain('capture.sql')
+      await owner.$outbox.ready()
+      await writer.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+      expect((await outboxRows(fresh)).map((r) => r.type)).toEqual(['employee.created'])
+    } finally {
+      await dispose(undefined, writer, owner)
+      await fresh.pool.query(`DROP OWNED BY ${role}`)
+      await dispose(fresh)
+      const admin = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) })
+      await admin.$executeRawUnsafe(`DROP ROLE ${role}`)
+      await admin.$disconnect()
+    }
+  }, 120_000)
+})
+
+it('the shared client is unaffected by the clients above', async () => {
+  await prisma.employee.create({ data: { email: 'z@corp.test', name: 'Z' } })
+  expect((await outboxRows(db)).map((r) => r.headers)).toEqual([{}])
+})
