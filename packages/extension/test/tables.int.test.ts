@@ -93,6 +93,52 @@ describe('native types whose SQL text differs from the value Prisma reads', () =
   })
 })
 
+describe('DateTime values outside the years 1 to 9999', () => {
+  it('are written as JavaScript writes them (expanded years), infinities as strings', async () => {
+    await capture(`CREATE TABLE far (id int PRIMARY KEY, at timestamp(3), tz timestamptz(3), day date)`, {
+      Far: {
+        dbName: 'far',
+        primaryKey: ['id'],
+        relations: {},
+        fields: {
+          id: scalar('Int'),
+          at: scalar('DateTime', { nativeType: 'Timestamp' }),
+          tz: scalar('DateTime', { nativeType: 'Timestamptz' }),
+          day: scalar('DateTime', { nativeType: 'Date' }),
+        },
+      },
+    })
+    await db.pool.query(`INSERT INTO far VALUES
+      (1, '2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+00', '2024-02-29'),
+      (2, '10000-01-01 00:00:00', '10000-01-01 00:00:00+00', '10000-01-01'),
+      (3, '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', '0044-03-15 BC'),
+      (4, '0001-01-01 00:00:00 BC', '0001-01-01 00:00:00+00 BC', '0001-01-01 BC'),
+      (5, 'infinity', '-infinity', 'infinity')`)
+    const rows = await outboxRows(db)
+    // What new Date(...).toISOString() gives for these instants, which JavaScript reads back.
+    const big = '+010000-01-01T00:00:00.000Z'
+    const bc = '-000043-03-15T12:00:00.000Z'
+    for (const iso of [big, bc, '0000-01-01T00:00:00.000Z']) expect(new Date(iso).toISOString()).toBe(iso)
+    expect(rows.map((r) => r.payload)).toEqual([
+      {
+        id: 1,
+        at: '2024-02-29T12:34:56.789Z',
+        tz: '2024-02-29T12:34:56.789Z',
+        day: '2024-02-29T00:00:00.000Z',
+      },
+      { id: 2, at: big, tz: big, day: big },
+      { id: 3, at: bc, tz: bc, day: '-000043-03-15T00:00:00.000Z' },
+      {
+        id: 4,
+        at: '0000-01-01T00:00:00.000Z',
+        tz: '0000-01-01T00:00:00.000Z',
+        day: '0000-01-01T00:00:00.000Z',
+      },
+      { id: 5, at: 'infinity', tz: '-infinity', day: 'infinity' },
+    ])
+  })
+})
+
 describe('identifiers that need quoting', () => {
   it('mixed case, spaces, quotes and reserved words in table, column and enum names', async () => {
     await capture(
