@@ -192,6 +192,7 @@ export class Capture {
   private async staleModels(tx: InteractiveTransaction | undefined): Promise<ModelCapture[]> {
     const query = this.client.$queryRawUnsafe(
       `SELECT m.model, to_regclass(m.tbl) IS NOT NULL AS table_exists, to_regclass($4) IS NOT NULL AS outbox_exists,
+         (SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass(m.tbl)) AS kind,
          (SELECT count(*)::int FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
            WHERE t.tgrelid = to_regclass(m.tbl) AND t.tgname = ANY($5::text[]) AND t.tgenabled <> 'D'
              AND obj_description(p.oid, 'pg_proc') = m.fp) AS current
@@ -206,6 +207,7 @@ export class Capture {
       model: string
       table_exists: boolean
       outbox_exists: boolean
+      kind: string | null
       current: number
     }[]
     if (rows.length > 0 && !rows[0]?.outbox_exists) {
@@ -221,10 +223,20 @@ export class Capture {
         `the table of captured model(s) ${missing.map((r) => `${r.model} (${this.captures.find((c) => c.model === r.model)?.table})`).join(', ')} does not exist: apply your migrations first`,
       )
     }
+    // Transition tables, which the triggers read, exist only on tables (plain or partitioned).
+    const notTables = rows.filter((r) => r.table_exists && r.kind !== 'r' && r.kind !== 'p')
+    if (notTables.length > 0) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `only tables can be captured: ${notTables.map((r) => `${r.model} (${this.captures.find((c) => c.model === r.model)?.table}) is a ${RELATION_KINDS[r.kind ?? ''] ?? `relation of kind "${r.kind}"`}`).join(', ')}; capture the tables it reads or writes instead`,
+      )
+    }
     const stale = new Set(rows.filter((r) => r.current !== TRIGGER_NAMES.length).map((r) => r.model))
     return this.captures.filter((c) => stale.has(c.model))
   }
 }
+
+const RELATION_KINDS: Record<string, string> = { v: 'view', m: 'materialized view', f: 'foreign table' }
 
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
 

@@ -184,6 +184,27 @@ describe('installing on a fresh database', () => {
   }, 120_000)
 })
 
+describe('what cannot be captured is named before any DDL runs', () => {
+  it('a captured model whose table is a view fails the first write with OUTBOX_INVALID_OPTIONS naming it', async () => {
+    const fresh = await testDatabase()
+    await fresh.pool.query(
+      'ALTER TABLE pair RENAME TO pair_data; CREATE VIEW pair AS SELECT * FROM pair_data',
+    )
+    const client = extendedPrisma(fresh)
+    try {
+      const error = await failure(client.employee.create({ data: { email: 'a@corp.test', name: 'A' } }))
+      expect((error as OutboxError).code).toBe('OUTBOX_INVALID_OPTIONS')
+      expect((error as OutboxError).message).toContain('Pair ("pair") is a view')
+      const { rows } = await fresh.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'prisma_outbox_%' AND NOT tgisinternal`,
+      )
+      expect(rows[0]?.n).toBe(0)
+    } finally {
+      await dispose(fresh, client)
+    }
+  }, 120_000)
+})
+
 it('the shared client is unaffected by the clients above', async () => {
   await prisma.employee.create({ data: { email: 'z@corp.test', name: 'Z' } })
   expect((await outboxRows(db)).map((r) => r.headers)).toEqual([{}])
