@@ -184,6 +184,87 @@ describe('installing on a fresh database', () => {
   }, 120_000)
 })
 
+describe('transactions', () => {
+  it('a deferred constraint failing at commit leaves neither the rows nor their events', async () => {
+    await db.pool.query(
+      'ALTER TABLE employee ADD CONSTRAINT employee_name_once UNIQUE (name) DEFERRABLE INITIALLY DEFERRED',
+    )
+    try {
+      const error = await failure(
+        prisma.$transaction(async (tx) => {
+          await tx.employee.create({ data: { email: 'a@corp.test', name: 'Same' } })
+          await tx.employee.create({ data: { email: 'b@corp.test', name: 'Same' } })
+        }),
+      )
+      expect(String(error)).toContain('UniqueConstraintViolation')
+      expect(await base.employee.count()).toBe(0)
+      expect(await outboxRows(db)).toEqual([])
+    } finally {
+      await db.pool.query('ALTER TABLE employee DROP CONSTRAINT employee_name_once')
+    }
+  })
+
+  it('serializable transactions: the one that fails leaves no event, its retry writes exactly its own', async () => {
+    let arrived = 0
+    let proceed: () => void = () => {}
+    const bothRead = new Promise<void>((resolve) => {
+      proceed = resolve
+    })
+    const attempt = (email: string, meet: boolean) =>
+      prisma.$transaction(
+        async (tx) => {
+          await tx.employee.count()
+          if (meet) {
+            arrived += 1
+            if (arrived === 2) proceed()
+            await bothRead
+          }
+          await tx.employee.create({ data: { email, name: email } })
+        },
+        { isolationLevel: 'Serializable' },
+      )
+    const results = await Promise.allSettled([attempt('a@corp.test', true), attempt('b@corp.test', true)])
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
+    expect(failed.length).toBe(1)
+    expect((await outboxRows(db)).length).toBe(1)
+    await attempt(failed[0] === 0 ? 'a@corp.test' : 'b@corp.test', false)
+    const rows = await outboxRows(db)
+    expect(rows.map((r) => r.payload.email).sort()).toEqual(['a@corp.test', 'b@corp.test'])
+    expect(rows.map((r) => r.type)).toEqual(['employee.created', 'employee.created'])
+  })
+})
+
+describe('clients with other options on one database', () => {
+  it("triggers: 'verify' refuses triggers installed for other settings, naming the model", async () => {
+    const strict = extendedPrisma(db, { triggers: 'verify', models: { Employee: { topic: 'hr.staff' } } })
+    try {
+      const error = await failure(strict.employee.create({ data: { email: 'a@corp.test', name: 'A' } }))
+      expect((error as OutboxError).code).toBe('OUTBOX_NOT_INSTALLED')
+      expect((error as OutboxError).message).toContain('Employee ("employee")')
+      expect((error as OutboxError).message).toContain("'hr.staff'")
+      expect(await base.employee.count()).toBe(0)
+    } finally {
+      await strict.$disconnect()
+    }
+  })
+
+  it('with install, the settings of the client that installed last apply to every writer', async () => {
+    const other = extendedPrisma(db, { models: { Employee: { topic: 'hr.staff' } } })
+    try {
+      await prisma.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+      await other.employee.create({ data: { email: 'b@corp.test', name: 'B' } })
+      await prisma.employee.create({ data: { email: 'c@corp.test', name: 'C' } })
+      expect((await outboxRows(db)).map((r) => `${r.payload.email} ${r.topic}`)).toEqual([
+        'a@corp.test outbox.event.employee',
+        'b@corp.test hr.staff',
+        'c@corp.test hr.staff',
+      ])
+    } finally {
+      await other.$disconnect()
+    }
+  })
+})
+
 describe('what cannot be captured is named before any DDL runs', () => {
   it('a captured model whose table is a view fails the first write with OUTBOX_INVALID_OPTIONS naming it', async () => {
     const fresh = await testDatabase()
