@@ -265,6 +265,57 @@ describe('clients with other options on one database', () => {
   })
 })
 
+describe("a client's first write inside a transaction, triggers not yet installed", () => {
+  it('installs them in that transaction: no second connection needed, no wait on its own locks', async () => {
+    const fresh = await testDatabase()
+    const single = new PrismaClient({
+      adapter: new PrismaPg({ connectionString: fresh.url, max: 1 }),
+    }).$extends(outbox())
+    const pooled = extendedPrisma(fresh)
+    try {
+      // One connection: the caller's transaction holds it.
+      await single.$transaction(async (tx) => {
+        await tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+      })
+      await fresh.pool.query(
+        `DO $$ DECLARE t text; BEGIN FOR t IN SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'prisma_outbox_insert' LOOP
+           EXECUTE format('DROP TRIGGER prisma_outbox_insert ON %s', t); END LOOP; END $$`,
+      )
+      // The caller's transaction already holds a lock on the table the DDL must lock.
+      await pooled.$transaction(async (tx) => {
+        await tx.$executeRaw`UPDATE employee SET name = 'A2'`
+        await tx.employee.create({ data: { email: 'b@corp.test', name: 'B' } })
+      })
+      expect((await outboxRows(fresh)).map((r) => `${r.type} ${r.payload.email}`)).toEqual([
+        'employee.created a@corp.test',
+        'employee.updated a@corp.test',
+        'employee.created b@corp.test',
+      ])
+    } finally {
+      await dispose(fresh, single, pooled)
+    }
+  }, 60_000)
+
+  it('a transaction that rolls back takes the install with it; the next write installs again', async () => {
+    const fresh = await testDatabase()
+    const client = extendedPrisma(fresh)
+    try {
+      await failure(
+        client.$transaction(async (tx) => {
+          await tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+          throw new Error('abort')
+        }),
+      )
+      await client.employee.create({ data: { email: 'b@corp.test', name: 'B' } })
+      expect((await outboxRows(fresh)).map((r) => `${r.type} ${r.payload.email}`)).toEqual([
+        'employee.created b@corp.test',
+      ])
+    } finally {
+      await dispose(fresh, client)
+    }
+  }, 60_000)
+})
+
 describe('what cannot be captured is named before any DDL runs', () => {
   it('a captured model whose table is a view fails the first write with OUTBOX_INVALID_OPTIONS naming it', async () => {
     const fresh = await testDatabase()
