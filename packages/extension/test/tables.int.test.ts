@@ -93,6 +93,52 @@ describe('native types whose SQL text differs from the value Prisma reads', () =
   })
 })
 
+describe('lists', () => {
+  it('lists of every scalar type keep order, nulls and the element encoding', async () => {
+    await capture(
+      `CREATE TABLE lists (id int PRIMARY KEY, d numeric(6, 2)[], t timestamptz(3)[], day date[], b bytea[],
+        big bigint[], f float8[], j jsonb[], s text[], empty int[], none int[])`,
+      {
+        Lists: {
+          dbName: 'lists',
+          primaryKey: ['id'],
+          relations: {},
+          fields: {
+            id: scalar('Int'),
+            d: scalar('Decimal', { isList: true }),
+            t: scalar('DateTime', { isList: true, nativeType: 'Timestamptz' }),
+            day: scalar('DateTime', { isList: true, nativeType: 'Date' }),
+            b: scalar('Bytes', { isList: true }),
+            big: scalar('BigInt', { isList: true }),
+            f: scalar('Float', { isList: true }),
+            j: scalar('Json', { isList: true }),
+            s: scalar('String', { isList: true }),
+            empty: scalar('Int', { isList: true }),
+            none: scalar('Int', { isList: true }),
+          },
+        },
+      },
+    )
+    await db.pool.query(`INSERT INTO lists VALUES (1, ARRAY[2, 1.5, NULL], ARRAY['2024-02-29 23:30:00-01'::timestamptz],
+      ARRAY['2024-02-29'::date], ARRAY['\\x00ff'::bytea], ARRAY[9007199254740993], ARRAY['NaN', 0.5, '-Infinity']::float8[],
+      ARRAY['{"a": [1]}', 'null']::jsonb[], ARRAY['x', NULL], '{}', NULL)`)
+    const [row] = await outboxRows(db)
+    expect(row?.payload).toEqual({
+      id: 1,
+      d: ['2.00', '1.50', null],
+      t: ['2024-03-01T00:30:00.000Z'],
+      day: ['2024-02-29T00:00:00.000Z'],
+      b: ['AP8='],
+      big: ['9007199254740993'],
+      f: ['NaN', 0.5, '-Infinity'],
+      j: [{ a: [1] }, null],
+      s: ['x', null],
+      empty: [],
+      none: null,
+    })
+  })
+})
+
 describe('DateTime values outside the years 1 to 9999', () => {
   it('are written as JavaScript writes them (expanded years), infinities as strings', async () => {
     await capture(`CREATE TABLE far (id int PRIMARY KEY, at timestamp(3), tz timestamptz(3), day date)`, {

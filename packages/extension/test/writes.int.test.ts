@@ -296,6 +296,22 @@ describe("a client's first write inside a transaction, triggers not yet installe
     }
   }, 60_000)
 
+  it('a batch $transaction as the first write of a one-connection client installs and captures', async () => {
+    const fresh = await testDatabase()
+    const single = new PrismaClient({ adapter: new PrismaPg({ connectionString: fresh.url, max: 1 }) }).$extends(
+      outbox(),
+    )
+    try {
+      await single.$transaction([
+        single.employee.create({ data: { email: 'a@corp.test', name: 'A' } }),
+        single.employee.create({ data: { email: 'b@corp.test', name: 'B' } }),
+      ])
+      expect((await outboxRows(fresh)).map((r) => r.payload.email)).toEqual(['a@corp.test', 'b@corp.test'])
+    } finally {
+      await dispose(fresh, single)
+    }
+  }, 60_000)
+
   it('a transaction that rolls back takes the install with it; the next write installs again', async () => {
     const fresh = await testDatabase()
     const client = extendedPrisma(fresh)
