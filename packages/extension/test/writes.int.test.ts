@@ -35,6 +35,10 @@ async function failure(write: PromiseLike<unknown> | (() => unknown)): Promise<u
     )
 }
 
+/** An extended client whose pool has a single connection. */
+const oneConnectionClient = (database: TestDatabase) =>
+  new PrismaClient({ adapter: new PrismaPg({ connectionString: database.url, max: 1 }) }).$extends(outbox())
+
 describe('headers', () => {
   it('each write of an interactive transaction carries its own headers, never the previous ones', async () => {
     const values: Record<string, string>[] = [{ step: '1' }, {}, { step: '3', extra: 'x' }]
@@ -268,9 +272,7 @@ describe('clients with other options on one database', () => {
 describe("a client's first write inside a transaction, triggers not yet installed", () => {
   it('installs them in that transaction: no second connection needed, no wait on its own locks', async () => {
     const fresh = await testDatabase()
-    const single = new PrismaClient({
-      adapter: new PrismaPg({ connectionString: fresh.url, max: 1 }),
-    }).$extends(outbox())
+    const single = oneConnectionClient(fresh)
     const pooled = extendedPrisma(fresh)
     try {
       // One connection: the caller's transaction holds it.
@@ -298,9 +300,7 @@ describe("a client's first write inside a transaction, triggers not yet installe
 
   it('a batch $transaction as the first write of a one-connection client installs and captures', async () => {
     const fresh = await testDatabase()
-    const single = new PrismaClient({ adapter: new PrismaPg({ connectionString: fresh.url, max: 1 }) }).$extends(
-      outbox(),
-    )
+    const single = oneConnectionClient(fresh)
     try {
       await single.$transaction([
         single.employee.create({ data: { email: 'a@corp.test', name: 'A' } }),
