@@ -95,9 +95,13 @@ export class Capture {
         transaction?.kind === 'itx' ? { kind: 'itx', id: String(transaction.id) } : undefined,
       )
     }
-    if (!this.options.headers || !this.reachesCaptured.has(model)) return params.query(args)
-    const headers = readHeaders(this.options.headers)
+    if (!this.options.headers) return params.query(args)
     const transaction = transactionOf(params)
+    // Inside a transaction every write sets its headers: one the schema does not relate to a
+    // captured model can still change captured rows (a foreign key or trigger only in SQL), and
+    // those rows must not get the headers an earlier write of the transaction set.
+    if (transaction?.kind !== 'itx' && !this.reachesCaptured.has(model)) return params.query(args)
+    const headers = readHeaders(this.options.headers)
     if (transaction?.kind === 'itx') {
       const tx = { kind: 'itx' as const, id: String(transaction.id) }
       await runIn(this.setHeaders(headers), tx)

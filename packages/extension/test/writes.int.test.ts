@@ -61,6 +61,31 @@ describe('headers', () => {
     }
   })
 
+  it('a write the schema does not relate to captured rows, but the database does (a foreign key only in SQL), carries its own headers', async () => {
+    await db.pool.query(
+      'ALTER TABLE employee ADD COLUMN note_id int REFERENCES audit_note (id) ON DELETE CASCADE',
+    )
+    let call = 0
+    const client = extendedPrisma(db, { headers: () => ({ write: String(++call) }) })
+    try {
+      await client.$transaction(async (tx) => {
+        const note = await tx.auditNote.create({ data: { text: 'n' } })
+        await tx.employee.create({ data: { email: 'a@corp.test', name: 'A' } })
+        await tx.$executeRaw`UPDATE employee SET note_id = ${note.id}`
+        await tx.auditNote.delete({ where: { id: note.id } })
+      })
+      const rows = await outboxRows(db)
+      expect(rows.map((r) => [r.type, r.headers])).toEqual([
+        ['employee.created', { write: '2' }],
+        ['employee.updated', { write: '2' }],
+        ['employee.deleted', { write: '3' }],
+      ])
+    } finally {
+      await client.$disconnect()
+      await db.pool.query('ALTER TABLE employee DROP COLUMN note_id')
+    }
+  })
+
   it('raw SQL in a transaction gets the headers of the latest extension write before it, none before any', async () => {
     const client = extendedPrisma(db, { headers: () => ({ trace: 't1' }) })
     try {
