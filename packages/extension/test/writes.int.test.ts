@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
-import { OutboxError } from '../src/index.js'
+import { dropCaptureStatements, OutboxError } from '../src/index.js'
 import { PrismaClient } from './generated/client/client.js'
 import { outbox } from './generated/outbox/index.js'
 import {
@@ -376,6 +376,38 @@ describe('what cannot be captured is named before any DDL runs', () => {
       await dispose(fresh, client)
     }
   }, 120_000)
+})
+
+describe('a captured model added later', () => {
+  it('installs only its own triggers, without waiting for transactions writing the other tables', async () => {
+    const later = extendedPrisma(db, { models: { AuditNote: true } })
+    const other = await db.pool.connect()
+    try {
+      await other.query('BEGIN')
+      await other.query(
+        `INSERT INTO employee (id, email, name) VALUES (gen_random_uuid(), 'o@corp.test', 'O')`,
+      )
+      // Resolves while the other transaction still holds its lock on employee.
+      await later.$outbox.ready()
+      await Promise.all([
+        later.auditNote.create({ data: { text: 'n' } }),
+        prisma.employee.create({ data: { email: 'a@corp.test', name: 'A' } }),
+        base.employee.create({ data: { email: 'b@corp.test', name: 'B' } }),
+      ])
+      await other.query('COMMIT')
+      const rows = await outboxRows(db)
+      expect(rows.map((r) => `${r.type} ${r.payload.email ?? r.payload.text}`).sort()).toEqual([
+        'auditNote.created n',
+        'employee.created a@corp.test',
+        'employee.created b@corp.test',
+        'employee.created o@corp.test',
+      ])
+    } finally {
+      other.release()
+      await later.$disconnect()
+      for (const statement of dropCaptureStatements('audit_note')) await db.pool.query(statement)
+    }
+  })
 })
 
 it('the shared client is unaffected by the clients above', async () => {
