@@ -213,6 +213,19 @@ describe('identifiers that need quoting', () => {
     expect(row?.payload).toEqual({ id: 1, select: "it's", mood: 'VERY_HAPPY', moods: ['sad', 'VERY_HAPPY'] })
   })
 
+  it('long names of multi-byte characters, cut anywhere inside a character, still get valid function names', async () => {
+    const names = [`${'é'.repeat(31)}`, `a${'€'.repeat(20)}`, `ab${'😀'.repeat(15)}`]
+    const models = Object.fromEntries(
+      names.map((dbName, i) => [
+        `Mb${i}`,
+        { dbName, primaryKey: ['id'], relations: {}, fields: { id: scalar('Int') } },
+      ]),
+    )
+    await capture(names.map((n) => `CREATE TABLE "${n}" (id int PRIMARY KEY)`).join('; '), models)
+    for (const n of names) await db.pool.query(`INSERT INTO "${n}" VALUES (1)`)
+    expect((await outboxRows(db)).map((r) => r.aggregatetype)).toEqual(['mb0', 'mb1', 'mb2'])
+  })
+
   it('two 63-byte table names sharing their first 30 bytes get functions of their own', async () => {
     const a = `${'x'.repeat(62)}a`
     const b = `${'x'.repeat(62)}b`
