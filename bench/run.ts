@@ -14,6 +14,7 @@ import { bareSendBatch, logDrain, naiveLoop, type RelayDrainResult, relayDrain }
 import { type LatencyResult, watchLatency } from './latency.js'
 import { busyProcesses, type CpuSplit, freshDatabase, log, machineInfo, ROOT, sleep } from './lib.js'
 import { type RelayProfile, type RssResult, relayRss, summarizeProfile } from './rss.js'
+import { type TracingResult, tracingOverhead } from './tracing.js'
 import { type WriteResult, writeOverhead } from './write.js'
 
 const { values: args } = parseArgs({
@@ -70,7 +71,7 @@ const cfg = {
   /** Longest wait for other work to finish before each measurement, seconds. */
   maxWaitS: num(args['max-wait'], 600),
 }
-const parts = new Set((args.only ?? 'drain,write,latency,rss,bulk').split(',').map((s) => s.trim()))
+const parts = new Set((args.only ?? 'drain,write,latency,rss,bulk,tracing').split(',').map((s) => s.trim()))
 const out = args.out ?? `${ROOT}bench/${quick ? 'RESULTS.quick.md' : 'RESULTS.md'}`
 
 const TARGETS = {
@@ -90,6 +91,8 @@ interface Results {
   ceilingSweep: Awaited<ReturnType<typeof bareSendBatch>>[]
   sweep: RelayDrainResult[]
   write?: WriteResult
+  /** Absent in results saved before the tracing measurement existed. */
+  tracing?: TracingResult
   /** Absent in results saved before the bulk measurement existed. */
   bulk?: BulkResult[]
   latency: LatencyResult[]
@@ -305,6 +308,17 @@ async function main() {
     const w = r.write.us
     log(
       `  → standalone µs/write: extension ${w.standalone.extension.toFixed(0)}, hand-written ${w.standalone.handwritten.toFixed(0)}, plain ${w.standalone.plain.toFixed(0)}`,
+    )
+  }
+
+  if (parts.has('tracing')) {
+    log(`6. tracing overhead: ${cfg.writes.toLocaleString('en')} creates per variant`)
+    r.tracing = await measure('tracing overhead', () =>
+      tracingOverhead({ writes: cfg.writes, rounds: 3, warmup: quick ? 50 : 200 }),
+    )
+    const u = r.tracing.us
+    log(
+      `  → µs/write: untraced ${u.untraced.toFixed(0)}, traceHeaders without a span ${u.noSpan.toFixed(0)}, inside a span ${u.activeSpan.toFixed(0)}`,
     )
   }
 
@@ -648,6 +662,27 @@ function render(saved: Saved): string {
     }
     L.push('')
     L.push(`Outbox rows written: ${f0(w.outboxRows)} (warm-up included).`)
+    L.push('')
+  }
+
+  // ---- 6 (rendered after the write overhead it extends)
+  if (r.tracing) {
+    const t = r.tracing
+    L.push('## 2c. Tracing overhead on writes')
+    L.push('')
+    L.push(
+      `${f0(t.writes)} standalone creates of \`Item\` per variant (${t.rounds} rounds, order rotated, after a warm-up), with the OpenTelemetry SDK registered (in-memory exporter). ` +
+        'untraced = `outbox()`; no span = `outbox({ headers: traceHeaders })` outside any span (no trace headers to write); in a span = the same inside an active span, so each row carries its `traceparent` ' +
+        '(the write then runs `set_config` in a transaction of its own first, as with any `headers` option).',
+    )
+    L.push('')
+    L.push(
+      '| untraced µs | traceHeaders, no span µs | traceHeaders, in a span µs | in a span / untraced | rows with a traceparent |',
+    )
+    L.push('|---:|---:|---:|---:|---:|')
+    L.push(
+      `| ${f0(t.us.untraced)} | ${f0(t.us.noSpan)} | ${f0(t.us.activeSpan)} | ${f2(t.us.activeSpan / t.us.untraced)} | ${f0(t.tracedRows)} |`,
+    )
     L.push('')
   }
 

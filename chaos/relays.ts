@@ -1,7 +1,8 @@
 /**
- * Real relay processes (`outbox-relay watch`, the package's bin) under a supervisor that SIGKILLs
- * a random one every ~2 s and starts it again, recording what each killed incarnation had in
- * flight (rows still leased by it right after its death).
+ * Real relay processes (`outbox-relay watch`, or `outbox-relay stream` with `--relay stream`; the
+ * package's bin) under a supervisor that SIGKILLs a random one every ~2 s and starts it again,
+ * recording what each killed incarnation had in flight (rows still leased by it right after its
+ * death; unknown for streamers, which lease nothing).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
@@ -10,6 +11,8 @@ import type pg from 'pg'
 import { log, ROOT, retry, sleep } from './util.ts'
 
 export interface RelayConfig {
+  /** `watch` (polling relays) or `stream` (WAL streamers on one slot: one active, the others standby). */
+  mode: 'watch' | 'stream'
   count: number
   databaseUrl: string
   brokers: string
@@ -69,6 +72,9 @@ export interface RelayFleet {
 
 const BIN = join(ROOT, 'packages/relay/bin/outbox-relay.mjs')
 
+/** The replication slot (and publication) of the stream relays. */
+export const STREAM_SLOT = 'chaos'
+
 /** Every relay process started, so a crashing harness can still kill them (see run.ts). */
 export const children = new Set<ChildProcess>()
 
@@ -103,8 +109,15 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
       out = createWriteStream(join(cfg.logDir, `relay-${slot.index}.log`), { flags: 'a' })
       logs.set(slot.index, out)
     }
-    const child = spawn(process.execPath, [BIN, 'watch'], {
+    const child = spawn(process.execPath, [BIN, cfg.mode], {
       env: {
+        ...(cfg.mode === 'stream'
+          ? {
+              STREAM_SLOT: STREAM_SLOT,
+              STREAM_BATCH_SIZE: String(cfg.batchSize),
+              STREAM_STANDBY_RETRY_MS: '200',
+            }
+          : {}),
         PATH: process.env.PATH,
         DATABASE_URL: cfg.databaseUrl,
         KAFKA_BROKERS: cfg.brokers,
@@ -137,7 +150,7 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
     slot.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         if (!slot.killing && !stopping) {
-          const startup = tail.some((l) => l.includes('watch failed:'))
+          const startup = tail.some((l) => l.includes(`${cfg.mode} failed:`))
           const error = startup
             ? lastLine
             : (tail.find((l) => /^\w*Error\b|^error:/.test(l.trim())) ?? lastLine).trim()
@@ -173,6 +186,8 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
    * and the answer is unknown: null.)
    */
   async function captureInFlight(relayId: string): Promise<string[] | null> {
+    // A streamer leases nothing: what it had sent but not confirmed is unknown.
+    if (cfg.mode === 'stream') return null
     const started = Date.now()
     try {
       const { rows } = await retry(

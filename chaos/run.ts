@@ -26,7 +26,7 @@ import {
   freezeRelayHoldingLock,
   terminationStorm,
 } from './liveness.ts'
-import { children, type Kill, startRelays, type UnexpectedExit } from './relays.ts'
+import { children, type Kill, STREAM_SLOT, startRelays, type UnexpectedExit } from './relays.ts'
 import { runSweep, type SweepReport } from './sweep.ts'
 import { elapsed, log, ROOT, retry, sleep } from './util.ts'
 import { runWriters, type WriterStats } from './writers.ts'
@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     events: { type: 'string' },
     keys: { type: 'string' },
     out: { type: 'string' },
+    relay: { type: 'string', default: 'watch' },
   },
   strict: true,
 })
@@ -50,11 +51,16 @@ if (args['self-test']) {
 }
 
 const ci = args.ci === true || args.quick === true
+if (args.relay !== 'watch' && args.relay !== 'stream') {
+  console.error(`--relay must be watch or stream, got "${args.relay}"`)
+  process.exit(2)
+}
+const relayMode: 'watch' | 'stream' = args.relay
 const env = process.env
 const num = (v: string | undefined, d: number) =>
   v === undefined || v === '' ? d : Number(v.replaceAll('_', ''))
 const P = {
-  profile: ci ? 'ci' : 'full',
+  profile: `${ci ? 'ci' : 'full'}${relayMode === 'stream' ? '-stream' : ''}`,
   events: num(args.events, ci ? 10_000 : 100_000),
   keys: num(args.keys, ci ? 1_000 : 10_000),
   writers: ci ? 6 : 8,
@@ -112,12 +118,14 @@ async function main() {
   const logDir = join(dataDir, 'logs')
   rmSync(logDir, { recursive: true, force: true })
   mkdirSync(logDir, { recursive: true })
-  log(`chaos (${P.profile}): ${P.events} events, ${P.keys} keys, ${P.relays} relays; state in ${dataDir}`)
+  log(
+    `chaos (${P.profile}): ${P.events} events, ${P.keys} keys, ${P.relays} ${relayMode} relays; state in ${dataDir}`,
+  )
   if (BREAK.size > 0)
     log(`CHAOS_BREAK=${[...BREAK].join(',')}: a rogue relay will break a guarantee on purpose`)
 
   await assertPortFree(ports.http, 'CHAOS_HTTP_PORT')
-  const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg)
+  const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg, { logical: relayMode === 'stream' })
   log(`postgres on 127.0.0.1:${ports.pg}`)
   const kafkaSvc = await startPrivateKafka(join(dataDir, 'kafka'), ports.kafka, ports.controller)
   const pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: 'chaos-harness' })
@@ -164,8 +172,15 @@ async function main() {
       return rows[0] as { pending: number; published: number; dead: number; total: number }
     }
 
+    if (relayMode === 'stream')
+      // Before any write: the slot streams what is written after it exists.
+      await pool.query(`CREATE PUBLICATION ${STREAM_SLOT} FOR TABLE outbox_event WITH (publish = 'insert')`)
+    if (relayMode === 'stream')
+      await pool.query(`SELECT pg_create_logical_replication_slot('${STREAM_SLOT}', 'pgoutput')`)
+
     const fleet = startRelays(
       {
+        mode: relayMode,
         count: P.relays,
         databaseUrl: db.url,
         brokers: kafkaSvc.brokers,
@@ -177,7 +192,11 @@ async function main() {
       },
       pool,
     )
-    log(`${P.relays} relays started (lease ${P.leaseMs} ms, batch ${P.batchSize}, poll ${P.pollMs} ms)`)
+    log(
+      relayMode === 'stream'
+        ? `${P.relays} stream relays started on slot ${STREAM_SLOT} (batch ${P.batchSize}): one active, the others standby`
+        : `${P.relays} relays started (lease ${P.leaseMs} ms, batch ${P.batchSize}, poll ${P.pollMs} ms)`,
+    )
 
     // killer: a random relay every ~2 s, for the whole run
     let killing = true
@@ -327,16 +346,19 @@ async function main() {
         return `${liveness.storm.terminated} connections terminated in ${liveness.storm.rounds} rounds over ${P.stormSeconds} s`
       })
       await sleep(2_000)
-      await fault('relay frozen (SIGSTOP) holding the claim lock', async () => {
-        liveness.frozenLock = await freezeRelayHoldingLock(db.url, fleet, P.frozenLockMs)
-        const { relayId, resumeMs } = liveness.frozenLock
-        return `${relayId} frozen ${P.frozenLockMs / 1000} s with the lock; another relay got the lock after ${resumeMs === null ? 'NEVER' : `${(resumeMs / 1000).toFixed(2)} s`}`
-      })
-      await fault('relay frozen (SIGSTOP) holding leased rows', async () => {
-        liveness.frozenClaims = await freezeRelayHoldingClaims(pool, fleet, P.frozenClaimsMs)
-        const { relayId, rows } = liveness.frozenClaims
-        return `${relayId} frozen ${P.frozenClaimsMs / 1000} s with ${rows} leased rows (lease ${P.leaseMs / 1000} s), then SIGCONT`
-      })
+      // Claim lock and leases belong to the polling relays; streamers hold neither.
+      if (relayMode === 'watch') {
+        await fault('relay frozen (SIGSTOP) holding the claim lock', async () => {
+          liveness.frozenLock = await freezeRelayHoldingLock(db.url, fleet, P.frozenLockMs)
+          const { relayId, resumeMs } = liveness.frozenLock
+          return `${relayId} frozen ${P.frozenLockMs / 1000} s with the lock; another relay got the lock after ${resumeMs === null ? 'NEVER' : `${(resumeMs / 1000).toFixed(2)} s`}`
+        })
+        await fault('relay frozen (SIGSTOP) holding leased rows', async () => {
+          liveness.frozenClaims = await freezeRelayHoldingClaims(pool, fleet, P.frozenClaimsMs)
+          const { relayId, rows } = liveness.frozenClaims
+          return `${relayId} frozen ${P.frozenClaimsMs / 1000} s with ${rows} leased rows (lease ${P.leaseMs / 1000} s), then SIGCONT`
+        })
+      }
       await fault(`Kafka broker frozen (SIGSTOP) ${P.brokerFrozenMs / 1000} s`, async () => {
         const before = await count().catch(() => undefined)
         await freezeBroker(kafkaSvc, P.brokerFrozenMs)

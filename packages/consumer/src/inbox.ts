@@ -214,6 +214,16 @@ export function createInbox<Tx extends InboxTransactionClient>(
       await giveUp(source, error, 1)
       return
     }
+    const prepare = (handler as { prepare?: (event: OutboxEvent) => OutboxEvent | undefined }).prepare
+    if (typeof prepare === 'function') {
+      try {
+        // Typed handlers: a payload failing its schema never reaches the handler, nor a retry.
+        event = (prepare(event as OutboxEvent) ?? event) as OutboxEvent<Payload>
+      } catch (error) {
+        await giveUp(source, error, 1, event as OutboxEvent)
+        return
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         await handle(event, handler)

@@ -19,3 +19,14 @@ export {
   type PurgeOptions,
 } from './inbox.js'
 export { type SubscribeOptions, subscribe } from './subscribe.js'
+export {
+  type CatalogueEntry,
+  type EventCatalogue,
+  type PayloadOf,
+  type PayloadSchema,
+  type TypedEvent,
+  type TypedHandlerOptions,
+  type TypedHandlers,
+  type TypedInboxHandler,
+  typedHandler,
+} from './typed.js'

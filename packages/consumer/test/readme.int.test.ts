@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs'
 import { collectMessages, createTopics, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
 import type { Kafka } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { createInbox, subscribe } from '../src/index.js'
+import { z } from 'zod'
+import { createInbox, subscribe, typedHandler } from '../src/index.js'
+import { traced } from '../src/otel/index.js'
 import { barrier, produce, useTestDatabase } from './helpers.js'
 
 const t = useTestDatabase('outbox_inbox_readme')
@@ -69,6 +71,65 @@ describe('README', () => {
       name: 'Ada L.',
     })
     expect(inbox.counters()).toMatchObject({ processed: 2, duplicates: 1 })
+  })
+
+  it('2b: typed handlers (traced): each gets its parsed payload; a payload failing its schema is dead-lettered', async () => {
+    const { prisma } = t
+    const topic = uniqueTopic('outbox.event.employee')
+    await createTopics(kafka, [topic, `${topic}.dlq`], 1)
+    // The generated catalogue's shape: event type -> { schema, version }.
+    const EmployeePayload = z.object({ id: z.string(), name: z.string() })
+    const events = {
+      'employee.created': { version: 'v1', schema: EmployeePayload },
+      'employee.deleted': { version: 'v1', schema: EmployeePayload },
+    }
+    const ada = { id: randomUUID(), name: 'Ada' }
+    const grace = { id: randomUUID(), name: 'Grace' }
+    const deleted = {
+      ...employeeEvent(grace),
+      headers: { ...employeeEvent(grace).headers, eventType: 'employee.deleted' },
+    }
+    const broken = { ...employeeEvent(ada), value: JSON.stringify({ id: ada.id }) }
+    await produce(kafka, topic, [employeeEvent(grace), broken, employeeEvent(ada), deleted])
+    const producer = kafka.producer({ idempotent: true })
+    await producer.connect()
+    const inbox = createInbox(prisma, { consumer: 'directory-typed', deadLetter: { producer } })
+    const consumer = kafka.consumer({ groupId: `directory-${randomUUID()}` })
+    await consumer.connect()
+    await subscribe(consumer, { topics: [topic], fromBeginning: true })
+    const done = barrier()
+    let seen = 0
+
+    const eachMessage = inbox.eachMessage(
+      traced(
+        typedHandler(events, {
+          'employee.created': async (event, tx) => {
+            await tx.directoryEntry.create({
+              data: { employeeId: event.payload.id, name: event.payload.name },
+            })
+          },
+          'employee.deleted': async (event, tx) => {
+            await tx.directoryEntry.deleteMany({ where: { employeeId: event.payload.id } })
+          },
+        }),
+        { consumerGroup: 'directory' },
+      ),
+    )
+    await consumer.run({
+      eachMessage: async (payload) => {
+        await eachMessage(payload)
+        if (++seen === 4) done.open()
+      },
+    })
+    await done.reached
+    await consumer.disconnect()
+    await producer.disconnect()
+    expect(
+      await prisma.directoryEntry.findMany({ where: { employeeId: { in: [ada.id, grace.id] } } }),
+    ).toEqual([{ employeeId: ada.id, name: 'Ada' }])
+    expect(inbox.counters()).toMatchObject({ processed: 3, deadLettered: 1, retries: 0 })
+    const [dead] = await collectMessages(kafka, [`${topic}.dlq`], { count: 1 })
+    expect(dead?.headers['dlq.error']).toMatch(/INBOX_INVALID_PAYLOAD|does not match its schema/)
   })
 
   it('3: when a handler fails: retried, then dead-lettered with the hooks called', async () => {

@@ -1,4 +1,5 @@
 export * from './kafka.js'
+export * from './logical-postgres.js'
 export * from './migrate.js'
 export * from './postgres.js'
 export * from './reachable.js'

@@ -127,7 +127,9 @@ function modelCapture(
   const outbox = qualified(schema, options.outboxTable)
   const payload = payloadSql(datamodel, info, 'r')
   const aggregateId = aggregateIdSql(datamodel, info, 'r')
-  const headers = `COALESCE(NULLIF(current_setting(${literal(HEADERS_SETTING)}, true), ''), '{}')::jsonb`
+  const version =
+    info.version === undefined ? '' : ` || jsonb_build_object('schemaVersion', ${literal(info.version)})`
+  const headers = `COALESCE(NULLIF(current_setting(${literal(HEADERS_SETTING)}, true), ''), '{}')::jsonb${version}`
   const insert = (kind: string, from: string) =>
     `INSERT INTO ${outbox} ("id", "aggregatetype", "aggregateid", "type", "payload", "topic", "headers")
     SELECT ${qualified(schema, UUIDV7)}(), ${literal(captured.aggregateType)}, ${aggregateId}, ${literal(`${captured.aggregateType}.${kind}`)},

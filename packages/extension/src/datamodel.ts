@@ -13,6 +13,8 @@ export interface OutboxFieldInfo {
   dbName?: string
   /** The native type when `@db.X` gives one, e.g. `Timestamptz`, `Date`, `Real`. */
   nativeType?: string
+  /** True when the field is optional (`String?`): its payload value may be null. */
+  optional?: boolean
 }
 
 export interface OutboxRelationInfo {
@@ -42,6 +44,11 @@ export interface OutboxModelInfo {
   relations: Record<string, OutboxRelationInfo>
   /** Present when the model carries a `/// @outbox` annotation. */
   outbox?: { aggregateType?: string; topic?: string }
+  /**
+   * The payload's schema version (a hash of its shape), written by the generator; the capture
+   * triggers put it in each event's `schemaVersion` header.
+   */
+  version?: string
 }
 
 export interface OutboxDatamodel {

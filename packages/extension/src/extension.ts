@@ -2,6 +2,7 @@ import { Prisma } from '@prisma/client/extension'
 import type { Types } from '@prisma/client/runtime/client'
 import { type BaseClient, Capture, type HookParams, NO_TIMEOUT } from './capture.js'
 import type { OutboxDatamodel } from './datamodel.js'
+import { type DeclaredEmitInput, type DeclaredEvents, emitInputOf } from './declared-events.js'
 import { type EmitInput, rowForEmit } from './emit.js'
 import { OutboxError } from './errors.js'
 import { insertRowsStatement } from './events.js'
@@ -15,14 +16,16 @@ import {
 import { type OutboxOptions, readHeaders, resolveOptions } from './options.js'
 
 /** What `$outbox` offers on the client and on each transaction client. */
-export interface OutboxApi {
+export interface OutboxApi<E extends DeclaredEvents | undefined = undefined> {
   /**
    * Writes a custom event. On a transaction client (`tx.$outbox`) it joins that transaction;
    * on the root client it is a PrismaPromise, so it can also go into `$transaction([...])`.
    * @example
    * await tx.$outbox.emit({ aggregateType: 'payroll', aggregateId: id, type: 'payroll.recalculated', payload })
+   * With `options.events`, only declared types with payloads of their schemas:
+   * await tx.$outbox.emit({ type: 'payroll.recalculated', aggregateId: id, payload })
    */
-  emit(event: EmitInput): Promise<number>
+  emit(event: [E] extends [DeclaredEvents] ? DeclaredEmitInput<E> : EmitInput): Promise<number>
   /**
    * Checks now that the capture triggers are installed and current, and installs them when not
    * (unless `triggers: 'verify'`). Every client does this once by itself before its first
@@ -39,8 +42,17 @@ type None = Record<never, never>
  * client and on transaction clients. (`$transaction` keeps Prisma's own signatures; the override
  * changes how it runs, not what it accepts.)
  */
-export type OutboxExtension = (client: BaseClient) => {
-  $extends: { extArgs: Types.Extensions.InternalArgs<None, None, None, { $outbox: OutboxApi }> }
+export type OutboxExtension<E extends DeclaredEvents | undefined = undefined> = (client: BaseClient) => {
+  $extends: { extArgs: Types.Extensions.InternalArgs<None, None, None, { $outbox: OutboxApi<E> }> }
+}
+
+/** `outbox()` options plus the declared custom events that type `$outbox.emit`. */
+export type OutboxOptionsWithEvents<
+  ModelName extends string = string,
+  E extends DeclaredEvents | undefined = undefined,
+> = OutboxOptions<ModelName> & {
+  /** Custom event types from `defineEvents(...)`: `emit` then takes only these. */
+  events?: E
 }
 
 type ModelNames<D extends OutboxDatamodel> = Extract<keyof D['models'], string>
@@ -56,7 +68,9 @@ type ModelNames<D extends OutboxDatamodel> = Extract<keyof D['models'], string>
  * const prisma = new PrismaClient({ adapter }).$extends(outbox({ models: { Employee: true } }))
  */
 export function createOutbox<const D extends OutboxDatamodel>(datamodel: D) {
-  return (options: OutboxOptions<ModelNames<D>> = {}): OutboxExtension => outbox(datamodel, options)
+  return <E extends DeclaredEvents | undefined = undefined>(
+    options: OutboxOptionsWithEvents<ModelNames<D>, E> = {},
+  ): OutboxExtension<E> => outbox(datamodel, options)
 }
 
 /**
@@ -76,8 +90,21 @@ export function createOutbox<const D extends OutboxDatamodel>(datamodel: D) {
  * @param [options.headers] - extra headers for every event, e.g. a `traceparent`
  * @throws OutboxError `OUTBOX_INVALID_OPTIONS` naming what is wrong
  */
-export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}): OutboxExtension {
-  const resolved = resolveOptions(datamodel, options)
+export function outbox<E extends DeclaredEvents | undefined = undefined>(
+  datamodel: OutboxDatamodel,
+  options: OutboxOptionsWithEvents<string, E> = {},
+): OutboxExtension<E> {
+  const { events, ...rest } = options ?? {}
+  const resolved = resolveOptions(datamodel, rest)
+  if (
+    events !== undefined &&
+    (typeof events !== 'object' || events === null || Object.keys(events).length === 0)
+  ) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      'options.events must be the non-empty result of defineEvents({ ... })',
+    )
+  }
 
   return Prisma.defineExtension((client: BaseClient) => {
     checkPrismaInternals(client)
@@ -92,13 +119,14 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
     const baseTransaction = client.$transaction as (this: unknown, ...args: unknown[]) => Promise<unknown>
 
     const ready = () => capture.checkNow()
-    const emitOn = (target: BaseClient) => (event: EmitInput) => {
+    const emitOn = (target: BaseClient) => (input: unknown) => {
+      const event = events ? emitInputOf(events, input) : (input as EmitInput)
       const row = rowForEmit(event, readHeaders(resolved.headers))
       return target.$executeRawUnsafe(...insertRowsStatement(capture.outboxTable, [row]))
     }
     /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */
     const withOutbox = (tx: BaseClient): BaseClient => {
-      const api: OutboxApi = { emit: emitOn(tx), ready }
+      const api: OutboxApi<undefined> = { emit: emitOn(tx), ready }
       return new Proxy(tx, {
         get: (target, prop) => (prop === '$outbox' ? api : Reflect.get(target, prop, target)),
       })
@@ -107,7 +135,7 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
     return client.$extends({
       name: 'prisma-outbox',
       client: {
-        $outbox: { emit: emitOn(client), ready } satisfies OutboxApi,
+        $outbox: { emit: emitOn(client), ready } satisfies OutboxApi<undefined>,
         /**
          * Interactive callbacks get a client with `$outbox`. With the `headers` option, a batch
          * runs as one interactive transaction (with no timeout of its own), so the headers of
@@ -141,5 +169,5 @@ export function outbox(datamodel: OutboxDatamodel, options: OutboxOptions = {}):
         },
       },
     })
-  }) as unknown as OutboxExtension
+  }) as unknown as OutboxExtension<E>
 }

@@ -6,8 +6,20 @@ export type {
   OutboxModelInfo,
   OutboxRelationInfo,
 } from './datamodel.js'
+export {
+  type DeclaredEmitInput,
+  type DeclaredEvent,
+  type DeclaredEvents,
+  defineEvents,
+} from './declared-events.js'
 export type { EmitInput } from './emit.js'
 export { isOutboxError, OutboxError, type OutboxErrorCode } from './errors.js'
-export { createOutbox, type OutboxApi, type OutboxExtension, outbox } from './extension.js'
+export {
+  createOutbox,
+  type OutboxApi,
+  type OutboxExtension,
+  type OutboxOptionsWithEvents,
+  outbox,
+} from './extension.js'
 export { toJsonSafe } from './json.js'
 export { defaultAggregateType, defaultTopic, type ModelOutboxOptions, type OutboxOptions } from './options.js'

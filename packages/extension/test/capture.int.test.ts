@@ -6,6 +6,7 @@
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
 import type { Employee, PrismaClient } from './generated/client/client.js'
+import { datamodel } from './generated/outbox/index.js'
 import { type ExtendedPrisma, type OutboxRowView, outboxRows, useCaptureDatabase } from './helpers.js'
 
 let db: TestDatabase
@@ -198,7 +199,7 @@ function expectRows(rows: OutboxRowView[], kind: Kind, records: Employee[]): voi
       aggregateid: record.id,
       type: `employee.${kind}`,
       topic: 'outbox.event.employee',
-      headers: {},
+      headers: { schemaVersion: datamodel.models.Employee.version },
     })
     expect(row.payload).toEqual(employeePayload(record))
   })

@@ -6,6 +6,7 @@
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { PrismaClient } from './generated/client/client.js'
+import { datamodel } from './generated/outbox/index.js'
 import { type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -286,9 +287,10 @@ describe('settings from annotations and options', () => {
       })
     })
     const rows = await outboxRows(db)
+    const schemaVersion = datamodel.models.Employee.version
     expect(rows.map((r) => r.headers)).toEqual([
-      { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
-      { traceparent },
+      { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', schemaVersion },
+      { traceparent, schemaVersion },
       { traceparent, extra: 'y' },
     ])
   })

@@ -7,7 +7,7 @@ import type { TestDatabase } from '@prisma-outbox/devkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { outboxMigrationSql, outboxModelPrisma } from '../src/sql/index.js'
 import { PrismaClient } from './generated/client/client.js'
-import { outbox } from './generated/outbox/index.js'
+import { datamodel, outbox } from './generated/outbox/index.js'
 import { dispose, outboxRows, testDatabase } from './helpers.js'
 
 let db: TestDatabase
@@ -72,8 +72,18 @@ describe('README: options', () => {
     const staff = await prisma.employee.create({ data: { email: 'grace@example.com', name: 'Grace' } })
     const rows = await outboxRows(db)
     expect(rows.map((r) => [r.type, r.aggregateid, r.topic, r.headers])).toEqual([
-      ['auditNote.created', String(note.id), 'outbox.event.auditNote', { traceparent: currentTraceparent() }],
-      ['staff.created', staff.id, 'hr.staff', { traceparent: currentTraceparent() }],
+      [
+        'auditNote.created',
+        String(note.id),
+        'outbox.event.auditNote',
+        { traceparent: currentTraceparent(), schemaVersion: datamodel.models.AuditNote.version },
+      ],
+      [
+        'staff.created',
+        staff.id,
+        'hr.staff',
+        { traceparent: currentTraceparent(), schemaVersion: datamodel.models.Employee.version },
+      ],
     ])
   })
 })

@@ -4,7 +4,12 @@
  * runtime assertions make the same points where they can be observed.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { type EmitInput, OutboxError, type OutboxOptions } from '../src/index.js'
+import {
+  type DeclaredEvents,
+  type EmitInput,
+  OutboxError,
+  type OutboxOptionsWithEvents,
+} from '../src/index.js'
 import type { PrismaClient } from './generated/client/client.js'
 import { type OutboxModelName, outbox } from './generated/outbox/index.js'
 import type { ExtendedPrisma } from './helpers.js'
@@ -28,7 +33,9 @@ describe('types', () => {
       | 'Wide'
       | 'OutboxEvent'
     >()
-    expectTypeOf(outbox).parameter(0).toEqualTypeOf<OutboxOptions<OutboxModelName> | undefined>()
+    expectTypeOf(outbox)
+      .parameter(0)
+      .toEqualTypeOf<OutboxOptionsWithEvents<OutboxModelName, DeclaredEvents | undefined> | undefined>()
     outbox({ models: { AuditNote: true, Employee: { aggregateType: 'staff' } } })
     // @ts-expect-error: Nope is not a model of the schema
     expect(() => outbox({ models: { Nope: true } })).toThrow(OutboxError)

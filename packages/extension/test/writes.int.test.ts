@@ -26,6 +26,12 @@ let prisma: ExtendedPrisma
 useCaptureDatabase({ db: (d) => (db = d), base: (c) => (base = c), prisma: (c) => (prisma = c) })
 
 /** The error `write` throws or rejects with. */
+/** The headers a row got from the writes, without the schemaVersion every captured row carries. */
+const written = (headers: Record<string, string>) => {
+  const { schemaVersion: _, ...rest } = headers
+  return rest
+}
+
 async function failure(write: PromiseLike<unknown> | (() => unknown)): Promise<unknown> {
   return Promise.resolve()
     .then(() => (typeof write === 'function' ? write() : write))
@@ -51,7 +57,7 @@ describe('headers', () => {
         await tx.employee.update({ where: { email: 'a@corp.test' }, data: { name: 'A2' } })
       })
       const rows = await outboxRows(db)
-      expect(rows.map((r) => [r.type, r.payload.name, r.headers])).toEqual([
+      expect(rows.map((r) => [r.type, r.payload.name, written(r.headers)])).toEqual([
         ['employee.created', 'A', { step: '1' }],
         ['employee.created', 'B', {}],
         ['employee.updated', 'A2', { step: '3', extra: 'x' }],
@@ -75,7 +81,7 @@ describe('headers', () => {
         await tx.auditNote.delete({ where: { id: note.id } })
       })
       const rows = await outboxRows(db)
-      expect(rows.map((r) => [r.type, r.headers])).toEqual([
+      expect(rows.map((r) => [r.type, written(r.headers)])).toEqual([
         ['employee.created', { write: '2' }],
         ['employee.updated', { write: '2' }],
         ['employee.deleted', { write: '3' }],
@@ -95,7 +101,7 @@ describe('headers', () => {
         await tx.$executeRaw`INSERT INTO department (name) VALUES ('after')`
       })
       const rows = await outboxRows(db)
-      expect(rows.map((r) => [r.type, r.headers])).toEqual([
+      expect(rows.map((r) => [r.type, written(r.headers)])).toEqual([
         ['department.created', {}],
         ['employee.created', { trace: 't1' }],
         ['department.created', { trace: 't1' }],
@@ -412,5 +418,5 @@ describe('a captured model added later', () => {
 
 it('the shared client is unaffected by the clients above', async () => {
   await prisma.employee.create({ data: { email: 'z@corp.test', name: 'Z' } })
-  expect((await outboxRows(db)).map((r) => r.headers)).toEqual([{}])
+  expect((await outboxRows(db)).map((r) => written(r.headers))).toEqual([{}])
 })

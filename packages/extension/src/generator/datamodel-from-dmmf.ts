@@ -2,6 +2,7 @@ import { captureScript } from '../capture-sql.js'
 import type { OutboxDatamodel, OutboxFieldInfo, OutboxModelInfo, OutboxRelationInfo } from '../datamodel.js'
 import { resolveOptions } from '../options.js'
 import { parseOutboxAnnotation } from './annotation.js'
+import { type EnumValues, payloadVersion } from './catalogue.js'
 
 /** The part of Prisma's DMMF the generator reads. */
 export interface DmmfModel {
@@ -54,6 +55,7 @@ export function datamodelFromDmmf(
       }
       if (field.dbName && field.dbName !== field.name) info.dbName = field.dbName
       if (field.nativeType?.[0]) info.nativeType = field.nativeType[0]
+      if (!field.isRequired) info.optional = true
       fields[field.name] = info
       if (field.kind !== 'object') continue
       const from = field.relationFromFields ?? []
@@ -76,7 +78,14 @@ export function datamodelFromDmmf(
     if (outbox) info.outbox = outbox
     out.models[model.name] = info
   }
+  const values = enumValues(enums)
+  for (const [name, info] of Object.entries(out.models)) info.version = payloadVersion(name, info, values)
   return out
+}
+
+/** All values of each enum, by Prisma name (what payloads carry). */
+export function enumValues(enums: readonly DmmfEnum[]): EnumValues {
+  return Object.fromEntries(enums.map((e) => [e.name, e.values.map((v) => v.name)]))
 }
 
 /**
@@ -106,6 +115,8 @@ export const datamodel = ${JSON.stringify(datamodel, null, 2)} as const
 export const outbox = createOutbox(datamodel)
 
 export type OutboxModelName = keyof typeof datamodel.models
+
+export * from './events.js'
 ${
   sql === undefined
     ? ''

@@ -10,6 +10,7 @@ import { createRelayApp } from '../http/app.js'
 import { kafkaHealthCheck } from '../kafka-health.js'
 import { relayConnectionConfig } from '../pool.js'
 import { serveRelay } from '../server.js'
+import { streamMain } from '../stream/cli.js'
 import { createWatcher } from '../watch.js'
 import { drainProgress, type ProgressStream } from './progress.js'
 import { applicationName, createRuntime } from './runtime.js'
@@ -160,6 +161,7 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
     stderr: io.stderr ?? process.stderr,
     signal: io.signal,
   }
+  if (argv[0] === 'stream') return streamMain(argv.slice(1), full)
   if (wantsHelp(argv)) {
     full.stdout.write(USAGE)
     return argv.length === 0 ? EXIT.CONFIG : EXIT.OK

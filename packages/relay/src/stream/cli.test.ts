@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import { main } from '../cli/main.js'
+
+function io(env: Record<string, string>) {
+  const out: string[] = []
+  const err: string[] = []
+  return {
+    out,
+    err,
+    io: { env, stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) } },
+  }
+}
+
+const base = { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/app', KAFKA_BROKERS: '127.0.0.1:1' }
+
+describe('outbox-relay stream configuration', () => {
+  it('prints its usage for --help', async () => {
+    const a = io({})
+    expect(await main(['stream', '--help'], a.io)).toBe(0)
+    expect(a.out.join('')).toMatch(/^usage: outbox-relay stream \[--drop-slot\]/)
+  })
+
+  it('names a bad slot name and exits 2', async () => {
+    const a = io({ ...base, STREAM_SLOT: 'Bad-Slot' })
+    expect(await main(['stream'], a.io)).toBe(2)
+    expect(a.err.join('')).toMatch(/STREAM_SLOT: slot name "Bad-Slot" is invalid/)
+  })
+
+  it('names a bad number and exits 2', async () => {
+    const a = io({ ...base, STREAM_LAG_ALERT_BYTES: 'lots' })
+    expect(await main(['stream'], a.io)).toBe(2)
+    expect(a.err.join('')).toMatch(/STREAM_LAG_ALERT_BYTES: must be a number/)
+  })
+
+  it('names missing shared variables and unknown flags', async () => {
+    const a = io({})
+    expect(await main(['stream'], a.io)).toBe(2)
+    expect(a.err.join('')).toMatch(/DATABASE_URL: is required/)
+    const b = io(base)
+    expect(await main(['stream', '--drop-slots'], b.io)).toBe(2)
+    expect(b.err.join('')).toMatch(/--drop-slots/)
+  })
+})

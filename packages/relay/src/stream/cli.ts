@@ -1,0 +1,191 @@
+/**
+ * `outbox-relay stream`: the stream relay as a command, configured from the environment like the
+ * other commands, plus `--drop-slot` for uninstalling.
+ * @module
+ */
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import type { ProgressStream } from '../cli/progress.js'
+import { createRuntime } from '../cli/runtime.js'
+import { ConfigError, loadConfig, type RelayConfig } from '../config.js'
+import { coerceError } from '../errors.js'
+import { serveStreamStats } from './metrics.js'
+import { checkStreamName } from './sql.js'
+import { createStreamer, DEFAULT_STREAM_SLOT, dropStreamSetup } from './streamer.js'
+
+/** Usage text of `outbox-relay stream`. */
+export const STREAM_USAGE = `usage: outbox-relay stream [--drop-slot]
+
+Streams new outbox rows from the WAL (logical replication, pgoutput) to Kafka until SIGINT/SIGTERM.
+Needs wal_level = logical and a role with REPLICATION (or superuser). Start several: one streams,
+the others stand by and take over when it stops.
+
+flags:
+  --drop-slot   uninstall: drop the replication slot and the publication, then exit
+                (stop every streamer first)
+  -h, --help    this text
+
+environment: DATABASE_URL, KAFKA_* and OUTBOX_TABLE, DRAIN_BATCH_SIZE, DEAD_LETTER_POLICY, RELAY_ID
+  as for the other commands, and
+  STREAM_SLOT               replication slot (default outbox_relay)
+  STREAM_PUBLICATION        publication (default: the slot's name)
+  STREAM_BATCH_SIZE         events per publish and per mark (default DRAIN_BATCH_SIZE)
+  STREAM_LAG_ALERT_BYTES    slot lag reported as an alert (default 1073741824 = 1 GiB)
+  STREAM_STANDBY_RETRY_MS   how often a standby tries the slot (default 1000)
+  STREAM_LINGER_MS          wait for more events before a small batch (default 0)
+  STREAM_HTTP_PORT          serve GET /stats and GET /metrics on this port (default: no HTTP)
+  STREAM_HTTP_HOST          their address (default 127.0.0.1)
+`
+
+const int = (min: number, max: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min).max(max)
+
+const name = (what: 'slot' | 'publication') =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      checkStreamName(what, value)
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message })
+    }
+  })
+
+/** The stream command's own variables. */
+export const streamEnvSchema = z.object({
+  STREAM_SLOT: name('slot').default(DEFAULT_STREAM_SLOT),
+  STREAM_PUBLICATION: name('publication').optional(),
+  STREAM_BATCH_SIZE: int(1, 10_000).optional(),
+  STREAM_LAG_ALERT_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
+  STREAM_STANDBY_RETRY_MS: int(10, 600_000).default(1_000),
+  STREAM_LINGER_MS: int(0, 10_000).default(0),
+  STREAM_HTTP_PORT: int(0, 65_535).optional(),
+  STREAM_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+})
+
+export interface StreamConfig {
+  relay: RelayConfig
+  dropSlot: boolean
+  slot: string
+  publication: string
+  batchSize: number
+  lagAlertBytes: number
+  standbyRetryMs: number
+  lingerMs: number
+  http: { port: number; host: string } | undefined
+}
+
+/**
+ * Reads the stream command's configuration; throws `ConfigError` naming each bad variable or flag.
+ */
+export function loadStreamConfig(argv: string[], env: Record<string, string | undefined>): StreamConfig {
+  let flags: { 'drop-slot'?: boolean | undefined }
+  try {
+    flags = parseArgs({ args: argv, options: { 'drop-slot': { type: 'boolean' } }, strict: true }).values
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${STREAM_USAGE}`)
+  }
+  const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const relay = loadConfig(['drain'], env)
+  const parsed = streamEnvSchema.safeParse(set)
+  if (!parsed.success)
+    throw new ConfigError(
+      `invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    )
+  const e = parsed.data
+  return {
+    relay,
+    dropSlot: flags['drop-slot'] === true,
+    slot: e.STREAM_SLOT,
+    publication: e.STREAM_PUBLICATION ?? e.STREAM_SLOT,
+    batchSize: e.STREAM_BATCH_SIZE ?? relay.engine?.batchSize ?? 500,
+    lagAlertBytes: e.STREAM_LAG_ALERT_BYTES,
+    standbyRetryMs: e.STREAM_STANDBY_RETRY_MS,
+    lingerMs: e.STREAM_LINGER_MS,
+    http:
+      e.STREAM_HTTP_PORT === undefined ? undefined : { port: e.STREAM_HTTP_PORT, host: e.STREAM_HTTP_HOST },
+  }
+}
+
+function waitForAbort(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return new Promise(() => {})
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}
+
+/**
+ * Runs `outbox-relay stream` (argv after the command name); returns the exit code: 0 after a
+ * signal or a successful `--drop-slot`, 1 on a runtime failure, 2 on bad configuration.
+ */
+export async function streamMain(
+  argv: string[],
+  io: {
+    env: Record<string, string | undefined>
+    stdout: { write(text: string): unknown }
+    stderr: ProgressStream
+    signal?: AbortSignal | undefined
+  },
+): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(STREAM_USAGE)
+    return 0
+  }
+  let config: StreamConfig
+  try {
+    config = loadStreamConfig(argv, io.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`outbox-relay: ${error.message}\n`)
+      return 2
+    }
+    throw error
+  }
+  const log = (line: string) => {
+    if (!config.relay.quiet) io.stderr.write(`${line}\n`)
+  }
+  try {
+    const runtime = await createRuntime(config.relay, { log: (l) => io.stderr.write(l) })
+    try {
+      if (config.dropSlot) {
+        const result = await dropStreamSetup(runtime.pool, {
+          slot: config.slot,
+          publication: config.publication,
+        })
+        io.stdout.write(
+          `${JSON.stringify({ slot: config.slot, publication: config.publication, ...result })}\n`,
+        )
+        return 0
+      }
+      const streamer = createStreamer({
+        connectionString: config.relay.databaseUrl,
+        pool: runtime.pool,
+        publisher: runtime.publisher,
+        table: config.relay.engine?.table,
+        slot: config.slot,
+        publication: config.publication,
+        batchSize: config.batchSize,
+        deadLetterPolicy: config.relay.engine?.deadLetterPolicy,
+        standbyRetryMs: config.standbyRetryMs,
+        lingerMs: config.lingerMs,
+        lagAlertBytes: config.lagAlertBytes,
+        streamId: config.relay.engine?.relayId,
+        onRoleChange: (role) => log(`outbox-relay: stream ${role} (slot ${config.slot})`),
+        onError: (error, where) =>
+          io.stderr.write(`outbox-relay: stream ${where}: ${coerceError(error, 500)}\n`),
+      })
+      await streamer.start()
+      const http = config.http ? await serveStreamStats(() => streamer.stats(), config.http) : undefined
+      if (http) log(`outbox-relay: stream stats on ${http.url}/stats and ${http.url}/metrics`)
+      try {
+        await waitForAbort(io.signal)
+      } finally {
+        await http?.close()
+        await streamer.stop()
+      }
+      return 0
+    } finally {
+      await runtime.close()
+    }
+  } catch (error) {
+    io.stderr.write(`outbox-relay: stream failed: ${coerceError(error, 1000)}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The SQL of the stream relay: publication and slot setup, the per-batch check and settle
+ * statements, slot statistics and uninstall.
+ * @module
+ */
+import type { SqlStatement } from '../db.js'
+import { quoteTable } from '../sql/table.js'
+
+/**
+ * Checks a slot or publication name: PostgreSQL allows lower-case letters, digits and
+ * underscores in slot names; publications follow the same rule here so both can be typed
+ * unquoted by an operator.
+ */
+export function checkStreamName(what: 'slot' | 'publication', name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
+    throw new Error(
+      `${what} name "${name}" is invalid: use 1-63 lower-case letters, digits and underscores, not starting with a digit`,
+    )
+  return name
+}
+
+/** Does the publication exist? */
+export function findPublication(publication: string): SqlStatement {
+  return { text: 'SELECT 1 FROM pg_publication WHERE pubname = $1', values: [publication] }
+}
+
+/** A publication of the outbox table's INSERTs only (updates and deletes never reach the stream). */
+export function createPublication(params: { publication: string; table: string }): SqlStatement {
+  return {
+    text: `CREATE PUBLICATION "${checkStreamName('publication', params.publication)}" FOR TABLE ${quoteTable(params.table)} WITH (publish = 'insert')`,
+    values: [],
+  }
+}
+
+/** Does the slot exist, and with which plugin? */
+export function findSlot(slot: string): SqlStatement {
+  return {
+    text: 'SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()',
+    values: [slot],
+  }
+}
+
+/** A logical slot decoded by `pgoutput`: it keeps the WAL from its confirmed position on. */
+export function createSlot(slot: string): SqlStatement {
+  return {
+    text: "SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+    values: [checkStreamName('slot', slot)],
+  }
+}
+
+/** What {@link inspectStreamBatch} says of each row of a batch. */
+export interface InspectedRow {
+  id: string
+  /** The row's status now; null when it is gone (deleted by retention or by hand). */
+  status: 'pending' | 'published' | 'dead' | null
+  /** An earlier row of its topic + key is dead or held back ('block-key' only). */
+  blocked: boolean
+  /** The row's transaction is visible to this statement (see above). */
+  visible: boolean
+}
+
+/**
+ * One statement per batch, before publishing it:
+ * - the rows' current status, so rows already finished are skipped. A transaction is decoded
+ *   again after a reconnect or a crash when the slot's confirmed position was not advanced past
+ *   it yet; rows we (or a polling relay) already published are then not sent twice.
+ * - under 'block-key', whether an EARLIER row of the same topic + key, outside this batch, is
+ *   dead or is a pending row with `last_error` set (a row held back earlier, a failed polling
+ *   attempt, or a dead row an operator revived): such a row must reach Kafka first, so this one is
+ *   held back too. Fresh pending rows (no `last_error`) do not block: they belong to transactions
+ *   that commit later, and the WAL's commit order is the order we keep.
+ *
+ * - whether the row's transaction is visible to this statement's snapshot yet. The walsender can
+ *   send a commit before the committing backend has left the list of running transactions; until
+ *   then its rows look absent (and an UPDATE would miss them), so the caller waits and asks again.
+ *
+ * Probes go through the primary key and the partial index `(topic, aggregateid, seq) WHERE
+ * status <> 'published'`.
+ */
+export function inspectStreamBatch(params: {
+  table: string
+  rows: Array<{ id: string; topic: string; key: string; seq: string; txid: string }>
+  blockOnDead: boolean
+}): SqlStatement {
+  const t = quoteTable(params.table)
+  const { rows } = params
+  return {
+    text: `SELECT b.id::text AS id, o.status, pg_visible_in_snapshot(b.txid, pg_current_snapshot()) AS visible,
+  ($5::boolean AND EXISTS (
+    SELECT 1 FROM ${t} AS e
+    WHERE e.topic = b.topic AND e.aggregateid = b.key AND e.seq < b.seq
+      AND e.status <> 'published'
+      AND (e.status = 'dead' OR e.last_error IS NOT NULL)
+      AND e.id <> ALL($1::uuid[])
+  )) AS blocked
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $6::xid8[]) AS b(id, topic, key, seq, txid)
+LEFT JOIN ${t} AS o ON o.id = b.id`,
+    values: [
+      rows.map((r) => r.id),
+      rows.map((r) => r.topic),
+      rows.map((r) => r.key),
+      rows.map((r) => r.seq),
+      params.blockOnDead,
+      rows.map((r) => r.txid),
+    ],
+  }
+}
+
+/** The outcome of one row of a batch. */
+export interface SettledRow {
+  id: string
+  /** Published; dead (the event's fault); held (pending, behind an unfinished row of its key). */
+  outcome: 'published' | 'dead' | 'held'
+  /** Why, for dead and held rows. */
+  error?: string | undefined
+}
+
+/**
+ * One UPDATE for the whole batch, after Kafka acknowledged it: published rows get `published_at`
+ * (and `locked_by` = the stream's id, as a record of who published them), dead rows
+ * `attempts + 1` and `last_error`, held rows stay pending with `last_error` saying why. Only
+ * pending rows change, so a row finished meanwhile is left alone.
+ */
+export function settleStreamBatch(params: {
+  table: string
+  streamId: string
+  rows: SettledRow[]
+}): SqlStatement {
+  const t = quoteTable(params.table)
+  const { rows } = params
+  if (rows.every((r) => r.outcome === 'published'))
+    // The common case, cheaper to plan and run: no join with the outcome arrays.
+    return {
+      text: `UPDATE ${t} SET status = 'published', published_at = statement_timestamp(), locked_by = $2, locked_until = NULL
+WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+      values: [rows.map((r) => r.id), params.streamId],
+    }
+  return {
+    text: `UPDATE ${t} AS o
+SET status = CASE WHEN s.outcome = 'held' THEN 'pending' ELSE s.outcome END,
+    published_at = CASE WHEN s.outcome = 'published' THEN statement_timestamp() ELSE o.published_at END,
+    attempts = CASE WHEN s.outcome = 'dead' THEN o.attempts + 1 ELSE o.attempts END,
+    last_error = CASE WHEN s.outcome = 'published' THEN o.last_error ELSE s.error END,
+    locked_by = CASE WHEN s.outcome = 'published' THEN $4 ELSE o.locked_by END,
+    locked_until = NULL
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS s(id, outcome, error)
+WHERE o.id = s.id AND o.status = 'pending'`,
+    values: [
+      rows.map((r) => r.id),
+      rows.map((r) => r.outcome),
+      rows.map((r) => r.error ?? null),
+      params.streamId,
+    ],
+  }
+}
+
+/** The slot as `pg_replication_slots` reports it, with its lag in bytes. */
+export interface SlotStatsRow {
+  slot_name: string
+  active: boolean
+  active_pid: number | null
+  /** `pg_current_wal_lsn() - confirmed_flush_lsn` in bytes, as text (numeric). */
+  lag_bytes: string | null
+  confirmed_flush_lsn: string | null
+  /** reserved / extended / unreserved / lost. */
+  wal_status: string | null
+  /** Bytes the slot may still fall behind before `max_slot_wal_keep_size` invalidates it. */
+  safe_wal_size: string | null
+  /** The server's `max_slot_wal_keep_size`, e.g. '-1' (unlimited) or '10240' (MB). */
+  max_slot_wal_keep_size: string | null
+}
+
+/** Slot health: lag, activity, and how close `max_slot_wal_keep_size` is. */
+export function slotStats(slot: string): SqlStatement {
+  return {
+    text: `SELECT s.slot_name, s.active, s.active_pid,
+  (pg_current_wal_lsn() - s.confirmed_flush_lsn)::text AS lag_bytes,
+  s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status, s.safe_wal_size::text AS safe_wal_size,
+  current_setting('max_slot_wal_keep_size') AS max_slot_wal_keep_size
+FROM pg_replication_slots AS s
+WHERE s.slot_name = $1 AND s.database = current_database()`,
+    values: [slot],
+  }
+}
+
+/** Drops the slot (fails while a streamer is connected to it: stop the streamers first). */
+export function dropSlot(slot: string): SqlStatement {
+  return {
+    text: 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()',
+    values: [slot],
+  }
+}
+
+/** Drops the publication, if it exists. */
+export function dropPublication(publication: string): SqlStatement {
+  return { text: `DROP PUBLICATION IF EXISTS "${checkStreamName('publication', publication)}"`, values: [] }
+}
