@@ -45,7 +45,7 @@ export const FINGERPRINT_PREFIX = 'prisma-outbox capture '
 const UUIDV7 = 'prisma_outbox_uuidv7'
 /** Transaction-local setting carrying the per-write headers (`set_config(..., true)`). */
 export const HEADERS_SETTING = 'prisma_outbox.headers'
-const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`
+const ISO_AFTER_YEAR = `'-MM-DD"T"HH24:MI:SS.MS"Z"'`
 /** jsonb_build_object takes at most 100 arguments: 50 fields per call, calls joined with ||. */
 const FIELDS_PER_OBJECT = 50
 
@@ -195,14 +195,32 @@ function fieldJsonSql(
 ): string | undefined {
   if (field.kind === 'object' || field.kind === 'unsupported') return undefined
   if (!field.isList) return scalarJsonSql(datamodel, field, column)
-  if (field.kind === 'scalar' && ['String', 'Int', 'Boolean', 'Float', 'Json'].includes(field.type)) {
+  if (
+    field.kind === 'scalar' &&
+    ['String', 'Int', 'Boolean', 'Float', 'Json'].includes(field.type) &&
+    !(field.nativeType !== undefined && field.nativeType in NATIVE_CASTS)
+  ) {
     return `to_jsonb(${column})`
   }
   const element = scalarJsonSql(datamodel, field, 'u.e')
   return `CASE WHEN ${column} IS NULL THEN NULL ELSE COALESCE((SELECT jsonb_agg(${element} ORDER BY u.o) FROM unnest(${column}) WITH ORDINALITY AS u(e, o)), '[]'::jsonb) END`
 }
 
-function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value: string): string {
+/**
+ * Native types whose SQL text or JSON is not the value Prisma reads, cast to one that is:
+ * `money` prints with a currency symbol and separators ("$1,234.50"), `oid` is no JSON number.
+ */
+const NATIVE_CASTS: Record<string, string> = { Money: 'numeric', Oid: 'bigint' }
+
+/** The column as the SQL type whose text and JSON match the Prisma value. */
+function asPrismaValue(field: OutboxFieldInfo, value: string): string {
+  const cast =
+    field.kind === 'scalar' && field.nativeType !== undefined ? NATIVE_CASTS[field.nativeType] : undefined
+  return cast === undefined ? value : `${value}::${cast}`
+}
+
+function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, column: string): string {
+  const value = asPrismaValue(field, column)
   if (field.kind === 'enum') return `to_jsonb(${enumTextSql(datamodel, field.type, value)})`
   switch (field.type) {
     case 'BigInt':
@@ -211,7 +229,7 @@ function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value
       return `to_jsonb(${value}::text)`
     case 'DateTime':
     case 'Bytes':
-      return `to_jsonb(${textSql(datamodel, field, value)})`
+      return `to_jsonb(${textSql(datamodel, field, column)})`
     default:
       // String, Int, Boolean, Json as they are; Float as a number, NaN/±Infinity as strings.
       return `to_jsonb(${value})`
@@ -219,7 +237,8 @@ function scalarJsonSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value
 }
 
 /** A value as text, the way the aggregate id and the payload write it. */
-function textSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value: string): string {
+function textSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, column: string): string {
+  const value = asPrismaValue(field, column)
   if (field.kind === 'enum') return enumTextSql(datamodel, field.type, value)
   switch (field.type) {
     case 'DateTime':
@@ -234,17 +253,30 @@ function textSql(datamodel: OutboxDatamodel, field: OutboxFieldInfo, value: stri
 function dateTimeSql(nativeType: string | undefined, value: string): string {
   switch (nativeType) {
     case 'Date':
-      return `to_char(${value}, 'YYYY-MM-DD"T00:00:00.000Z"')`
+      return isoSql(value, `'-MM-DD"T00:00:00.000Z"'`)
     case 'Time':
       return `to_char(${value}, '"1970-01-01T"HH24:MI:SS.MS"Z"')`
     case 'Timetz':
       return `to_char((${value} AT TIME ZONE 'UTC')::time, '"1970-01-01T"HH24:MI:SS.MS"Z"')`
     case 'Timestamptz':
-      return `to_char(${value} AT TIME ZONE 'UTC', ${ISO})`
+      return isoSql(`(${value} AT TIME ZONE 'UTC')`, ISO_AFTER_YEAR)
     default:
       // timestamp without time zone: Prisma reads and writes it as UTC.
-      return `to_char(${value}, ${ISO})`
+      return isoSql(value, ISO_AFTER_YEAR)
   }
+}
+
+/**
+ * A date or timestamp as JavaScript's `toISOString()` writes it: years 0 to 9999 with four
+ * digits, others with a sign and six (`+010000`, `-000043` for 44 BC, as ISO-8601 counts 1 BC
+ * as year 0); `infinity` and `-infinity` as those strings.
+ */
+function isoSql(value: string, afterYear: string): string {
+  const year = `(CASE WHEN extract(year FROM ${value}) < 0 THEN extract(year FROM ${value}) + 1 ELSE extract(year FROM ${value}) END)::int`
+  return `CASE WHEN NOT isfinite(${value}) THEN ${value}::text
+    WHEN extract(year FROM ${value}) BETWEEN 1 AND 9999 THEN to_char(${value}, 'YYYY' || ${afterYear})
+    ELSE (SELECT CASE WHEN y BETWEEN 0 AND 9999 THEN lpad(y::text, 4, '0') WHEN y < 0 THEN '-' || lpad((-y)::text, 6, '0')
+      ELSE '+' || lpad(y::text, 6, '0') END FROM (SELECT ${year}) AS prisma_outbox_year(y)) || to_char(${value}, ${afterYear}) END`
 }
 
 function enumTextSql(datamodel: OutboxDatamodel, enumName: string, value: string): string {

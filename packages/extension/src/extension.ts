@@ -13,7 +13,7 @@ import {
   isPrismaPromise,
   runIn,
 } from './internals.js'
-import { checkHeaders, type OutboxOptions, resolveOptions } from './options.js'
+import { type OutboxOptions, readHeaders, resolveOptions } from './options.js'
 
 /** What `$outbox` offers on the client and on each transaction client. */
 export interface OutboxApi<E extends DeclaredEvents | undefined = undefined> {
@@ -121,7 +121,7 @@ export function outbox<E extends DeclaredEvents | undefined = undefined>(
     const ready = () => capture.checkNow()
     const emitOn = (target: BaseClient) => (input: unknown) => {
       const event = events ? emitInputOf(events, input) : (input as EmitInput)
-      const row = rowForEmit(event, checkHeaders(resolved.headers?.(), 'options.headers()'))
+      const row = rowForEmit(event, readHeaders(resolved.headers))
       return target.$executeRawUnsafe(...insertRowsStatement(capture.outboxTable, [row]))
     }
     /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */

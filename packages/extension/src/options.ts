@@ -180,7 +180,35 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
 export function checkHeaders(headers: unknown, where: string): Record<string, string> {
   const parsed = headersSchema.safeParse(headers ?? {})
   if (!parsed.success) {
-    throw new OutboxError('OUTBOX_INVALID_EVENT', `${where}: headers must map names to string values`)
+    const bad =
+      typeof headers === 'object' && headers !== null && !Array.isArray(headers)
+        ? Object.entries(headers)
+            .filter(([, value]) => typeof value !== 'string')
+            .map(([name, value]) => `"${name}" is ${value === null ? 'null' : typeof value}`)
+        : []
+    throw new OutboxError(
+      'OUTBOX_INVALID_EVENT',
+      `${where}: headers must map names to string values${bad.length > 0 ? ` (${bad.join(', ')})` : ` (got ${Array.isArray(headers) ? 'an array' : typeof headers})`}`,
+    )
   }
   return parsed.data
+}
+
+/**
+ * The headers of the `headers` option for one write, checked. A hook that throws fails the write
+ * with an `OutboxError` naming it (the hook's error as `cause`), before anything is sent.
+ * @throws OutboxError `OUTBOX_INVALID_EVENT`
+ */
+export function readHeaders(hook: ResolvedOptions['headers']): Record<string, string> {
+  let headers: unknown
+  try {
+    headers = hook?.()
+  } catch (error) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_EVENT',
+      `options.headers() threw: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    )
+  }
+  return checkHeaders(headers, 'options.headers()')
 }

@@ -25,8 +25,9 @@ const NON_FINITE = ['NaN', 'Infinity', '-Infinity'] as const
 // numeric::text: digits with the column's scale, or NaN/±Infinity; never an exponent.
 const DECIMAL = '^(-?[0-9]+(\\.[0-9]+)?|NaN|-?Infinity)$'
 const BIGINT = '^-?[0-9]+$'
-// to_char(..., 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'): years past 9999 get more digits.
-const DATE_TIME = '^[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$'
+// As toISOString() writes it: years outside 0-9999 with a sign and six digits; infinities as text.
+const DATE_TIME =
+  '^((?:[0-9]{4}|[+-][0-9]{6})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z|-?infinity)$'
 const BASE64 = '^[A-Za-z0-9+/]*={0,2}$'
 
 const regex = (pattern: string) => `new RegExp(${JSON.stringify(pattern)})`
