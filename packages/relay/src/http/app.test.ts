@@ -22,9 +22,9 @@ const counters = (): EngineCounters => ({
   retried: 2,
   dead: 1,
   held: 0,
-  deferred: 0,
-  unsettled: 0,
-  pauses: 0,
+  deferred: 9,
+  unsettled: 3,
+  pauses: 2,
   lostLeases: 0,
   publishFailures: 1,
   claimMsTotal: 10,
@@ -342,6 +342,10 @@ describe('GET /stats and /metrics', () => {
     expect(text).toContain('outbox_relay_published_total 120')
     expect(text).toContain('outbox_relay_retried_total 2')
     expect(text).toContain('outbox_relay_dead_total 1')
+    expect(text).toContain('outbox_relay_deferred_total 9')
+    expect(text).toContain('outbox_relay_unsettled_total 3')
+    expect(text).toContain('# TYPE outbox_relay_pauses_total counter')
+    expect(text).toContain('outbox_relay_pauses_total 2')
     expect(text).toContain('# TYPE outbox_relay_drain_duration_seconds histogram')
     expect(text).toContain('outbox_relay_drain_duration_seconds_bucket{le="0.01"} 0')
     expect(text).toContain('outbox_relay_drain_duration_seconds_bucket{le="0.025"} 1')

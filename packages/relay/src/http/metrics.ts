@@ -119,6 +119,21 @@ export function createRelayMetrics(options: { prefix?: string } = {}): RelayMetr
         'Published rows whose lease had been taken over before marking.',
         [['', counters.lostLeases]],
       )
+      metric(
+        'relay_deferred_total',
+        'counter',
+        'Rows sent back unpublished after a broker or network failure (no attempt counted).',
+        [['', counters.deferred]],
+      )
+      metric(
+        'relay_unsettled_total',
+        'counter',
+        'Rows whose send timed out; they keep their lease until it expires (no attempt counted).',
+        [['', counters.unsettled]],
+      )
+      metric('relay_pauses_total', 'counter', 'Relay-wide pauses after a broker or network failure.', [
+        ['', counters.pauses],
+      ])
       metric('relay_drains_total', 'counter', 'Drains started.', [['', counters.drains]])
       metric('relay_batches_total', 'counter', 'Batches claimed.', [['', counters.batches]])
       const name = `${prefix}_relay_drain_duration_seconds`
