@@ -99,6 +99,7 @@ describe('loadConfig', () => {
         DRAIN_LEASE_MS: '60000',
         DEAD_LETTER_POLICY: 'continue',
         WATCH_DEBOUNCE_MS: '0',
+        RELAY_TRACING: 'yes',
         UNRELATED: 'ignored',
       },
     )
@@ -121,6 +122,9 @@ describe('loadConfig', () => {
     expect(config.watch).toEqual({ pollMs: 60_000, debounceMs: 0 })
     expect(config.http.maxBudgetMs).toBe(9_000)
     expect(config.quiet).toBe(true)
+    expect(config.tracing).toBe(true)
+    expect(loadConfig(['drain'], base).tracing).toBe(false)
+    expect(error(['drain'], { ...base, RELAY_TRACING: 'on' })).toMatch(/RELAY_TRACING: must be true or false/)
   })
 
   it('Should need an auth choice for serve only', () => {

@@ -97,6 +97,8 @@ export const envSchema = z.object({
   DEAD_LETTER_POLICY: deadLetterPolicySchema.default('block-key'),
   WATCH_POLL_MS: int(10, 86_400_000).default(5_000),
   WATCH_DEBOUNCE_MS: int(0, 60_000).default(20),
+  /** Spans for batches and messages, to the OpenTelemetry SDK the process registered. */
+  RELAY_TRACING: bool.default(false),
 })
 export type RelayEnv = z.output<typeof envSchema>
 
@@ -120,6 +122,8 @@ export interface RelayConfig {
   watch: { pollMs: number; debounceMs: number }
   /** `--quiet`: no progress output. */
   quiet: boolean
+  /** `RELAY_TRACING`: trace batches and messages (needs `@opentelemetry/api` and a registered SDK). */
+  tracing?: boolean | undefined
 }
 
 /** Usage text of the CLI. */
@@ -144,7 +148,7 @@ environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL
   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TOPIC_PARTITIONS, RELAY_TOKEN,
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
   DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
-  WATCH_DEBOUNCE_MS (see the README)
+  WATCH_DEBOUNCE_MS, RELAY_TRACING (see the README)
 `
 
 function issuesText(error: z.ZodError): string {
@@ -269,5 +273,6 @@ export function loadConfig(
     http: { port: fl['--port'] ?? e.PORT, host: e.HOST, auth, maxBudgetMs: e.DRAIN_MAX_BUDGET_MS },
     watch: { pollMs: fl['--poll-ms'] ?? e.WATCH_POLL_MS, debounceMs: e.WATCH_DEBOUNCE_MS },
     quiet: flags.quiet === true,
+    tracing: e.RELAY_TRACING,
   }
 }

@@ -5,6 +5,8 @@
 import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
 import type pg from 'pg'
 import { createEngine, type Engine, type EngineHooks } from '../core/engine.js'
+import { RelayError } from '../core/errors.js'
+import type { Publisher } from '../core/publisher.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
 import { KafkaPublisher } from '../publishers/kafkajs.js'
 import type { RelayConfig } from './config.js'
@@ -14,7 +16,8 @@ import { createRelayPool } from './pool.js'
 export interface Runtime {
   pool: pg.Pool
   kafka: Kafka
-  publisher: KafkaPublisher
+  /** The Kafka publisher, traced when `RELAY_TRACING` is on. */
+  publisher: Publisher
   engine: Engine
   metrics: RelayMetrics
   close(): Promise<void>
@@ -42,10 +45,17 @@ export function applicationName(config: RelayConfig): string {
   return id ? `outbox-relay ${id}` : 'outbox-relay'
 }
 
-/** Merges hook sets (each called in order). */
+/** Merges hook sets (each called in order; the first set's `wrapBatch` is the outermost). */
 export function combineHooks(...sets: Array<EngineHooks | undefined>): EngineHooks {
   const list = sets.filter((s): s is EngineHooks => s !== undefined)
+  const wrappers = list.flatMap((h) => (h.wrapBatch ? [h.wrapBatch.bind(h)] : []))
   return {
+    ...(wrappers.length > 0
+      ? {
+          wrapBatch: <T>(run: () => Promise<T>) =>
+            wrappers.reduceRight<() => Promise<T>>((inner, wrap) => () => wrap(inner), run)(),
+        }
+      : {}),
     onBatch: (info) => {
       for (const h of list) h.onBatch?.(info)
     },
@@ -53,6 +63,28 @@ export function combineHooks(...sets: Array<EngineHooks | undefined>): EngineHoo
       for (const h of list) h.onDrain?.(result)
     },
   }
+}
+
+/**
+ * The relay's OpenTelemetry module, loaded only when `RELAY_TRACING` asks for it:
+ * `@opentelemetry/api` is an optional peer dependency.
+ */
+async function loadTracing(log: (line: string) => void) {
+  let otel: typeof import('../otel/index.js')
+  try {
+    otel = await import('../otel/index.js')
+  } catch (error) {
+    throw new RelayError(
+      'RELAY_INVALID_OPTIONS',
+      `RELAY_TRACING: needs the package @opentelemetry/api (npm install @opentelemetry/api) and an OpenTelemetry SDK registered before the relay starts (${(error as Error).message})`,
+      { cause: error },
+    )
+  }
+  if (!otel.tracerRegistered())
+    log(
+      'outbox-relay: RELAY_TRACING is on, but no OpenTelemetry SDK is registered, so spans go nowhere: start node with --import of your tracing set-up (see the README, Tracing)\n',
+    )
+  return otel
 }
 
 /**
@@ -77,15 +109,25 @@ export async function createRuntime(
     logLevel: logLevel.WARN,
     logCreator: stderrLogCreator(options.log),
   })
-  const publisher = new KafkaPublisher({ kafka, numPartitions: config.kafka.numPartitions })
+  const kafkaPublisher = new KafkaPublisher({ kafka, numPartitions: config.kafka.numPartitions })
   const metrics = createRelayMetrics()
   let engine: Engine
+  let publisher: Publisher = kafkaPublisher
+  let flush = async () => {}
   try {
+    let tracingHooks: EngineHooks | undefined
+    if (config.tracing) {
+      const otel = await loadTracing(options.log)
+      publisher = otel.tracedPublisher(kafkaPublisher, { clientId: config.kafka.clientId })
+      tracingHooks = otel.tracingHooks()
+      flush = otel.flushTracing
+    }
     engine = createEngine({
       pool,
       publisher,
       options: config.engine,
-      hooks: combineHooks(metrics.hooks, options.hooks),
+      // Tracing outermost: the other hooks' work belongs to the batch's span.
+      hooks: combineHooks(tracingHooks, metrics.hooks, options.hooks),
     })
     await publisher.connect()
   } catch (error) {
@@ -102,6 +144,10 @@ export async function createRuntime(
     async close() {
       await publisher.disconnect().catch(() => {})
       await pool.end().catch(() => {})
+      // A process that exits right after (drain from cron) must not lose buffered spans.
+      await flush().catch((error: unknown) =>
+        options.log(`outbox-relay: flushing spans failed: ${(error as Error).message}\n`),
+      )
     },
   }
 }

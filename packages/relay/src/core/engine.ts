@@ -80,6 +80,11 @@ export interface BatchInfo {
 export interface EngineHooks {
   onBatch?(info: BatchInfo): void
   onDrain?(result: DrainResult): void
+  /**
+   * Runs each batch attempt (claim, publish, mark; `onBatch` included) inside `run`, e.g. in a
+   * tracing context. Must call `run` once and settle as it does: its errors are not swallowed.
+   */
+  wrapBatch?<T>(run: () => Promise<T>): Promise<T>
 }
 
 /** Cumulative counters since the engine was created (for `/metrics`). */
@@ -530,13 +535,15 @@ export function createEngine(args: CreateEngineArgs): Engine {
         }
         const limit = Math.min(options.batchSize, (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed)
         const batchStarted = performance.now()
-        const batch = await runBatch(limit, request.topics, {
-          lockWaitMs,
-          // The final mark may use the reserve, not more.
-          markLockWaitMs: budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2),
-          publishDeadline: deadline,
-          stop: () => signal?.aborted === true,
-        })
+        const step = () =>
+          runBatch(limit, request.topics, {
+            lockWaitMs,
+            // The final mark may use the reserve, not more.
+            markLockWaitMs: budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2),
+            publishDeadline: deadline,
+            stop: () => signal?.aborted === true,
+          })
+        const batch = await (hooks.wrapBatch ? hooks.wrapBatch(step) : step())
         if (batch === 'busy') continue
         if (!batch) break
         const took = performance.now() - batchStarted

@@ -3,6 +3,7 @@
  * - `core/` (engine, settle, SQL, errors, options, watch): web-standard APIs and zod only;
  * - `http/` (the Hono app): core, hono, zod;
  * - `publishers/fetch.ts`: core only; `publishers/kafkajs.ts` and `kafka-health.ts`: core and kafkajs;
+ * - `otel/` (tracing): core and `@opentelemetry/api`, so it runs wherever the engine does;
  * - `cli/` (config, pool, server, CLI) and `stream/` (logical replication): anything, Node included.
  * A lower layer never imports a higher one, even for types, and nothing but the entry point
  * imports `cli/`. What is allowed for a folder is checked transitively: whatever a core file
@@ -62,7 +63,8 @@ const LAYERS: Record<string, Layer> = {
     packages: /^kafkajs$/,
     local: /^(core\/|publishers\/kafka-health\.ts$)/,
   },
-  cli: { files: /^cli\//, packages: /./, local: /^(core|http|publishers|cli|stream)\// },
+  otel: { files: /^otel\//, packages: /^@opentelemetry\/api$/, local: /^(core|otel)\// },
+  cli: { files: /^cli\//, packages: /./, local: /^(core|http|publishers|cli|stream|otel)\// },
   stream: { files: /^stream\//, packages: /./, local: /^(core|publishers|cli|stream)\// },
   root: { files: /^index\.ts$/, packages: NOTHING, local: /./ },
 }
