@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { DemoPrisma } from './db.js'
 import { employeeRoutes } from './routes/employees.js'
+import { type TracedRequest, traceRequests } from './tracing.js'
 
 /** Prisma errors the API turns into 4xx answers (codes in the relay's style: UPPER_SNAKE_CASE). */
 const PRISMA_STATUS: Record<string, { status: 404 | 409; code: string; message: string }> = {
@@ -23,10 +24,16 @@ const RELAY_ENDPOINTS = {
 
 /**
  * The demo API: the HR service (`/employees`), the directory service's projection
- * (`/directory`), and whatever else the caller mounts (the relay at `/outbox`).
+ * (`/directory`), and whatever else the caller mounts (the relay at `/outbox`). Each request runs
+ * in a server span; `onRequest` gets its trace id.
  */
-export function createDemoApp(prisma: DemoPrisma, mount: (app: Hono) => void = () => {}) {
+export function createDemoApp(
+  prisma: DemoPrisma,
+  mount: (app: Hono) => void = () => {},
+  onRequest?: (request: TracedRequest) => void,
+) {
   const app = new Hono()
+  app.use(traceRequests(onRequest))
   app.get('/', (c) =>
     c.json({
       employees: '/employees',

@@ -6,11 +6,13 @@
 import { serve } from '@hono/node-server'
 import { applyMigrations } from '@prisma-outbox/devkit/migrate'
 import { createEngine, createRelayApp, KafkaPublisher, kafkaHealthCheck } from '@prisma-outbox/relay'
+import { tracedPublisher, tracingHooks } from '@prisma-outbox/relay/otel'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
 import { createDemoApp } from './app.js'
 import { createPrisma, EMPLOYEE_TOPIC } from './db.js'
 import { DIRECTORY_CONSUMER, startDirectoryConsumer } from './directory.js'
+import type { TracedRequest } from './tracing.js'
 
 export interface DemoOptions {
   databaseUrl: string
@@ -23,6 +25,8 @@ export interface DemoOptions {
   relayToken: string
   employeeTopic?: string
   consumerGroup?: string
+  /** Told the trace id of each request served. */
+  onRequest?: (request: TracedRequest) => void
 }
 
 export interface RunningDemo {
@@ -53,7 +57,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   await publisher.connect()
   // Create the topic before the consumer subscribes, so it does not race the broker's auto-create.
   await publisher.ensureTopics?.([employeeTopic])
-  const engine = createEngine({ pool, publisher })
+  // Traced: each event's trace goes on from the request that wrote it, through Kafka.
+  const engine = createEngine({ pool, publisher: tracedPublisher(publisher), hooks: tracingHooks() })
 
   const directory = await startDirectoryConsumer(
     kafka,
@@ -75,7 +80,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     auth: { token: options.relayToken },
     checkBroker: broker.check,
   })
-  const app = createDemoApp(prisma, (root) => root.route('/outbox', relayApp))
+  const app = createDemoApp(prisma, (root) => root.route('/outbox', relayApp), options.onRequest)
   const server = await new Promise<{ close(cb: () => void): void; port: number }>((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }, (info) =>
       resolve({ close: (cb) => s.close(() => cb()), port: info.port }),

@@ -1,22 +1,17 @@
 /**
  * The directory service: reads employee events from Kafka through the inbox and keeps the
- * `directory_entry` projection. A redelivered event is skipped by the inbox, so it has no second
- * effect.
+ * `directory_entry` projection. Handlers are typed by the generated catalogue (each payload
+ * parsed by its schema) and traced (each runs in a span continuing the writer's trace). A
+ * redelivered event is skipped by the inbox, so it has no second effect.
  * @module
  */
-import { createInbox, type OutboxEvent, subscribe } from '@prisma-outbox/consumer'
+import { createInbox, type OutboxEvent, subscribe, typedHandler } from '@prisma-outbox/consumer'
+import { traced } from '@prisma-outbox/consumer/otel'
 import type { Kafka } from 'kafkajs'
 import type { DemoPrisma } from './db.js'
+import { type EmployeePayload, events } from './generated/outbox/index.js'
 
 export const DIRECTORY_CONSUMER = 'directory'
-
-interface EmployeePayload {
-  id: string
-  email: string
-  name: string
-  title: string | null
-  department: string | null
-}
 
 type Tx = Parameters<Parameters<DemoPrisma['$transaction']>[0]>[0]
 
@@ -55,7 +50,18 @@ export async function startDirectoryConsumer(
   // Waits for the topic when the relay has not created it yet, instead of failing.
   await subscribe(consumer, { topics: [topic], fromBeginning: true })
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
-  await consumer.run({ eachMessage: inbox.eachMessage<EmployeePayload>(applyEmployeeEvent) })
+  await consumer.run({
+    eachMessage: inbox.eachMessage(
+      traced(
+        typedHandler(events, {
+          'employee.created': applyEmployeeEvent,
+          'employee.updated': applyEmployeeEvent,
+          'employee.deleted': applyEmployeeEvent,
+        }),
+        { consumerGroup: groupId },
+      ),
+    ),
+  })
   await joined
   return { inbox, consumer, stop: () => consumer.disconnect() }
 }

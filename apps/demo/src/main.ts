@@ -8,10 +8,13 @@ import { resolve } from 'node:path'
 import { loadConfig } from './config.js'
 import { startDemo } from './demo.js'
 import { REPO_ROOT, type Service, startEmbeddedPostgres, startLocalKafka } from './infra.js'
+import { startTracing } from './tracing.js'
 import { welcome } from './welcome.js'
 
 const config = loadConfig()
-const started: Service[] = []
+const tracing = startTracing()
+// Stopped right after the demo (which is put first), so its last spans still go out.
+const started: Service[] = [{ url: '', stop: tracing.stop }]
 
 async function main() {
   let databaseUrl = config.DATABASE_URL
@@ -40,9 +43,11 @@ async function main() {
     migrationsDir: resolve(REPO_ROOT, 'prisma/migrations'),
     employeeTopic: config.EMPLOYEE_TOPIC,
     consumerGroup: config.CONSUMER_GROUP,
+    onRequest: ({ method, route, status, traceId }) =>
+      console.log(`${method} ${route} → ${status}  trace ${traceId}`),
   })
   started.unshift(demo)
-  console.log(welcome(demo.url, relayToken, config.DRAIN_INTERVAL_MS))
+  console.log(welcome(demo.url, relayToken, config.DRAIN_INTERVAL_MS, tracing.exportsTo))
 }
 
 let stopping = false

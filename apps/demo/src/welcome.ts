@@ -22,14 +22,28 @@ export function tryCommands(url: string, relayToken: string): string[] {
   ]
 }
 
+/** How to see a request's whole trace, given where spans go (`DemoTracing.exportsTo`). */
+export function tracingHint(exportsTo: string | undefined): string {
+  if (exportsTo === undefined)
+    return 'each request prints its trace id; to see whole traces (request → write → relay → Kafka → directory),\n  run with OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 (a collector or Jaeger) or OTEL_TRACES_EXPORTER=console'
+  return `each request prints its trace id; whole traces (request → write → relay → Kafka → directory) go to ${exportsTo}`
+}
+
 /** The banner printed once the demo is up. */
-export function welcome(url: string, relayToken: string, drainIntervalMs: number): string {
+export function welcome(
+  url: string,
+  relayToken: string,
+  drainIntervalMs: number,
+  exportsTo?: string | undefined,
+): string {
   return `
 prisma-outbox demo running on ${url}
 
   HR service     ${url}/employees
   directory      ${url}/directory   (kept up to date from Kafka through the inbox)
   relay          ${url}/outbox      (drained every ${drainIntervalMs} ms in process; also callable by cron)
+
+Tracing: ${tracingHint(exportsTo)}
 
 Try (paste the lines as they are, as often as you like):
 ${tryCommands(url, relayToken)

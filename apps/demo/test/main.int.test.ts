@@ -91,6 +91,11 @@ describe('npm run demo', () => {
       expect(stdout).toContain('"published"')
       expect(stdout).toContain('"drain":"POST /outbox/drain"')
     }
+    expect(output, 'the banner says how to see whole traces').toContain(
+      'Tracing: each request prints its trace id',
+    )
+    expect(output, 'each request its trace id').toMatch(/^POST \/employees → 201 {2}trace [0-9a-f]{32}$/m)
+    expect(output).toMatch(/^DELETE \/employees\/:id → 204 {2}trace [0-9a-f]{32}$/m)
   }, 60_000)
 
   it('stops on Ctrl-C with exit code 0 and no error output', async () => {

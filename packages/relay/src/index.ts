@@ -58,6 +58,7 @@ export {
   classifyPublishError,
   classifyPublishFailure,
   coerceError,
+  combineHooks,
   createEngine,
   createWatcher,
   DEFAULT_TABLE,

@@ -6,6 +6,7 @@ import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
 import type pg from 'pg'
 import { createEngine, type Engine, type EngineHooks } from '../core/engine.js'
 import { RelayError } from '../core/errors.js'
+import { combineHooks } from '../core/hooks.js'
 import type { Publisher } from '../core/publisher.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
 import { KafkaPublisher } from '../publishers/kafkajs.js'
@@ -45,25 +46,7 @@ export function applicationName(config: RelayConfig): string {
   return id ? `outbox-relay ${id}` : 'outbox-relay'
 }
 
-/** Merges hook sets (each called in order; the first set's `wrapBatch` is the outermost). */
-export function combineHooks(...sets: Array<EngineHooks | undefined>): EngineHooks {
-  const list = sets.filter((s): s is EngineHooks => s !== undefined)
-  const wrappers = list.flatMap((h) => (h.wrapBatch ? [h.wrapBatch.bind(h)] : []))
-  return {
-    ...(wrappers.length > 0
-      ? {
-          wrapBatch: <T>(run: () => Promise<T>) =>
-            wrappers.reduceRight<() => Promise<T>>((inner, wrap) => () => wrap(inner), run)(),
-        }
-      : {}),
-    onBatch: (info) => {
-      for (const h of list) h.onBatch?.(info)
-    },
-    onDrain: (result) => {
-      for (const h of list) h.onDrain?.(result)
-    },
-  }
-}
+export { combineHooks }
 
 /**
  * The relay's OpenTelemetry module, loaded only when `RELAY_TRACING` asks for it:

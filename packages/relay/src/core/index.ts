@@ -17,6 +17,7 @@ export type {
 export { createEngine } from './engine.js'
 export type { RelayErrorCode } from './errors.js'
 export { coerceError, isRelayError, MAX_ERROR_LENGTH, RelayError } from './errors.js'
+export { combineHooks } from './hooks.js'
 export type { OutboxMessage } from './message.js'
 export type { DeadLetterPolicy, DrainOptions, EngineOptions } from './options.js'
 export type { Publisher, PublishFailureKind, PublishOptions } from './publisher.js'
