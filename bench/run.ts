@@ -14,7 +14,12 @@ import { bareSendBatch, logDrain, naiveLoop, type RelayDrainResult, relayDrain }
 import { type LatencyResult, watchLatency } from './latency.js'
 import { busyProcesses, type CpuSplit, freshDatabase, log, machineInfo, ROOT, sleep } from './lib.js'
 import { type RelayProfile, type RssResult, relayRss, summarizeProfile } from './rss.js'
-import { type TracingResult, tracingOverhead } from './tracing.js'
+import {
+  type RelayTracingResult,
+  relayTracingOverhead,
+  type TracingResult,
+  tracingOverhead,
+} from './tracing.js'
 import { type WriteResult, writeOverhead } from './write.js'
 
 const { values: args } = parseArgs({
@@ -32,6 +37,7 @@ const { values: args } = parseArgs({
     'latency-seconds': { type: 'string' },
     'rss-rows': { type: 'string' },
     'profile-rows': { type: 'string' },
+    'tracing-rows': { type: 'string' },
     sweep: { type: 'string' },
     'sweep-rows': { type: 'string' },
     out: { type: 'string' },
@@ -61,6 +67,8 @@ const cfg = {
   latencySeconds: num(args['latency-seconds'], quick ? 10 : 30),
   rssRows: num(args['rss-rows'], quick ? 100_000 : 1_000_000),
   profileRows: num(args['profile-rows'], quick ? 20_000 : 200_000),
+  /** Rows of each round of the relay's tracing cost. */
+  tracingRows: num(args['tracing-rows'], quick ? 10_000 : 50_000),
   sweep: (args.sweep ?? (quick ? '' : '100,1000,2000'))
     .split(',')
     .filter((s) => s.trim() !== '')
@@ -93,6 +101,8 @@ interface Results {
   write?: WriteResult
   /** Absent in results saved before the tracing measurement existed. */
   tracing?: TracingResult
+  /** Absent in results saved before the relay's tracing measurement existed. */
+  relayTracing?: RelayTracingResult
   /** Absent in results saved before the bulk measurement existed. */
   bulk?: BulkResult[]
   latency: LatencyResult[]
@@ -320,6 +330,12 @@ async function main() {
     log(
       `  → µs/write: untraced ${u.untraced.toFixed(0)}, traceHeaders without a span ${u.noSpan.toFixed(0)}, inside a span ${u.activeSpan.toFixed(0)}`,
     )
+    log(`6b. relay tracing: ${cfg.tracingRows.toLocaleString('en')} rows per round and variant, 3 rounds`)
+    r.relayTracing = await measure('relay tracing', () =>
+      relayTracingOverhead({ rows: cfg.tracingRows, keys, batchSize: batch, rounds: 3 }),
+    )
+    const e = r.relayTracing.eventsPerSec
+    log(`  → events/s: untraced ${e.untraced.toFixed(0)}, traced ${e.traced.toFixed(0)}`)
   }
 
   if (parts.has('latency')) {
@@ -682,6 +698,25 @@ function render(saved: Saved): string {
     L.push('|---:|---:|---:|---:|---:|')
     L.push(
       `| ${f0(t.us.untraced)} | ${f0(t.us.noSpan)} | ${f0(t.us.activeSpan)} | ${f2(t.us.activeSpan / t.us.untraced)} | ${f0(t.tracedRows)} |`,
+    )
+    L.push('')
+  }
+
+  if (r.relayTracing) {
+    const t = r.relayTracing
+    L.push('## 2d. Tracing cost in the relay')
+    L.push('')
+    L.push(
+      `One engine drains ${f0(t.rows)} rows (batch ${t.batchSize}), each with a writer's \`traceparent\`, per round and variant (${t.rounds} rounds, order alternated, a fresh backlog each). ` +
+        'untraced = the plain `KafkaPublisher`; traced = `tracedPublisher` + `tracingHooks` with the SDK registered (in-memory exporter): a create span and a new `traceparent` per message, a send span per publish, a batch span per batch.',
+    )
+    L.push('')
+    L.push(
+      '| untraced events/s | traced events/s | traced / untraced | rounds untraced | rounds traced | spans ended |',
+    )
+    L.push('|---:|---:|---:|---|---|---:|')
+    L.push(
+      `| ${f0(t.eventsPerSec.untraced)} | ${f0(t.eventsPerSec.traced)} | ${f2(t.eventsPerSec.traced / t.eventsPerSec.untraced)} | ${t.rounds_eps.untraced.map(f0).join(', ')} | ${t.rounds_eps.traced.map(f0).join(', ')} | ${f0(t.spans)} |`,
     )
     L.push('')
   }

@@ -86,6 +86,59 @@ export function defineEvents<
   return out as { [K in keyof T]: DeclaredEvent<T[K]['schema']> }
 }
 
+/** A JSON Schema document. */
+export type EventJsonSchema = Record<string, unknown>
+
+/**
+ * JSON Schema documents of declared events, one per topic, in the shape the generator writes to
+ * `schemas/<topic>.schema.json` for models: `$defs` holds each event type's payload (the message
+ * value as written: the schema's output), `oneOf` any of them, and `x-outbox-events` maps each
+ * type to its payload and `schemaVersion`. Write them next to the generated ones, or register
+ * them in a schema registry.
+ *
+ * @param events - what `defineEvents` returned
+ * @returns topic → its JSON Schema document
+ * @throws OutboxError `OUTBOX_INVALID_OPTIONS` naming an event type whose schema has no JSON Schema
+ * @example
+ * for (const [topic, schema] of Object.entries(eventJsonSchemas(customEvents)))
+ *   writeFileSync(`schemas/${topic}.schema.json`, JSON.stringify(schema, null, 2))
+ */
+export function eventJsonSchemas(events: DeclaredEvents): Record<string, EventJsonSchema> {
+  const out: Record<string, EventJsonSchema> = {}
+  for (const [type, event] of Object.entries(events)) {
+    let payload: EventJsonSchema
+    try {
+      const { $schema: _, ...rest } = z.toJSONSchema(event.schema, { io: 'output', unrepresentable: 'any' })
+      payload = { title: `${type} payload`, ...rest }
+    } catch (error) {
+      throw new OutboxError(
+        'OUTBOX_INVALID_OPTIONS',
+        `eventJsonSchemas(): event type "${type}": its schema has no JSON Schema (${(error as Error).message})`,
+      )
+    }
+    out[event.topic] ??= {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      $id: `${event.topic}.schema.json`,
+      title: `Payloads of the Kafka topic ${event.topic}`,
+      description:
+        'The message value of each event type; the eventType header names the type and schemaVersion its version.',
+      $defs: {},
+      oneOf: [],
+      'x-outbox-events': {},
+    }
+    const doc = out[event.topic] as {
+      $defs: EventJsonSchema
+      oneOf: unknown[]
+      'x-outbox-events': EventJsonSchema
+    }
+    const ref = `#/$defs/${type.replaceAll('~', '~0').replaceAll('/', '~1')}`
+    doc.$defs[type] = payload
+    doc.oneOf.push({ $ref: ref })
+    doc['x-outbox-events'][type] = { payload: { $ref: ref }, schemaVersion: event.version }
+  }
+  return out
+}
+
 const declaredInputSchema = z.strictObject({
   type: z.string(),
   aggregateId: z.unknown(),

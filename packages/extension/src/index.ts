@@ -11,6 +11,8 @@ export {
   type DeclaredEvent,
   type DeclaredEvents,
   defineEvents,
+  type EventJsonSchema,
+  eventJsonSchemas,
 } from './declared-events.js'
 export type { EmitInput } from './emit.js'
 export { isOutboxError, OutboxError, type OutboxErrorCode } from './errors.js'
