@@ -8,9 +8,9 @@ import { TraceState } from '@opentelemetry/core'
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { type InMemoryTracing, inMemoryTracing } from '@prisma-outbox/devkit/otel'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { traceHeaders } from '../src/otel/index.js'
-import { datamodel } from './generated/outbox/index.js'
-import { type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
+import { captureSpans, traceHeaders } from '../src/otel/index.js'
+import { datamodel, outbox } from './generated/outbox/index.js'
+import { basePrisma, type ExtendedPrisma, extendedPrisma, outboxRows, useCaptureDatabase } from './helpers.js'
 
 let db: TestDatabase
 let prisma: ExtendedPrisma
@@ -78,5 +78,32 @@ describe('trace headers on outbox rows', () => {
 
   it('without a span there are no trace headers', () => {
     expect(traceHeaders()).toEqual({})
+  })
+
+  it('captureSpans: each write runs in a span of its own, whose context its rows carry', async () => {
+    tracing.exporter.reset()
+    const traced = basePrisma(db)
+      .$extends(captureSpans({ models: ['Employee'] }))
+      .$extends(outbox({ headers: traceHeaders }))
+    others.push(traced)
+    const tracer = trace.getTracer('test')
+    const request = await tracer.startActiveSpan('POST /employees', async (span) => {
+      await traced.employee.create({ data: { email: 'c@corp.test', name: 'C' } })
+      span.end()
+      return span
+    })
+    await expect(traced.employee.create({ data: { email: 'c@corp.test', name: 'again' } })).rejects.toThrow()
+    await traced.employee.findMany()
+
+    const spans = tracing.exporter.getFinishedSpans()
+    const [write, failed] = spans.filter((s) => s.name === 'outbox capture Employee.create')
+    expect(write?.parentSpanContext?.spanId).toBe(request.spanContext().spanId)
+    expect(write?.attributes).toMatchObject({ 'db.operation.name': 'create', 'outbox.model': 'Employee' })
+    expect(failed?.status.code).toBe(2)
+    expect(spans.map((s) => s.name)).not.toContain('outbox capture Employee.findMany')
+    const rows = (await outboxRows(db)).filter((r) => r.type === 'employee.created')
+    expect(rows.at(-1)?.headers.traceparent).toBe(
+      `00-${write?.spanContext().traceId}-${write?.spanContext().spanId}-01`,
+    )
   })
 })

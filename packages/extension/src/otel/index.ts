@@ -7,6 +7,8 @@
  */
 import { context, defaultTextMapSetter, propagation, type TextMapPropagator, trace } from '@opentelemetry/api'
 
+export { type CaptureSpansOptions, captureSpans } from './capture-span.js'
+
 /**
  * The active context's trace headers (`traceparent`, `tracestate`, and whatever else the
  * registered propagator writes), for the `headers` option. Empty when no span is active or no
