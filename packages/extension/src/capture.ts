@@ -23,19 +23,8 @@ import {
   runIn,
   transactionOf,
 } from './internals.js'
+import { WRITE_OPERATIONS } from './operations.js'
 import { type ResolvedOptions, readHeaders } from './options.js'
-
-export const WRITE_OPERATIONS = new Set([
-  'create',
-  'createMany',
-  'createManyAndReturn',
-  'update',
-  'updateMany',
-  'updateManyAndReturn',
-  'upsert',
-  'delete',
-  'deleteMany',
-])
 
 type AnyRecord = Record<string, unknown>
 // biome-ignore lint/suspicious/noExplicitAny: the base client's shape depends on the user's schema

@@ -4,19 +4,7 @@
  */
 import { SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api'
 import { Prisma } from '@prisma/client/extension'
-
-/** The model operations that write (and so may be captured). */
-const WRITES: ReadonlySet<string> = new Set([
-  'create',
-  'createMany',
-  'createManyAndReturn',
-  'update',
-  'updateMany',
-  'updateManyAndReturn',
-  'upsert',
-  'delete',
-  'deleteMany',
-])
+import { WRITE_OPERATIONS } from '../operations.js'
 
 /** Options of {@link captureSpans}. */
 export interface CaptureSpansOptions {
@@ -44,7 +32,7 @@ export function captureSpans(options: CaptureSpansOptions = {}) {
     query: {
       $allModels: {
         $allOperations({ model, operation, args, query }) {
-          if (!WRITES.has(operation) || (models && !models.has(model))) return query(args)
+          if (!WRITE_OPERATIONS.has(operation) || (models && !models.has(model))) return query(args)
           const attributes = {
             'db.system.name': 'postgresql',
             'db.operation.name': operation,
