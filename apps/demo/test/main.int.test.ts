@@ -1,7 +1,8 @@
 /**
  * `npm run demo` as a person uses it: the process starts an embedded PostgreSQL, prints its banner,
  * the banner's curl lines work when pasted twice in a row, and Ctrl-C (SIGINT to the whole process
- * group, as a terminal sends it) stops everything without error output.
+ * group, as a terminal sends it) stops everything without error output. It exports its spans over
+ * OTLP to an endpoint of this test: each request's trace runs on to the directory consumer.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
@@ -13,6 +14,7 @@ import { promisify } from 'node:util'
 import { kafkaBrokers, uniqueTopic } from '@prisma-outbox/devkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tryCommands } from '../src/welcome.js'
+import { type OtlpSpan, otlpEndpoint } from './otlp.js'
 
 const run = promisify(execFile)
 const DEMO = fileURLToPath(new URL('..', import.meta.url))
@@ -33,11 +35,13 @@ let dataDir: string
 let output = ''
 let url: string
 let exited: Promise<number | null>
+let otlp: Awaited<ReturnType<typeof otlpEndpoint>>
 
 beforeAll(async () => {
   // Outside the checkout; as root the embedded PostgreSQL runs as "postgres", which must enter it.
   dataDir = mkdtempSync(join(tmpdir(), 'demo-pg-'))
   chmodSync(dataDir, 0o755)
+  otlp = await otlpEndpoint()
   const { DATABASE_URL: _useEmbedded, ...env } = process.env
   child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: DEMO,
@@ -52,6 +56,7 @@ beforeAll(async () => {
       EMBEDDED_PG_PORT: String(await freePort()),
       EMPLOYEE_TOPIC: uniqueTopic('demo.main.employee'),
       CONSUMER_GROUP: uniqueTopic('demo-main'),
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -75,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL')
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  otlp?.server.close()
 })
 
 describe('npm run demo', () => {
@@ -107,4 +113,21 @@ describe('npm run demo', () => {
     expect(shutdown).toContain('SIGINT: stopping...')
     expect(shutdown).not.toMatch(/lost|failed|error/i)
   }, 60_000)
+
+  it('exported whole traces: each POST /employees → create (relay) → process (directory consumer)', () => {
+    const byId = new Map(otlp.spans.map((s) => [s.spanId, s]))
+    const requests = otlp.spans.filter((s) => s.name === 'POST /employees')
+    expect(requests).toHaveLength(2)
+    for (const request of requests) {
+      expect(output).toContain(`trace ${request.traceId}`)
+      const inTrace = otlp.spans.filter((s) => s.traceId === request.traceId)
+      const create = inTrace.find((s) => s.name.startsWith('create ') && s.parentSpanId === request.spanId)
+      const process = inTrace.find(
+        (s): s is OtlpSpan => s.name.startsWith('process ') && s.parentSpanId === create?.spanId,
+      )
+      expect(create, 'the relay continued the request').toBeDefined()
+      expect(process, "the consumer's span is the relay's child").toBeDefined()
+      expect(byId.get(process?.spanId ?? '')?.service).toBe('prisma-outbox-demo')
+    }
+  })
 })

@@ -9,7 +9,6 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,50 +33,11 @@ import { createDemoApp } from '../src/app.js'
 import { createPrisma, type DemoPrisma } from '../src/db.js'
 import { events } from '../src/generated/outbox/index.js'
 import type { TracedRequest } from '../src/tracing.js'
+import { otlpEndpoint } from './otlp.js'
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
 const MIGRATIONS = join(REPO, 'prisma/migrations')
 const RELAY = dirname(createRequire(import.meta.url).resolve('@prisma-outbox/relay/package.json'))
-
-/** A span as OTLP/JSON carries it (ids in hex). */
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  kind: number
-  links?: { traceId: string; spanId: string }[]
-  attributes?: { key: string; value: { stringValue?: string; intValue?: string | number } }[]
-  service?: string
-}
-
-/** An OTLP/HTTP (JSON) trace endpoint on a free port, keeping the spans it receives. */
-async function otlpEndpoint(): Promise<{ url: string; spans: OtlpSpan[]; server: Server }> {
-  const spans: OtlpSpan[] = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (chunk: Buffer) => {
-      body += chunk.toString()
-    })
-    req.on('end', () => {
-      const data = JSON.parse(body) as {
-        resourceSpans: {
-          resource?: OtlpSpan['attributes'] extends infer A ? { attributes?: A } : never
-          scopeSpans: { spans: OtlpSpan[] }[]
-        }[]
-      }
-      for (const r of data.resourceSpans) {
-        const service = r.resource?.attributes?.find((a) => a.key === 'service.name')?.value.stringValue
-        for (const scope of r.scopeSpans) for (const span of scope.spans) spans.push({ ...span, service })
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  return { url: `http://127.0.0.1:${port}`, spans, server }
-}
 
 /** The relay README's `tracing.mjs`, as written, in a folder that resolves the repository's packages. */
 function readmeTracingSetup(): { file: string; remove(): void } {
