@@ -543,7 +543,9 @@ export function createEngine(args: CreateEngineArgs): Engine {
             publishDeadline: deadline,
             stop: () => signal?.aborted === true,
           })
-        const batch = await (hooks.wrapBatch ? hooks.wrapBatch(step) : step())
+        // The caller's wrapper as given (wrapping is not a callback that merging may drop).
+        const given = args.hooks
+        const batch = await (given?.wrapBatch ? given.wrapBatch(step) : step())
         if (batch === 'busy') continue
         if (!batch) break
         const took = performance.now() - batchStarted
