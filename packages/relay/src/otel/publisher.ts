@@ -10,6 +10,7 @@ import {
   context,
   defaultTextMapGetter,
   defaultTextMapSetter,
+  isSpanContextValid,
   type Link,
   propagation,
   ROOT_CONTEXT,
@@ -36,7 +37,7 @@ export interface TracedPublisherOptions {
 }
 
 /** The headers a propagator writes for a span context; replaced on every message. */
-const TRACE_HEADERS = ['traceparent', 'tracestate']
+const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate'])
 
 function createAttributes(message: OutboxMessage, clientId: string | undefined): Attributes {
   const attributes: Attributes = {
@@ -98,11 +99,19 @@ export function tracedPublisher(publisher: Publisher, options: TracedPublisherOp
         },
         parent,
       )
-      const headers = { ...message.headers }
-      for (const name of TRACE_HEADERS) delete headers[name]
-      propagator().inject(trace.setSpan(parent, span), headers, defaultTextMapSetter)
       span.end()
-      links.push({ context: span.spanContext() })
+      const created = span.spanContext()
+      links.push({ context: created })
+      // No SDK: the API's span is the parent's own context or none; the message stays as it was.
+      if (
+        !span.isRecording() &&
+        (!isSpanContextValid(created) || created.spanId === trace.getSpanContext(parent)?.spanId)
+      )
+        return message
+      const headers: Record<string, string> = {}
+      for (const name in message.headers)
+        if (!TRACE_HEADERS.has(name)) headers[name] = message.headers[name] as string
+      propagator().inject(trace.setSpan(parent, span), headers, defaultTextMapSetter)
       return { ...message, headers }
     })
     return { sent, links }
