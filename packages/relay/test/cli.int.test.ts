@@ -73,6 +73,19 @@ describe('outbox-relay CLI', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ published: 0, retried: 0, dead: 0, remaining: 0 })
   })
 
+  it('Should say so and publish untouched messages when RELAY_TRACING is on without an SDK', async () => {
+    const topic = uniqueTopic('relay-cli')
+    await createTopics(kafka, [topic], 1)
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    await insertRows(db.pool, [{ topic, key: 'k', headers: { traceparent } }])
+    await waitClaimable(db.pool)
+    const r = await run(['drain', '--topics', topic], { ...env(), RELAY_TRACING: 'true' })
+    expect(r.stderr).toMatch(/RELAY_TRACING is on, but no OpenTelemetry SDK is registered/)
+    expect(r.code).toBe(0)
+    const [message] = await collectMessages(kafka, [topic], { count: 1 })
+    expect(message?.headers.traceparent).toBe(traceparent)
+  })
+
   it('Should exit 0 after publishing every due row, with no progress output off a TTY', async () => {
     const topic = uniqueTopic('relay-cli')
     await createTopics(kafka, [topic], 1)
