@@ -3,10 +3,11 @@
  * batch and publishing it publishes nothing (the new owner does, once), and the max-lag limit
  * turns the health to degraded (stats, metrics, callback) and back.
  */
-import { collectMessages, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
+import { collectMessages, kafkaBrokers, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
+import { main } from '../src/cli/main.js'
 import type { PoolLike } from '../src/core/db.js'
-import { createStreamer, type StreamStats, streamMetricsText } from '../src/index.js'
+import { createStreamer, ensureStreamSetup, type StreamStats, streamMetricsText } from '../src/index.js'
 import { gate, insertRows, statuses, wrapPublisher } from './helpers.js'
 import { useStreamDatabase, useStreamPublisher, waitFor } from './stream-helpers.js'
 
@@ -156,6 +157,48 @@ describe('stream relay fencing', () => {
     } finally {
       broker.open()
       await s.stop()
+    }
+  })
+
+  it('outbox-relay stream logs when the slot lag is above STREAM_LAG_ALERT_BYTES, and when it is back under', async () => {
+    const topic = uniqueTopic('stream-lag-cli')
+    // The slot exists and falls behind while no streamer runs.
+    await ensureStreamSetup(ctx.db.pool, { slot: ctx.slot })
+    for (let i = 0; i < 4; i++)
+      await insertRows(
+        ctx.db.pool,
+        Array.from({ length: 500 }, (_, n) => ({
+          topic,
+          key: `k${n % 10}`,
+          payload: { pad: 'x'.repeat(200) },
+        })),
+      )
+    const err: string[] = []
+    const stop = new AbortController()
+    const exited = main(['stream'], {
+      env: {
+        DATABASE_URL: ctx.db.url,
+        KAFKA_BROKERS: kafkaBrokers().join(','),
+        STREAM_SLOT: ctx.slot,
+        STREAM_LAG_ALERT_BYTES: String(64 * 1024),
+        STREAM_HEALTH_CHECK_MS: '100',
+      },
+      stdout: { write: () => true },
+      stderr: { write: (t: string) => err.push(t) },
+      signal: stop.signal,
+    })
+    try {
+      await waitFor(() => err.join('').includes('stream degraded'), 'the degraded line')
+      expect(err.join('')).toMatch(
+        new RegExp(
+          `stream degraded \\(slot ${ctx.slot}\\): slot lag \\d+ bytes is above the limit of 65536 bytes`,
+        ),
+      )
+      await waitFor(async () => (await published()) === 2_000, 'the backlog to be published')
+      await waitFor(() => err.join('').includes('stream healthy again'), 'the healthy line')
+    } finally {
+      stop.abort()
+      expect(await exited).toBe(0)
     }
   })
 })
