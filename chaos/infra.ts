@@ -99,8 +99,9 @@ export async function startPrivatePostgres(
       'max_connections=200',
       '-c',
       'fsync=off',
-      // the stream relay reads the WAL through a logical replication slot
-      ...(options.logical ? ['-c', 'wal_level=logical'] : []),
+      // the stream relay reads the WAL through a logical replication slot; a frozen streamer
+      // loses it after wal_sender_timeout (5 s instead of 60 s: the freeze fault lasts longer)
+      ...(options.logical ? ['-c', 'wal_level=logical', '-c', 'wal_sender_timeout=5s'] : []),
     ],
     onLog: () => {},
     onError: () => {},

@@ -61,6 +61,8 @@ export interface RelayFleet {
   killOne(): Promise<Kill | undefined>
   /** The live process of relay `relayId` (the current incarnation of its slot). */
   processOf(relayId: string): ChildProcess | undefined
+  /** A streamer's stats endpoint (`…/stats`, `…/metrics` below it), once it logged it. */
+  statsUrlOf(relayId: string): string | undefined
   /**
    * Records a relay frozen while it held leased rows: once its lease expires it is a crashed relay
    * as far as those rows go (they may repeat).
@@ -83,6 +85,7 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
   const kills: Kill[] = []
   const unexpectedExits: RelayFleet['unexpectedExits'] = []
   const logs = new Map<number, WriteStream>()
+  const statsUrls = new Map<string, string>()
   const slots: Slot[] = Array.from({ length: cfg.count }, (_, index) => ({
     index,
     incarnation: 0,
@@ -96,6 +99,7 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
     killOne,
     stop,
     processOf: (relayId) => slots.find((s) => s.relayId === relayId && !s.killing)?.child,
+    statsUrlOf: (relayId) => statsUrls.get(relayId),
     recordFreeze: (relayId, inFlight) => {
       kills.push({ at: Date.now(), relayId, cause: 'SIGSTOP', inFlight })
     },
@@ -116,6 +120,8 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
               STREAM_SLOT: STREAM_SLOT,
               STREAM_BATCH_SIZE: String(cfg.batchSize),
               STREAM_STANDBY_RETRY_MS: '200',
+              // a free port of its own: the stream faults read its role and last publish
+              STREAM_HTTP_PORT: '0',
             }
           : {}),
         PATH: process.env.PATH,
@@ -139,6 +145,8 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
     const sink = out
     const onData = (chunk: Buffer) => {
       const text = chunk.toString()
+      const url = /stream stats on (http:\/\/\S+)\/stats/.exec(text)?.[1]
+      if (url) statsUrls.set(id, url)
       sink.write(text.replace(/^(?=.)/gm, `${new Date().toISOString()} ${id} `))
       const lines = text.trim().split('\n')
       lastLine = lines[lines.length - 1] ?? lastLine

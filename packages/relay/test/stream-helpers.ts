@@ -8,8 +8,10 @@ import {
   startLogicalPostgres,
   type TestDatabase,
 } from '@prisma-outbox/devkit'
+import type { Kafka } from 'kafkajs'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
-import { MIGRATIONS } from './helpers.js'
+import type { KafkaPublisher } from '../src/index.js'
+import { kafkaPublisher, MIGRATIONS } from './helpers.js'
 
 export interface StreamTestContext {
   cluster: LogicalPostgres
@@ -63,5 +65,22 @@ export async function waitFor(
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** A connected publisher on the real broker for the whole file: `get()` it inside a test. */
+export function useStreamPublisher(kafka: Kafka): { get(): KafkaPublisher } {
+  let publisher: KafkaPublisher | undefined
+  beforeAll(async () => {
+    publisher = await kafkaPublisher(kafka)
+  })
+  afterAll(async () => {
+    await publisher?.disconnect()
+  })
+  return {
+    get() {
+      if (!publisher) throw new Error('the publisher is connected in beforeAll')
+      return publisher
+    },
   }
 }

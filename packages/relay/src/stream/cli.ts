@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ConfigError, loadConfig, type RelayConfig } from '../cli/config.js'
 import type { ProgressStream } from '../cli/progress.js'
-import { createRuntime } from '../cli/runtime.js'
+import { applicationName, createRuntime } from '../cli/runtime.js'
 import { coerceError } from '../core/errors.js'
 import { serveStreamStats } from './metrics.js'
 import { checkStreamName } from './sql.js'
@@ -30,7 +30,9 @@ environment: DATABASE_URL, KAFKA_* and OUTBOX_TABLE, DRAIN_BATCH_SIZE, DEAD_LETT
   STREAM_SLOT               replication slot (default outbox_relay)
   STREAM_PUBLICATION        publication (default: the slot's name)
   STREAM_BATCH_SIZE         events per publish and per mark (default DRAIN_BATCH_SIZE)
-  STREAM_LAG_ALERT_BYTES    slot lag reported as an alert (default 1073741824 = 1 GiB)
+  STREAM_LAG_ALERT_BYTES    max slot lag: above it the health is degraded, logged and on
+                            /metrics (default 1073741824 = 1 GiB)
+  STREAM_HEALTH_CHECK_MS    how often the slot's health is checked for that log (default 10000)
   STREAM_STANDBY_RETRY_MS   how often a standby tries the slot (default 1000)
   STREAM_LINGER_MS          wait for more events before a small batch (default 0)
   STREAM_HTTP_PORT          serve GET /stats and GET /metrics on this port (default: no HTTP)
@@ -55,6 +57,7 @@ export const streamEnvSchema = z.object({
   STREAM_PUBLICATION: name('publication').optional(),
   STREAM_BATCH_SIZE: int(1, 10_000).optional(),
   STREAM_LAG_ALERT_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
+  STREAM_HEALTH_CHECK_MS: int(100, 3_600_000).default(10_000),
   STREAM_STANDBY_RETRY_MS: int(10, 600_000).default(1_000),
   STREAM_LINGER_MS: int(0, 10_000).default(0),
   STREAM_HTTP_PORT: int(0, 65_535).optional(),
@@ -68,6 +71,7 @@ export interface StreamConfig {
   publication: string
   batchSize: number
   lagAlertBytes: number
+  healthCheckMs: number
   standbyRetryMs: number
   lingerMs: number
   http: { port: number; host: string } | undefined
@@ -98,6 +102,7 @@ export function loadStreamConfig(argv: string[], env: Record<string, string | un
     publication: e.STREAM_PUBLICATION ?? e.STREAM_SLOT,
     batchSize: e.STREAM_BATCH_SIZE ?? relay.engine?.batchSize ?? 500,
     lagAlertBytes: e.STREAM_LAG_ALERT_BYTES,
+    healthCheckMs: e.STREAM_HEALTH_CHECK_MS,
     standbyRetryMs: e.STREAM_STANDBY_RETRY_MS,
     lingerMs: e.STREAM_LINGER_MS,
     http:
@@ -166,8 +171,17 @@ export async function streamMain(
         standbyRetryMs: config.standbyRetryMs,
         lingerMs: config.lingerMs,
         lagAlertBytes: config.lagAlertBytes,
+        healthCheckMs: config.healthCheckMs,
         streamId: config.relay.engine?.relayId,
+        applicationName: applicationName(config.relay),
         onRoleChange: (role) => log(`outbox-relay: stream ${role} (slot ${config.slot})`),
+        // Not behind --quiet: this is what the DBA has to hear of.
+        onHealthChange: (stats) =>
+          io.stderr.write(
+            stats.health === 'ok'
+              ? `outbox-relay: stream healthy again (slot ${config.slot}, lag ${stats.lagBytes ?? '?'} bytes)\n`
+              : `outbox-relay: stream degraded (slot ${config.slot}): ${stats.problems.join('; ')}\n`,
+          ),
         onError: (error, where) =>
           io.stderr.write(`outbox-relay: stream ${where}: ${coerceError(error, 500)}\n`),
       })

@@ -11,7 +11,7 @@ function gauge(lines: string[], name: string, help: string, value: number | null
 }
 
 /**
- * Prometheus exposition of {@link StreamStats}: slot lag, the alert flag, the role, the WAL
+ * Prometheus exposition of {@link StreamStats}: slot lag, the alert flag, health, the role, the WAL
  * the server may still keep for the slot, last acknowledgement and counters.
  *
  * @example
@@ -51,6 +51,12 @@ export function streamMetricsText(stats: StreamStats): string {
   )
   gauge(
     lines,
+    'outbox_stream_healthy',
+    '0 when the slot lag is above the limit, the slot risks or lost WAL, or it does not exist (see problems in /stats)',
+    stats.health === 'ok' ? 1 : 0,
+  )
+  gauge(
+    lines,
     'outbox_stream_slot_safe_wal_size_bytes',
     'WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it',
     stats.safeWalSizeBytes,
@@ -60,6 +66,12 @@ export function streamMetricsText(stats: StreamStats): string {
     'outbox_stream_last_ack_timestamp_seconds',
     'when Kafka last acknowledged a batch',
     stats.lastAckAt === null ? null : Date.parse(stats.lastAckAt) / 1000,
+  )
+  gauge(
+    lines,
+    'outbox_stream_last_publish_timestamp_seconds',
+    'when this process last handed a batch to the publisher',
+    stats.lastPublishAt === null ? null : Date.parse(stats.lastPublishAt) / 1000,
   )
   gauge(lines, 'outbox_stream_buffered_events', 'events decoded and not yet settled', stats.buffered)
   gauge(

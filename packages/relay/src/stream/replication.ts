@@ -17,6 +17,10 @@ interface WireConnection {
 export interface ReplicationSession {
   /** Resolves when the connection ends (cleanly or not); rejects never. */
   ended: Promise<Error | undefined>
+  /** True once the connection ended (synchronously, unlike {@link ended}). */
+  readonly closed: boolean
+  /** The server process (walsender) of this connection: `pg_replication_slots.active_pid` while it streams. */
+  readonly pid: number
   /** Tells the server everything up to `lsn` is done: the slot may move there. */
   sendStatus(lsn: Lsn, replyRequested?: boolean): void
   /** Stops reading from the socket (the server then waits: TCP flow control). */
@@ -41,10 +45,16 @@ export async function startReplication(options: {
   connectionString: string
   slot: string
   publication: string
+  /** `pg_stat_activity.application_name` of the walsender (default: the URL's, else none). */
+  applicationName?: string | undefined
   onFrame: (frame: WalFrame) => void
 }): Promise<ReplicationSession> {
   // `replication` is a connection parameter pg passes through; its ClientConfig type lacks it.
-  const config = { connectionString: options.connectionString, replication: 'database' } as pg.ClientConfig
+  const config = {
+    connectionString: options.connectionString,
+    replication: 'database',
+    ...(options.applicationName ? { application_name: options.applicationName.slice(0, 63) } : {}),
+  } as pg.ClientConfig
   const client = new pg.Client(config)
   let settle!: (error: Error | undefined) => void
   const ended = new Promise<Error | undefined>((resolve) => {
@@ -89,8 +99,13 @@ export async function startReplication(options: {
     await client.end().catch(() => {})
     throw error
   }
+  const pid = (client as unknown as { processID: number }).processID
   return {
     ended,
+    get closed() {
+      return done
+    },
+    pid,
     sendStatus(lsn, replyRequested = false) {
       if (!done) connection.sendCopyFromChunk(standbyStatus(lsn, Date.now(), replyRequested))
     },

@@ -57,6 +57,8 @@ export interface InspectedRow {
   blocked: boolean
   /** The row's transaction is visible to this statement (see above). */
   visible: boolean
+  /** `active_pid` of the slot now: the walsender streaming it, null when none does. */
+  slot_pid: number | null
 }
 
 /**
@@ -73,6 +75,8 @@ export interface InspectedRow {
  * - whether the row's transaction is visible to this statement's snapshot yet. The walsender can
  *   send a commit before the committing backend has left the list of running transactions; until
  *   then its rows look absent (and an UPDATE would miss them), so the caller waits and asks again.
+ * - which walsender streams the slot now: a streamer that is no longer the one (its connection
+ *   was ended while it was frozen or cut off, and another streamer took over) must not publish.
  *
  * Probes go through the primary key and the partial index `(topic, aggregateid, seq) WHERE
  * status <> 'published'`.
@@ -81,6 +85,7 @@ export function inspectStreamBatch(params: {
   table: string
   rows: Array<{ id: string; topic: string; key: string; seq: string; txid: string }>
   blockOnDead: boolean
+  slot: string
 }): SqlStatement {
   const t = quoteTable(params.table)
   const { rows } = params
@@ -92,7 +97,9 @@ export function inspectStreamBatch(params: {
       AND e.status <> 'published'
       AND (e.status = 'dead' OR e.last_error IS NOT NULL)
       AND e.id <> ALL($1::uuid[])
-  )) AS blocked
+  )) AS blocked,
+  (SELECT s.active_pid FROM pg_replication_slots AS s
+   WHERE s.slot_name = $7 AND s.database = current_database()) AS slot_pid
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $6::xid8[]) AS b(id, topic, key, seq, txid)
 LEFT JOIN ${t} AS o ON o.id = b.id`,
     values: [
@@ -102,6 +109,7 @@ LEFT JOIN ${t} AS o ON o.id = b.id`,
       rows.map((r) => r.seq),
       params.blockOnDead,
       rows.map((r) => r.txid),
+      params.slot,
     ],
   }
 }
@@ -180,6 +188,22 @@ export function slotStats(slot: string): SqlStatement {
 FROM pg_replication_slots AS s
 WHERE s.slot_name = $1 AND s.database = current_database()`,
     values: [slot],
+  }
+}
+
+/** Which server process streams the slot now (`active_pid`; no row or null: none). */
+export function slotOwner(slot: string): SqlStatement<{ pid: number | null }> {
+  return {
+    text: 'SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()',
+    values: [slot],
+  }
+}
+
+/** The server's `wal_sender_timeout` in ms (0: disabled): how long a silent streamer keeps its slot. */
+export function walSenderTimeout(): SqlStatement<{ ms: number }> {
+  return {
+    text: "SELECT setting::int AS ms FROM pg_settings WHERE name = 'wal_sender_timeout'",
+    values: [],
   }
 }
 

@@ -11,6 +11,7 @@ import type { DeadLetterPolicy } from '../core/options.js'
 import { classifyPublishError, type Publisher } from '../core/publisher.js'
 import type { ClaimedRow } from '../core/sql/claim-batch.js'
 import { DEFAULT_TABLE } from '../core/sql/table.js'
+import { slotProblems, watchHealth } from './health.js'
 import { decodePgOutput, formatLsn, type Lsn, type WalFrame } from './pgoutput.js'
 import { isSlotInUse, type ReplicationSession, startReplication } from './replication.js'
 import {
@@ -26,7 +27,9 @@ import {
   type SettledRow,
   type SlotStatsRow,
   settleStreamBatch,
+  slotOwner,
   slotStats,
+  walSenderTimeout,
 } from './sql.js'
 
 /** Default slot and publication name. */
@@ -58,7 +61,10 @@ export interface StreamerOptions {
   retry?: { baseMs: number; maxMs: number } | undefined
   /** How often a standby retries the slot, ms (default 1 000). */
   standbyRetryMs?: number | undefined
-  /** Standby status updates at least this often, ms (default 10 000; below `wal_sender_timeout`). */
+  /**
+   * Standby status updates at least this often, ms (default 10 000, and at most a third of the
+   * server's `wal_sender_timeout`, so a busy streamer is never taken for a dead one).
+   */
   statusIntervalMs?: number | undefined
   /**
    * When fewer than `batchSize` events are waiting, wait this long for more before publishing
@@ -68,13 +74,22 @@ export interface StreamerOptions {
   lingerMs?: number | undefined
   /** Decoded events buffered before the socket is paused (default 20 000). */
   maxBufferedEvents?: number | undefined
-  /** Slot lag above which {@link StreamStats.lagAlert} is true (default 1 GiB). */
+  /**
+   * The max slot lag: above it {@link StreamStats.lagAlert} is true, the health `degraded` and
+   * `onHealthChange` is called (default 1 GiB).
+   */
   lagAlertBytes?: number | undefined
+  /** How often the slot's health is checked for `onHealthChange`, ms (default 10 000). */
+  healthCheckMs?: number | undefined
+  /** `pg_stat_activity.application_name` of the replication connection (default: the URL's). */
+  applicationName?: string | undefined
   /** Recorded as `locked_by` of the rows this streamer published (default `stream:<slot>`). */
   streamId?: string | undefined
   onError?: ((error: unknown, where: 'publish' | 'database' | 'replication') => void) | undefined
   onRoleChange?: ((role: StreamerRole) => void) | undefined
   onBatch?: ((info: StreamBatchInfo) => void) | undefined
+  /** Called when the health turns `degraded` (see {@link StreamStats.problems}) and when it is `ok` again. */
+  onHealthChange?: ((stats: StreamStats) => void) | undefined
 }
 
 /** What one settled batch did. */
@@ -103,6 +118,10 @@ export interface StreamStats {
   lagAlertBytes: number
   /** `lagBytes > lagAlertBytes`, or the slot lost its WAL. */
   lagAlert: boolean
+  /** `degraded` while {@link problems} is not empty. */
+  health: 'ok' | 'degraded'
+  /** What is wrong with the slot: lag above the limit, WAL at risk or lost, no slot. */
+  problems: string[]
   /** `pg_replication_slots.wal_status`: reserved, extended, unreserved (at risk) or lost. */
   walStatus: string | null
   /** Bytes left before `max_slot_wal_keep_size` invalidates the slot; null when unlimited. */
@@ -112,6 +131,8 @@ export interface StreamStats {
   confirmedLsn: string | null
   /** When Kafka last acknowledged a batch of this process. */
   lastAckAt: string | null
+  /** When this process last handed a batch to the publisher. */
+  lastPublishAt: string | null
   published: number
   dead: number
   held: number
@@ -159,17 +180,29 @@ type Column = (typeof REQUIRED_COLUMNS)[number]
 
 class Stopping extends Error {}
 
+/** The slot is streamed by another connection now: this streamer's session must end unpublished. */
+class SlotLost extends Error {}
+
+/**
+ * A batch checked longer ago than this is checked again right before it is published, so a
+ * process that was frozen (or starved) between its check and its publish finds out that it lost
+ * the slot. Also at most a quarter of `wal_sender_timeout`, the shortest silence after which the
+ * server ends a streamer's connection and a standby may take over.
+ */
+const CHECK_FRESH_MS = 1_000
+
+/** Resolves after `ms`, or at once when `signal` aborts; leaves no listener behind either way. */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-      { once: true },
-    )
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
 
 /**
@@ -262,6 +295,7 @@ export function createStreamer(options: StreamerOptions): Streamer {
   const maxBuffered = options.maxBufferedEvents ?? 20_000
   const lingerMs = options.lingerMs ?? 0
   const lagAlertBytes = options.lagAlertBytes ?? 1024 ** 3
+  const healthCheckMs = options.healthCheckMs ?? 10_000
   const streamId = options.streamId ?? `stream:${slot}`
   const { pool, publisher } = options
 
@@ -270,6 +304,10 @@ export function createStreamer(options: StreamerOptions): Streamer {
   let loop: Promise<void> | undefined
   const counters = { published: 0, dead: 0, held: 0, skipped: 0 }
   let lastAckAt: Date | null = null
+  let lastPublishAt: Date | null = null
+  let health: { stop(): void } | undefined
+  /** The session streaming now, and when the slot was last seen to be streamed by its connection. */
+  let lease: { session: ReplicationSession; verifiedAt: number; freshMs: number } | undefined
   let lastError: string | null = null
   let confirmed: Lsn | null = null
   let buffered = 0
@@ -290,6 +328,7 @@ export function createStreamer(options: StreamerOptions): Streamer {
       try {
         return await fn()
       } catch (error) {
+        if (error instanceof SlotLost) throw error
         if (where === 'publish' && classifyPublishError(error) === 'permanent') throw error
         report(error, where)
         // A stop interrupts retries, never a first attempt: a batch Kafka acknowledged gets marked.
@@ -298,6 +337,29 @@ export function createStreamer(options: StreamerOptions): Streamer {
         if (controller.signal.aborted) throw new Stopping()
       }
     }
+  }
+
+  const lost = (owner: number | null, pid: number) =>
+    new SlotLost(
+      `replication slot "${slot}" is streamed by ${owner === null ? 'no connection' : `another connection (pid ${owner})`} now, not by this streamer's (pid ${pid}): what it decoded stays unpublished`,
+    )
+
+  /**
+   * Right before each publish: throws `SlotLost` unless this session still streams the slot. The
+   * connection must be open, and the slot's owner is asked again when it was last seen longer
+   * than `freshMs` ago (a process frozen, or starved, past `wal_sender_timeout` wakes up here).
+   */
+  async function fence(): Promise<void> {
+    const current = lease
+    if (!current || current.session.closed)
+      throw new SlotLost(`the replication connection of slot "${slot}" ended: its batch stays unpublished`)
+    if (performance.now() - current.verifiedAt <= current.freshMs) return
+    const at = performance.now()
+    const owner = (await retrying('database', () => run(pool, slotOwner(slot)))).rows[0]?.pid ?? null
+    if (owner !== current.session.pid) throw lost(owner, current.session.pid)
+    if (current.session.closed)
+      throw new SlotLost(`the replication connection of slot "${slot}" ended: its batch stays unpublished`)
+    current.verifiedAt = Math.max(current.verifiedAt, at)
   }
 
   const keyOf = (row: StreamRow) => `${row.topic}\u0000${row.aggregateid}`
@@ -316,10 +378,14 @@ export function createStreamer(options: StreamerOptions): Streamer {
     }
     if (sendable.length === 0) return
     try {
-      await retrying('publish', () => publisher.publish(sendable.map(toMessage)))
+      await retrying('publish', async () => {
+        await fence()
+        lastPublishAt = new Date()
+        return publisher.publish(sendable.map(toMessage))
+      })
       for (const row of sendable) outcomes.push({ id: row.id, outcome: 'published' })
     } catch (error) {
-      if (error instanceof Stopping) throw error
+      if (error instanceof Stopping || error instanceof SlotLost) throw error
       const only = sendable.length === 1 ? sendable[0] : undefined
       if (only) {
         outcomes.push({ id: only.id, outcome: 'dead', error: coerceError(error) })
@@ -343,17 +409,24 @@ export function createStreamer(options: StreamerOptions): Streamer {
 
   /**
    * The check query of one chunk, repeated until every row's transaction is visible (a decoded
-   * commit can precede its visibility by a moment). Never rejects but with `Stopping`.
+   * commit can precede its visibility by a moment). Rejects with `SlotLost` when the slot is no
+   * longer streamed by this session's server process, else only with `Stopping`.
    */
   async function inspectChunk(rows: StreamRow[]): Promise<InspectedRow[]> {
     if (rows.length === 0) return []
     const statement = inspectStreamBatch({
       table,
       blockOnDead,
+      slot,
       rows: rows.map((r) => ({ id: r.id, topic: r.topic, key: r.aggregateid, seq: r.seq, txid: r.txid })),
     })
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const at = performance.now()
       const checked = (await retrying('database', () => run(pool, statement))).rows as InspectedRow[]
+      const current = lease
+      const owner = checked[0]?.slot_pid ?? null
+      if (!current || owner !== current.session.pid) throw lost(owner, current?.session.pid ?? 0)
+      current.verifiedAt = Math.max(current.verifiedAt, at)
       if (checked.every((r) => r.visible)) return checked
       await sleep(wait)
     }
@@ -536,21 +609,35 @@ export function createStreamer(options: StreamerOptions): Streamer {
     }
 
     if (role !== 'standby') setRole('connecting')
+    // The server ends a connection silent for wal_sender_timeout: report well within it, and
+    // ask again whether the slot is still ours well within it too (see fence()).
+    const timeoutMs = (await run(pool, walSenderTimeout())).rows[0]?.ms ?? 0
     replication = await startReplication({
       connectionString: options.connectionString,
       slot,
       publication,
+      applicationName: options.applicationName,
       onFrame,
     })
-    setRole('active')
     const current = replication
-    const timer = setInterval(() => {
-      if (confirmed !== null) current.sendStatus(confirmed)
-    }, statusIntervalMs)
-    timer.unref()
-    const stopped = new Promise<void>((resolve) =>
-      controller.signal.addEventListener('abort', () => resolve(), { once: true }),
+    lease = {
+      session: current,
+      verifiedAt: performance.now(),
+      freshMs: timeoutMs > 0 ? Math.min(CHECK_FRESH_MS, timeoutMs / 4) : CHECK_FRESH_MS,
+    }
+    setRole('active')
+    const timer = setInterval(
+      () => {
+        if (confirmed !== null) current.sendStatus(confirmed)
+      },
+      timeoutMs > 0 ? Math.min(statusIntervalMs, timeoutMs / 3) : statusIntervalMs,
     )
+    timer.unref()
+    let onStop = () => {}
+    const stopped = new Promise<void>((resolve) => {
+      onStop = resolve
+      controller.signal.addEventListener('abort', onStop, { once: true })
+    })
     let ended = false
     const endedWith = current.ended.then((error) => {
       ended = true
@@ -585,12 +672,17 @@ export function createStreamer(options: StreamerOptions): Streamer {
       const error = ended ? await endedWith : undefined
       if (error) throw error
     } catch (error) {
-      if (!(error instanceof Stopping)) throw error
+      if (error instanceof Stopping) return
+      // A connection that ended is reported as itself (a restart is not a takeover).
+      if (error instanceof SlotLost && current.closed) throw (await endedWith) ?? error
+      throw error
     } finally {
       await settling.catch(() => {})
       clearInterval(timer)
       // Events decoded but not settled are sent again by the server from the confirmed position.
       buffered = 0
+      lease = undefined
+      controller.signal.removeEventListener('abort', onStop)
       if (confirmed !== null) current.sendStatus(confirmed)
       await current.close()
     }
@@ -609,6 +701,13 @@ export function createStreamer(options: StreamerOptions): Streamer {
           await sleep(standbyRetryMs, controller.signal)
           continue
         }
+        if (error instanceof SlotLost) {
+          // Frozen or cut off past wal_sender_timeout: another streamer owns the slot now.
+          report(error, 'replication')
+          setRole('standby')
+          await sleep(standbyRetryMs, controller.signal)
+          continue
+        }
         failures++
         setRole('connecting')
         report(error, 'replication')
@@ -618,7 +717,7 @@ export function createStreamer(options: StreamerOptions): Streamer {
     setRole('stopped')
   }
 
-  return {
+  const api: Streamer = {
     get role() {
       return role
     },
@@ -627,8 +726,12 @@ export function createStreamer(options: StreamerOptions): Streamer {
       controller = new AbortController()
       await ensureStreamSetup(pool, { table, slot, publication })
       loop = runLoop()
+      const { onHealthChange } = options
+      if (onHealthChange) health = watchHealth(() => api.stats(), healthCheckMs, onHealthChange)
     },
     async stop() {
+      health?.stop()
+      health = undefined
       controller.abort()
       await loop
       loop = undefined
@@ -636,6 +739,14 @@ export function createStreamer(options: StreamerOptions): Streamer {
     async stats() {
       const row = (await run(pool, slotStats(slot))).rows[0] as SlotStatsRow | undefined
       const lagBytes = row?.lag_bytes == null ? null : Number(row.lag_bytes)
+      const walStatus = row?.wal_status ?? null
+      const problems = slotProblems({
+        slot,
+        slotExists: row !== undefined,
+        lagBytes,
+        lagAlertBytes,
+        walStatus,
+      })
       return {
         role,
         slot,
@@ -645,16 +756,20 @@ export function createStreamer(options: StreamerOptions): Streamer {
         slotActivePid: row?.active_pid ?? null,
         lagBytes,
         lagAlertBytes,
-        lagAlert: (lagBytes !== null && lagBytes > lagAlertBytes) || row?.wal_status === 'lost',
-        walStatus: row?.wal_status ?? null,
+        lagAlert: (lagBytes !== null && lagBytes > lagAlertBytes) || walStatus === 'lost',
+        health: problems.length === 0 ? 'ok' : 'degraded',
+        problems,
+        walStatus,
         safeWalSizeBytes: row?.safe_wal_size == null ? null : Number(row.safe_wal_size),
         maxSlotWalKeepSize: row?.max_slot_wal_keep_size ?? null,
         confirmedLsn: confirmed === null ? null : formatLsn(confirmed),
         lastAckAt: lastAckAt?.toISOString() ?? null,
+        lastPublishAt: lastPublishAt?.toISOString() ?? null,
         ...counters,
         buffered,
         lastError,
       }
     },
   }
+  return api
 }
