@@ -52,7 +52,11 @@ export interface PurgeOptions {
   signal?: AbortSignal | undefined
 }
 
-function checkPolicy(policy: RetentionPolicy): void {
+/**
+ * Throws `RelayError('RELAY_INVALID_OPTIONS')` naming the bad field of a policy.
+ * @internal
+ */
+export function checkPolicy(policy: RetentionPolicy): void {
   const age = (name: string, v: number | null) => {
     if (v !== null && (!Number.isInteger(v) || v < 0))
       throw new RelayError(
