@@ -15,6 +15,7 @@ import {
   type InboxHooks,
   type RetryOptions,
 } from './failure.js'
+import { type Purging, type StartPurgingOptions, schedulePurge } from './retention.js'
 
 /** What the inbox needs of a Prisma client: interactive transactions and raw statements. */
 export interface InboxPrismaClient<Tx extends InboxTransactionClient = InboxTransactionClient> {
@@ -103,6 +104,16 @@ export interface Inbox<Tx> {
    * @example await inbox.purge({ olderThanMs: 14 * 24 * 3600_000 })
    */
   purge(options: PurgeOptions): Promise<number>
+  /**
+   * Runs {@link Inbox.purge} every `intervalMs` (and the first time within a minute) until
+   * `stop()`: for long-running consumers. Several instances of the consumer may run it: one purges
+   * at a time, the others find the purge lock taken and wait for their next turn.
+   * @example
+   * const purging = inbox.startPurging({ olderThanMs: 14 * 86_400_000, intervalMs: 3_600_000 })
+   * // on shutdown
+   * await purging.stop()
+   */
+  startPurging(options: StartPurgingOptions): Purging
   /** Counts since the inbox was created: processed, duplicates, retries, deadLettered, failed. */
   counters(): InboxCounters
 }
@@ -154,10 +165,19 @@ export function createInbox<Tx extends InboxTransactionClient>(
   const record = `INSERT INTO ${table} ("consumer", "event_id", "event_type", "topic", "partition", "offset")
     VALUES ($1, $2::uuid, $3, $4, $5, $6::bigint) ON CONFLICT DO NOTHING`
   // ctid batches: a bounded DELETE without a key of its own (the index on processed_at finds them).
-  const purgeBatch = `DELETE FROM ${table} WHERE ctid IN (
-    SELECT ctid FROM ${table}
-    WHERE "consumer" = $1 AND "processed_at" < now() - make_interval(secs => $2::double precision / 1000)
-    LIMIT $3)`
+  // The try-lock (per consumer and table) lets one instance purge at a time: the others delete
+  // nothing and stop at once. The candidates are a MATERIALIZED CTE, run once, so the statement
+  // never deletes more than $3 rows whatever plan it gets; SKIP LOCKED never waits on a row.
+  const purgeBatch = `WITH lock AS (
+      SELECT pg_try_advisory_xact_lock(hashtext('prisma-outbox inbox purge ' || $4 || ' ' || $1)) AS ok
+    ), old AS MATERIALIZED (
+      SELECT i.ctid FROM ${table} AS i, lock
+      WHERE lock.ok AND i."consumer" = $1
+        AND i."processed_at" < now() - make_interval(secs => $2::double precision / 1000)
+      LIMIT $3
+      FOR UPDATE OF i SKIP LOCKED
+    )
+    DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM old)`
 
   const handle = async <Payload>(event: OutboxEvent<Payload>, handler: InboxHandler<Tx, Payload>) => {
     const result = await prisma.$transaction(
@@ -257,7 +277,7 @@ export function createInbox<Tx extends InboxTransactionClient>(
     }
   }
 
-  return {
+  const inbox: Inbox<Tx> = {
     handle,
     eachMessage:
       (handler) =>
@@ -295,13 +315,17 @@ export function createInbox<Tx extends InboxTransactionClient>(
       let deleted = 0
       for (let i = 0; i < maxBatches; i++) {
         const n = await prisma.$transaction((tx) =>
-          Promise.resolve(tx.$executeRawUnsafe(purgeBatch, options.consumer, olderThanMs, batchSize)),
+          Promise.resolve(tx.$executeRawUnsafe(purgeBatch, options.consumer, olderThanMs, batchSize, table)),
         )
         deleted += n
         if (n < batchSize) break
       }
       return deleted
     },
+    startPurging(purging) {
+      return schedulePurge((o) => inbox.purge(o), purging, options.random)
+    },
     counters: () => ({ ...counts }),
   }
+  return inbox
 }

@@ -137,6 +137,82 @@ describe('inbox.purge', () => {
     expect(await count(other)).toBe(3)
   })
 
+  it('deletes every old record exactly once with three instances of the consumer purging at once', async () => {
+    const consumer = `purge-many-${randomUUID()}`
+    await t.db.pool.query(
+      `INSERT INTO outbox_inbox (consumer, event_id, processed_at)
+       SELECT $1, gen_random_uuid(), now() - interval '2 hours' FROM generate_series(1, 500)`,
+      [consumer],
+    )
+    const inboxes = Array.from({ length: 3 }, () => createInbox(t.prisma, { consumer }))
+    let deleted = 0
+    for (let round = 0; round < 50; round++) {
+      const n = await Promise.all(
+        inboxes.map((i) => i.purge({ olderThanMs: 60_000, batchSize: 20, maxBatches: 3 })),
+      )
+      deleted += n.reduce((a, b) => a + b, 0)
+      const left = await t.db.pool.query('SELECT count(*)::int AS n FROM outbox_inbox WHERE consumer = $1', [
+        consumer,
+      ])
+      if (left.rows[0]?.n === 0) break
+    }
+    expect(deleted).toBe(500)
+  })
+
+  it('deletes nothing while another instance holds the purge lock of this consumer', async () => {
+    const consumer = `purge-locked-${randomUUID()}`
+    await t.db.pool.query(
+      `INSERT INTO outbox_inbox (consumer, event_id, processed_at)
+       SELECT $1, gen_random_uuid(), now() - interval '2 hours' FROM generate_series(1, 25)`,
+      [consumer],
+    )
+    const inbox = createInbox(t.prisma, { consumer })
+    const holder = await t.db.pool.connect()
+    try {
+      await holder.query('BEGIN')
+      await holder.query(
+        `SELECT pg_advisory_xact_lock(hashtext('prisma-outbox inbox purge "outbox_inbox" ' || $1))`,
+        [consumer],
+      )
+      expect(await inbox.purge({ olderThanMs: 60_000 })).toBe(0)
+      await holder.query('COMMIT')
+    } finally {
+      holder.release()
+    }
+    expect(await inbox.purge({ olderThanMs: 60_000 })).toBe(25)
+  })
+
+  it('purges on an interval with startPurging, until stopped', async () => {
+    const consumer = `purge-interval-${randomUUID()}`
+    const insertOld = (n: number) =>
+      t.db.pool.query(
+        `INSERT INTO outbox_inbox (consumer, event_id, processed_at)
+         SELECT $1, gen_random_uuid(), now() - interval '2 hours' FROM generate_series(1, $2)`,
+        [consumer, n],
+      )
+    const count = async () =>
+      (await t.db.pool.query('SELECT count(*)::int AS n FROM outbox_inbox WHERE consumer = $1', [consumer]))
+        .rows[0]?.n
+    await insertOld(30)
+    const inbox = createInbox(t.prisma, { consumer })
+    const purged: number[] = []
+    const purging = inbox.startPurging({
+      olderThanMs: 60_000,
+      intervalMs: 100,
+      batchSize: 7,
+      onPurge: (n) => purged.push(n),
+    })
+    const deadline = Date.now() + 10_000
+    while ((await count()) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(await count()).toBe(0)
+    await purging.stop()
+    expect(purged.reduce((a, b) => a + b, 0)).toBe(30)
+    await insertOld(5)
+    await new Promise((r) => setTimeout(r, 400))
+    expect(await count()).toBe(5)
+    expect(() => inbox.startPurging({ olderThanMs: 60_000, intervalMs: 0 })).toThrow(/intervalMs/)
+  })
+
   it('rejects bad purge options with a message naming the option', async () => {
     const inbox = createInbox(t.prisma, { consumer: 'tally' })
     await expect(inbox.purge({ olderThanMs: -1 })).rejects.toThrow(/olderThanMs/)

@@ -273,7 +273,7 @@ describe('health, stats, metrics and dead letters with real Postgres and Kafka',
     const page1 = await json<{
       items: Array<{ id: string; lastError: string; payload: unknown }>
       nextCursor: string
-    }>(await app.request('/dead?limit=2', { headers: bearer }))
+    }>(await app.request('/dead?limit=2&payload=true', { headers: bearer }))
     expect(page1.items.map((i) => i.id)).toEqual(ids.slice(0, 2))
     expect(page1.items[0]).toMatchObject({
       lastError: 'gave up after 10 attempts: boom',
@@ -307,5 +307,53 @@ describe('health, stats, metrics and dead letters with real Postgres and Kafka',
       items: [],
       nextCursor: null,
     })
+  })
+
+  it('Should page dead rows by bytes: a 1 MB row alone on its page, payloads only on request', async () => {
+    const big = { blob: 'x'.repeat(1024 * 1024) }
+    const ids = await insertRows(db.pool, [
+      { topic: 'dead-bytes', key: 'a', payload: { i: 0 } },
+      { topic: 'dead-bytes', key: 'b', payload: big },
+      { topic: 'dead-bytes', key: 'c', payload: { i: 2 } },
+      { topic: 'dead-bytes', key: 'd', payload: { i: 3 } },
+    ])
+    await db.pool.query("UPDATE outbox_event SET status = 'dead', last_error = 'boom' WHERE id = ANY($1)", [
+      ids,
+    ])
+    const { app } = relay()
+    type Page = {
+      items: Array<{ id: string; payload?: unknown; payloadBytes: number }>
+      nextCursor: string | null
+    }
+    const get = async (query: string) => {
+      const res = await app.request(`/dead?${query}`, { headers: bearer })
+      return { page: await json<Page>(res.clone()), bytes: (await res.arrayBuffer()).byteLength }
+    }
+    // Without payloads every row fits one small page; sizes are reported.
+    const light = await get('')
+    expect(light.page.items.map((i) => i.id)).toEqual(ids)
+    expect(light.page.items.every((i) => i.payload === undefined)).toBe(true)
+    expect(light.page.items[1]?.payloadBytes).toBeGreaterThan(1024 * 1024)
+    expect(light.bytes).toBeLessThan(4096)
+    // With payloads and a 64 KiB budget: pages of [0], [1 MB row alone], [2, 3].
+    const seen: string[][] = []
+    let cursor = ''
+    for (let i = 0; i < 10; i++) {
+      const { page, bytes } = await get(`payload=true&maxBytes=65536&cursor=${cursor}`)
+      seen.push(page.items.map((item) => item.id))
+      if (!page.items.some((item) => item.payloadBytes > 65536)) expect(bytes).toBeLessThanOrEqual(65536)
+      if (!page.nextCursor) break
+      cursor = page.nextCursor
+    }
+    expect(seen).toEqual([[ids[0]], [ids[1]], [ids[2], ids[3]]])
+    const one = await json<{ payload: typeof big }>(await app.request(`/dead/${ids[1]}`, { headers: bearer }))
+    expect(one.payload.blob).toHaveLength(1024 * 1024)
+    const discard = await app.request('/dead/discard', {
+      method: 'POST',
+      headers: bearer,
+      body: JSON.stringify({ topics: ['dead-bytes'] }),
+    })
+    expect(await json(discard)).toEqual({ discarded: 4 })
+    expect(await statuses(db.pool)).toEqual({})
   })
 })

@@ -29,8 +29,36 @@ describe('loadConfig', () => {
       /RELAY_WEBHOOK_SECRET: must not contain whitespace/,
     ],
     [['drain'], { RELAY_TOKEN: ` ${'x'.repeat(20)}\n` }, /RELAY_TOKEN: must be at least 32 characters/],
+    [['watch'], { RELAY_RETENTION: '7' }, /RELAY_RETENTION: "7" is not a duration.*or 0\/off/],
+    [['watch'], { RELAY_DEAD_RETENTION: 'forever' }, /RELAY_DEAD_RETENTION: "forever" is not a duration/],
+    [['watch'], { RELAY_RETENTION_INTERVAL: '10ms' }, /RELAY_RETENTION_INTERVAL: must be at least 1000 ms/],
+    [
+      ['watch'],
+      { RELAY_RETENTION_BATCH_SIZE: '0' },
+      /RELAY_RETENTION_BATCH_SIZE: must be between 1 and 100000/,
+    ],
+    [['drian'], {}, /unknown command "drian"; did you mean drain\?/],
+    [['drain', '--max-event', '3'], {}, /unknown flag --max-event; did you mean --max-events\?/],
   ])('Should name the problem of %j %j as a range/format error', (argv, env, message) => {
     expect(error(argv, { ...base, ...env })).toMatch(message)
+  })
+
+  it('Should default retention to 7 days for published rows, dead rows kept, every 10 minutes', () => {
+    expect(loadConfig(['watch'], base).retention).toEqual({
+      policy: { publishedMaxAgeMs: 604_800_000, deadMaxAgeMs: null, batchSize: 1_000 },
+      intervalMs: 600_000,
+    })
+    const set = loadConfig(['watch'], {
+      ...base,
+      RELAY_RETENTION: 'off',
+      RELAY_DEAD_RETENTION: '90d',
+      RELAY_RETENTION_INTERVAL: '1h',
+      RELAY_RETENTION_BATCH_SIZE: '200',
+    }).retention
+    expect(set).toEqual({
+      policy: { publishedMaxAgeMs: null, deadMaxAgeMs: 7_776_000_000, batchSize: 200 },
+      intervalMs: 3_600_000,
+    })
   })
 
   it('Should trim the newline a mounted secret file ends with', () => {
@@ -194,7 +222,7 @@ describe('loadConfig', () => {
     [['drain', '--max-events', '0'], /--max-events/],
     [['drain', '--budget-ms', '-5'], /--budget-ms/],
     [['drain', '--topics', ','], /--topics: must list at least one topic/],
-    [['drain', '--nope'], /Unknown option '--nope'/],
+    [['drain', '--nope'], /unknown flag --nope \(see outbox-relay drain --help\)/],
     [['fly'], /unknown command "fly"/],
     [['drain', 'extra'], /unexpected argument "extra"/],
     [['--quiet'], /missing command/],

@@ -7,6 +7,9 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from '../core/options.js'
 import type { AuthOptions } from '../http/auth.js'
+import { ALL_COMMANDS } from './help.js'
+import { type RetentionConfig, retentionConfig, retentionEnvSchema } from './retention-config.js'
+import { didYouMean, flagErrorMessage } from './suggest.js'
 
 /** The CLI's commands. */
 export const COMMANDS = ['serve', 'drain', 'watch'] as const
@@ -124,18 +127,28 @@ export interface RelayConfig {
   quiet: boolean
   /** `RELAY_TRACING`: trace batches and messages (needs `@opentelemetry/api` and a registered SDK). */
   tracing?: boolean | undefined
+  /** `RELAY_RETENTION*`: what serve, watch and stream purge, and how often (none when absent). */
+  retention?: RetentionConfig | undefined
 }
 
 /** Usage text of the CLI. */
 export const USAGE = `usage: outbox-relay <command> [flags]
 
 commands:
-  serve   run the HTTP API (POST /drain, /health, /stats, /metrics, /dead, /dead/retry, /openapi.json)
+  serve   run the HTTP API (POST /drain, /health, /stats, /metrics, /dead, /dead/retry,
+          /dead/discard, /purge, /openapi.json); purges old rows on an interval
   drain   drain once and exit: 0 = everything due was published, 1 = failures, dead rows or
           rows left (run again), 2 = bad configuration
-  watch   LISTEN for new rows and drain at once (polling fallback), until SIGINT/SIGTERM
+  watch   LISTEN for new rows and drain at once (polling fallback), until SIGINT/SIGTERM;
+          purges old rows on an interval
+  stream  stream new rows from the WAL (logical replication) until SIGINT/SIGTERM
+  stats   print the backlog as JSON
+  dead    list, show, retry or discard dead rows
+  purge   delete old published (and dead) rows now
 
-flags:
+\`outbox-relay <command> --help\` shows a command's flags; \`outbox-relay --version\` the version.
+
+flags of serve, drain and watch:
   --max-events <n>   claim at most n rows per drain
   --budget-ms <ms>   stop draining before this much time (default DRAIN_MAX_BUDGET_MS)
   --topics <a,b>     only these topics
@@ -148,7 +161,10 @@ environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL
   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TOPIC_PARTITIONS, RELAY_TOKEN,
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
   DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
-  WATCH_DEBOUNCE_MS, RELAY_TRACING (see the README)
+  WATCH_DEBOUNCE_MS, RELAY_TRACING, RELAY_RETENTION, RELAY_DEAD_RETENTION,
+  RELAY_RETENTION_INTERVAL, RELAY_RETENTION_BATCH_SIZE (see the README)
+
+exit codes: 0 done, 1 failed, 2 bad usage or configuration, 130/143 stopped by SIGINT/SIGTERM
 `
 
 function issuesText(error: z.ZodError): string {
@@ -157,24 +173,22 @@ function issuesText(error: z.ZodError): string {
     .join('\n')
 }
 
+const FLAGS = {
+  'max-events': { type: 'string' },
+  'budget-ms': { type: 'string' },
+  topics: { type: 'string' },
+  port: { type: 'string' },
+  'poll-ms': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
 function parseFlags(argv: string[]) {
   try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'max-events': { type: 'string' },
-        'budget-ms': { type: 'string' },
-        topics: { type: 'string' },
-        port: { type: 'string' },
-        'poll-ms': { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: FLAGS })
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}\n\n${USAGE}`)
+    const known = Object.keys(FLAGS).map((f) => `--${f}`)
+    throw new ConfigError(`${flagErrorMessage(error, known)} (see outbox-relay ${argv[0] ?? ''} --help)`)
   }
 }
 
@@ -199,7 +213,11 @@ export function loadConfig(
   const { values: flags, positionals } = parseFlags(argv)
   const [command, ...extra] = positionals
   if (!command || !(COMMANDS as readonly string[]).includes(command))
-    throw new ConfigError(`${command ? `unknown command "${command}"` : 'missing command'}\n\n${USAGE}`)
+    throw new ConfigError(
+      command
+        ? `unknown command "${command}"${didYouMean(command, ALL_COMMANDS)} (see outbox-relay --help)`
+        : `missing command\n\n${USAGE}`,
+    )
   if (extra.length > 0) throw new ConfigError(`unexpected argument "${extra[0]}"\n\n${USAGE}`)
 
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''))
@@ -221,6 +239,8 @@ export function loadConfig(
     '--poll-ms': flags['poll-ms'],
   })
   if (!f.success) problems.push(issuesText(f.error))
+  const retention = retentionEnvSchema.safeParse(input)
+  if (!retention.success) problems.push(issuesText(retention.error))
   if (parsed.success) {
     const e = parsed.data
     if (command === 'serve' && !e.RELAY_TOKEN && !e.RELAY_WEBHOOK_SECRET && !e.RELAY_AUTH)
@@ -234,7 +254,7 @@ export function loadConfig(
     if (e.RELAY_AUTH === 'none' && (e.RELAY_TOKEN || e.RELAY_WEBHOOK_SECRET))
       problems.push('  RELAY_AUTH: "none" contradicts RELAY_TOKEN/RELAY_WEBHOOK_SECRET: unset one of them')
   }
-  if (problems.length > 0 || !parsed.success || !f.success)
+  if (problems.length > 0 || !parsed.success || !f.success || !retention.success)
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
 
   const e = parsed.data
@@ -274,5 +294,6 @@ export function loadConfig(
     watch: { pollMs: fl['--poll-ms'] ?? e.WATCH_POLL_MS, debounceMs: e.WATCH_DEBOUNCE_MS },
     quiet: flags.quiet === true,
     tracing: e.RELAY_TRACING,
+    retention: retentionConfig(retention.data),
   }
 }

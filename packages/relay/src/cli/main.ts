@@ -1,25 +1,39 @@
 /**
- * The `outbox-relay` command line: `serve`, `drain`, `watch`.
+ * The `outbox-relay` command line: `serve`, `drain`, `watch`, `stream`, and the database-only
+ * `stats`, `dead`, `purge`.
  * @module
  */
+import { createRequire } from 'node:module'
 import pg from 'pg'
 import type { DrainResult } from '../core/engine.js'
 import { coerceError, isRelayError } from '../core/errors.js'
+import type { Retention } from '../core/retention.js'
 import { createWatcher } from '../core/watch.js'
 import { createRelayApp } from '../http/app.js'
 import { kafkaHealthCheck } from '../publishers/kafka-health.js'
 import { streamMain } from '../stream/cli.js'
-import { ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from './config.js'
+import { COMMANDS, ConfigError, loadConfig, type RelayConfig, USAGE, wantsHelp } from './config.js'
+import { deadMain } from './dead-command.js'
+import { COMMAND_HELP } from './help.js'
 import { relayConnectionConfig } from './pool.js'
 import { drainProgress, type ProgressStream } from './progress.js'
+import { purgeMain } from './purge-command.js'
+import { startRetention } from './retention-config.js'
 import { applicationName, createRuntime } from './runtime.js'
 import { serveRelay } from './server.js'
+import { statsMain } from './stats-command.js'
 
 /** Exit codes of the CLI. */
 export const EXIT = {
-  /** `drain`: everything due was published. `serve`/`watch`: stopped by SIGINT/SIGTERM (a clean stop). */
+  /**
+   * `drain`: everything due was published. `serve`/`watch`: stopped by SIGINT/SIGTERM (a clean
+   * stop). `stats`/`dead`/`purge`: done (also a purge that found another relay purging).
+   */
   OK: 0,
-  /** `drain`: a publish failed (retried), rows went dead, or due rows remain; any runtime failure. */
+  /**
+   * `drain`: a publish failed (retried), rows went dead, or due rows remain. `dead show`: no dead
+   * row with that id. Any runtime failure (database unreachable, …).
+   */
   FAILED: 1,
   /** Bad configuration or usage: nothing was attempted. */
   CONFIG: 2,
@@ -95,14 +109,17 @@ async function serveCommand(config: RelayConfig, io: CliIO): Promise<number> {
       metrics: runtime.metrics,
       checkBroker: broker.check,
       signal: io.signal,
+      retention: config.retention?.policy,
       logger: { error: (m) => io.stderr.write(`${m}\n`), warn: (m) => io.stderr.write(`${m}\n`) },
     })
     const server = await serveRelay(app, { port: config.http.port, hostname: config.http.host })
     io.stderr.write(
       `outbox-relay: listening on ${server.url} (auth: ${config.http.auth === 'none' ? 'none' : 'on'})\n`,
     )
+    const retention = startRetention(config, runtime, io)
     await waitForAbort(io.signal)
     io.stderr.write('outbox-relay: stopping (waiting for running drains)\n')
+    await retention?.stop()
     await server.close()
     return EXIT.OK
   } finally {
@@ -135,15 +152,32 @@ async function watchCommand(config: RelayConfig, io: CliIO): Promise<number> {
     onListening: () =>
       log(`outbox-relay: listening for notifications (poll every ${config.watch.pollMs} ms)`),
   })
+  let retention: Retention | undefined
   try {
     await watcher.start()
+    retention = startRetention(config, runtime, io)
     await waitForAbort(io.signal)
+    await retention?.stop()
     await watcher.stop()
     return EXIT.OK
   } finally {
+    await retention?.stop()
     await watcher.stop()
     await runtime.close()
   }
+}
+
+/** The commands that need only the database. */
+const ADMIN_COMMANDS: Record<string, ((argv: string[], io: CliIO) => Promise<number>) | undefined> = {
+  stats: statsMain,
+  dead: deadMain,
+  purge: purgeMain,
+}
+
+/** The package's version (package.json sits two folders up from src/cli and dist/cli). */
+export function version(): string {
+  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
+  return `outbox-relay ${pkg.version}`
 }
 
 /**
@@ -161,9 +195,23 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
     stderr: io.stderr ?? process.stderr,
     signal: io.signal,
   }
-  if (argv[0] === 'stream') return streamMain(argv.slice(1), full)
+  const [first, ...rest] = argv
+  if (first === 'stream') return streamMain(rest, full)
+  if (first === '--version' || first === '-v' || first === 'version') {
+    full.stdout.write(`${version()}\n`)
+    return EXIT.OK
+  }
+  const admin = first === undefined ? undefined : ADMIN_COMMANDS[first]
+  if (admin) return admin(rest, full)
+  if (first === 'help' && rest[0] && rest[0] in COMMAND_HELP) {
+    full.stdout.write(COMMAND_HELP[rest[0] as keyof typeof COMMAND_HELP])
+    return EXIT.OK
+  }
   if (wantsHelp(argv)) {
-    full.stdout.write(USAGE)
+    const command = (COMMANDS as readonly string[]).includes(first ?? '')
+      ? (first as keyof typeof COMMAND_HELP)
+      : undefined
+    full.stdout.write(command ? COMMAND_HELP[command] : USAGE)
     return argv.length === 0 ? EXIT.CONFIG : EXIT.OK
   }
   let config: RelayConfig

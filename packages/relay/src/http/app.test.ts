@@ -317,6 +317,8 @@ describe('GET /stats and /metrics', () => {
       expect((await json(res)).error.code).toBe('UNAUTHORIZED')
     }
     expect((await app.request('/dead/retry', { method: 'POST', body: '{"all":true}' })).status).toBe(401)
+    expect((await app.request('/dead/discard', { method: 'POST', body: '{"all":true}' })).status).toBe(401)
+    expect((await app.request('/purge', { method: 'POST' })).status).toBe(401)
   })
 
   it('Should return the engine stats', async () => {
@@ -390,15 +392,18 @@ describe('dead letters', () => {
     aggregatetype: 'employee',
     aggregateid: '42',
     type: 'employee.created',
-    payload: '{"n": 1}',
+    payload: null as string | null,
+    payload_bytes: 8,
     headers: { traceparent: 'x' },
     attempts: 10,
     last_error: 'KafkaJSProtocolError[MESSAGE_TOO_LARGE]: too large',
     created_at: new Date('2026-01-01T00:00:00Z'),
+    died_at: new Date('2026-01-02T00:00:00Z'),
     seq: '17',
+    fetched: '1',
   }
 
-  it('Should list a page with last_error and a cursor', async () => {
+  it('Should list a page with last_error, payload sizes without payloads, and a cursor', async () => {
     const { engine } = fakeEngine()
     const { pool, calls } = fakePool((text) => (text.includes("status = 'dead'") ? { rows: [deadRow] } : {}))
     const app = createRelayApp({ engine, pool, auth: { token: TOKEN } })
@@ -412,20 +417,37 @@ describe('dead letters', () => {
           aggregateType: 'employee',
           aggregateId: '42',
           type: 'employee.created',
-          payload: { n: 1 },
+          payloadBytes: 8,
           headers: { traceparent: 'x' },
           attempts: 10,
           lastError: deadRow.last_error,
           createdAt: '2026-01-01T00:00:00.000Z',
+          diedAt: '2026-01-02T00:00:00.000Z',
         },
       ],
       nextCursor: '17',
     })
-    expect(calls[0]?.values).toEqual([null, ['t'], 1])
-    await app.request('/dead?cursor=17', { headers: auth })
-    expect(calls[1]?.values).toEqual(['17', null, 50])
+    expect(calls[0]?.values).toEqual([null, ['t'], 1, false, 262_144])
+    await app.request('/dead?cursor=17&payload=true&maxBytes=2048', { headers: auth })
+    expect(calls[1]?.values).toEqual(['17', null, 50, true, 2048])
     await app.request('/dead?limit=&cursor=&topic=', { headers: auth })
-    expect(calls[2]?.values).toEqual([null, null, 50])
+    expect(calls[2]?.values).toEqual([null, null, 50, false, 262_144])
+  })
+
+  it('Should return one dead row with its payload, 404 for another id, 400 for a non-UUID', async () => {
+    const { engine } = fakeEngine()
+    const row = { ...deadRow, payload: '{"n": 1}' }
+    const { pool } = fakePool((text, values) =>
+      text.includes("status = 'dead'") && values?.[0] === deadRow.id ? { rows: [row] } : { rows: [] },
+    )
+    const app = createRelayApp({ engine, pool, auth: { token: TOKEN } })
+    const res = await app.request(`/dead/${deadRow.id}`, { headers: auth })
+    expect(res.status).toBe(200)
+    expect(await json(res)).toMatchObject({ id: deadRow.id, payload: { n: 1 }, payloadBytes: 8 })
+    const missing = await app.request('/dead/0190a0b0-0000-7000-8000-000000000009', { headers: auth })
+    expect(missing.status).toBe(404)
+    expect((await json(missing)).error.code).toBe('NOT_FOUND')
+    expect((await app.request('/dead/17', { headers: auth })).status).toBe(400)
   })
 
   it.each([
@@ -451,15 +473,29 @@ describe('dead letters', () => {
     expect(await json(res)).toEqual({ retried: 1 })
     expect(calls.map((c) => c.text.split(/\s/)[0])).toEqual(['BEGIN', 'SELECT', 'UPDATE', 'COMMIT'])
     expect(calls[1]?.text).toContain('pg_advisory_xact_lock')
-    expect(calls[2]?.values).toEqual([[deadRow.id]])
+    expect(calls[2]?.values).toEqual([[deadRow.id], null])
     await postJson(app, '/dead/retry', { all: true })
-    expect(calls[6]?.values).toEqual([null])
+    expect(calls[6]?.values).toEqual([null, null])
+    await postJson(app, '/dead/retry', { topics: ['t'] })
+    expect(calls[10]?.values).toEqual([null, ['t']])
+  })
+
+  it('Should discard under the claim lock and return the count', async () => {
+    const { engine } = fakeEngine()
+    const { pool, calls } = fakePool((text) => (text.startsWith('DELETE') ? { rowCount: 2 } : {}))
+    const app = createRelayApp({ engine, pool, auth: { token: TOKEN } })
+    const res = await postJson(app, '/dead/discard', { topics: ['t'] })
+    expect(await json(res)).toEqual({ discarded: 2 })
+    expect(calls.map((c) => c.text.split(/\s/)[0])).toEqual(['BEGIN', 'SELECT', 'DELETE', 'COMMIT'])
+    expect(calls[1]?.text).toContain('pg_advisory_xact_lock')
+    expect(calls[2]?.text).toContain("status = 'dead'")
   })
 
   it.each([
     ['no body', '', /body is required/],
-    ['neither ids nor all', {}, /either "ids" or "all"/],
-    ['both', { ids: ['0190a0b0-0000-7000-8000-000000000001'], all: true }, /either "ids" or "all"/],
+    ['neither ids nor all', {}, /exactly one of "ids", "topics" or "all"/],
+    ['both', { ids: ['0190a0b0-0000-7000-8000-000000000001'], all: true }, /exactly one of/],
+    ['an empty topic', { topics: [''] }, /topics\.0/],
     ['all: false', { all: false }, /all/],
     ['a non-uuid id', { ids: ['1'] }, /ids\.0/],
     ['empty ids', { ids: [] }, /ids/],
@@ -468,6 +504,69 @@ describe('dead letters', () => {
     const res = await postJson(app, '/dead/retry', body)
     expect(res.status).toBe(400)
     expect((await json(res)).error.message).toMatch(message)
+  })
+})
+
+describe('POST /purge', () => {
+  it('Should purge with the app policy, under the purge try-lock, and take windows from the body', async () => {
+    const { engine } = fakeEngine()
+    const { pool, calls } = fakePool((text) => {
+      if (text.includes('pg_try_advisory_xact_lock')) return { rows: [{ locked: true }] }
+      if (text.includes('DELETE')) return { rowCount: 3 }
+      return {}
+    })
+    const app = createRelayApp({ engine, pool, auth: { token: TOKEN }, retention: { batchSize: 10 } })
+    const res = await postJson(app, '/purge', {})
+    expect(await json(res)).toEqual({
+      published: 3,
+      dead: 0,
+      batches: 1,
+      busy: false,
+      more: false,
+      dryRun: false,
+    })
+    const deletes = calls.filter((c) => c.text.includes('DELETE'))
+    expect(deletes.map((c) => c.values)).toEqual([[7 * 86_400_000, 10]])
+    await postJson(app, '/purge', { olderThanMs: 60_000, deadOlderThanMs: 120_000 })
+    const later = calls.filter((c) => c.text.includes('DELETE')).slice(1)
+    expect(later.map((c) => [c.text.includes("'dead'"), c.values])).toEqual([
+      [false, [60_000, 10]],
+      [true, [120_000, 10]],
+    ])
+  })
+
+  it('Should report busy when another relay holds the purge lock, and count on a dry run', async () => {
+    const { engine } = fakeEngine()
+    const { pool, calls } = fakePool((text) => {
+      if (text.includes('pg_try_advisory_xact_lock')) return { rows: [{ locked: false }] }
+      if (text.includes('count(*)')) return { rows: [{ published: '12', dead: '0' }] }
+      return {}
+    })
+    const app = createRelayApp({ engine, pool, auth: { token: TOKEN } })
+    expect(await json(await postJson(app, '/purge', {}))).toMatchObject({ busy: true, published: 0 })
+    expect(calls.some((c) => c.text.includes('DELETE'))).toBe(false)
+    expect(await json(await postJson(app, '/purge', { dryRun: true }))).toMatchObject({
+      published: 12,
+      dryRun: true,
+    })
+  })
+
+  it.each([
+    ['olderThanMs zero', { olderThanMs: 0 }, /olderThanMs/],
+    ['olderThanMs as text', { olderThanMs: '7d' }, /olderThanMs/],
+    ['an unknown field', { olderThan: 5 }, /olderThan: unknown field/],
+  ])('Should answer 400 for %s', async (_name, body, message) => {
+    const { app } = relay()
+    const res = await postJson(app, '/purge', body)
+    expect(res.status).toBe(400)
+    expect((await json(res)).error.message).toMatch(message)
+  })
+
+  it('Should refuse a bad retention option when the app is created', () => {
+    const { engine } = fakeEngine()
+    expect(() =>
+      createRelayApp({ engine, pool: fakePool().pool, auth: 'none', retention: { batchSize: 0 } }),
+    ).toThrow(/batchSize/)
   })
 })
 
@@ -536,11 +635,14 @@ describe('GET /openapi.json', () => {
     expect(doc.servers).toEqual([{ url: 'https://api.example.com/outbox' }])
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/dead',
+      '/dead/discard',
       '/dead/retry',
+      '/dead/{id}',
       '/drain',
       '/health',
       '/metrics',
       '/openapi.json',
+      '/purge',
       '/stats',
     ])
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['bearerAuth', 'webhookSignature'])
@@ -555,6 +657,8 @@ describe('GET /openapi.json', () => {
     })
     expect(doc.paths['/dead'].get.parameters.map((p: { name: string }) => p.name)).toEqual([
       'limit',
+      'maxBytes',
+      'payload',
       'cursor',
       'topic',
     ])

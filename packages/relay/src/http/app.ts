@@ -7,26 +7,25 @@
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { z } from 'zod'
-import {
-  databaseCall,
-  databaseError,
-  type PoolLike,
-  run,
-  TimeoutError,
-  withTimeout,
-  withTransaction,
-} from '../core/db.js'
+import { databaseCall, databaseError, type PoolLike, TimeoutError, withTimeout } from '../core/db.js'
+import { actOnDead, type DeadSelection, deadLetter, deadLetterPage } from '../core/dead-letters.js'
 import type { Engine } from '../core/engine.js'
 import { coerceError, RelayError } from '../core/errors.js'
 import { DRAIN_MARGIN_MS } from '../core/options.js'
-import { type DeadRow, listDead } from '../core/sql/list-dead.js'
-import { lockClaimsBounded } from '../core/sql/lock.js'
-import { retryDead } from '../core/sql/retry-dead.js'
+import { checkPolicy, DEFAULT_RETENTION, purgeOutbox, type RetentionPolicy } from '../core/retention.js'
 import { type AuthOptions, relayAuth } from './auth.js'
 import { HttpError, handleError, handleNotFound, type RelayLogger } from './errors.js'
 import { createRelayMetrics, type RelayMetrics } from './metrics.js'
 import { relayOpenApiDocument } from './openapi.js'
-import { deadQuerySchema, describeIssues, drainBodySchema, retryBodySchema } from './schemas.js'
+import {
+  type DeadSelectionBody,
+  deadIdSchema,
+  deadQuerySchema,
+  deadSelectionSchema,
+  describeIssues,
+  drainBodySchema,
+  purgeBodySchema,
+} from './schemas.js'
 
 /** What the app needs of the engine (a full `Engine` fits). */
 export type RelayEngine = Pick<Engine, 'drain' | 'stats' | 'counters'> & {
@@ -53,6 +52,7 @@ export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024
  * @param [metrics=createRelayMetrics()] - shared metrics state
  * @param [logger=console] - where 5xx details go (never to the client)
  * @param [serverUrl] - public URL of the app, for the OpenAPI document
+ * @param [retention] - defaults of `POST /purge` (published rows 7 days, dead rows kept)
  */
 export interface RelayAppOptions {
   engine: RelayEngine
@@ -67,6 +67,7 @@ export interface RelayAppOptions {
   metrics?: RelayMetrics | undefined
   logger?: RelayLogger | undefined
   serverUrl?: string | undefined
+  retention?: Partial<RetentionPolicy> | undefined
   /** Clock in ms (tests). @internal */
   now?: (() => number) | undefined
 }
@@ -98,30 +99,16 @@ async function readBody<S extends z.ZodType>(c: Context, schema: S, optional: bo
   return result.data
 }
 
-function toDeadEvent(row: DeadRow) {
-  let payload: unknown = row.payload
-  try {
-    payload = JSON.parse(row.payload)
-  } catch {
-    // keep the text
-  }
-  return {
-    id: row.id,
-    topic: row.topic,
-    aggregateType: row.aggregatetype,
-    aggregateId: row.aggregateid,
-    type: row.type,
-    payload,
-    headers: row.headers ?? {},
-    attempts: row.attempts,
-    lastError: row.last_error,
-    createdAt: new Date(row.created_at).toISOString(),
-  }
+function selection(body: DeadSelectionBody): DeadSelection {
+  if (body.ids) return { ids: body.ids }
+  if (body.topics) return { topics: body.topics }
+  return { all: true }
 }
 
 /**
  * Creates the relay's HTTP API as a Hono app: `POST /drain`, `GET /health`, `GET /stats`,
- * `GET /metrics`, `GET /dead`, `POST /dead/retry`, `GET /openapi.json`. Mount it anywhere with
+ * `GET /metrics`, `GET /dead`, `GET /dead/:id`, `POST /dead/retry`, `POST /dead/discard`,
+ * `POST /purge`, `GET /openapi.json`. Mount it anywhere with
  * `app.route('/outbox', relayApp)` or serve it as is. Options are checked here, once: without
  * an auth choice it throws a `RelayError` (`RELAY_INVALID_OPTIONS`) naming `auth`.
  *
@@ -157,6 +144,8 @@ export function createRelayApp(options: RelayAppOptions): Hono {
   const healthTimeoutMs = positiveInt('healthTimeoutMs', options.healthTimeoutMs, 2_000, 60_000)
   const databaseTimeoutMs = positiveInt('databaseTimeoutMs', options.databaseTimeoutMs, 5_000, 600_000)
   const metrics = options.metrics ?? createRelayMetrics()
+  const retention: RetentionPolicy = { ...DEFAULT_RETENTION, ...options.retention }
+  checkPolicy(retention)
   const logger: RelayLogger = options.logger ?? console
   const table = engine.options.table
   let openapi: Record<string, unknown> | undefined
@@ -236,37 +225,66 @@ export function createRelayApp(options: RelayAppOptions): Hono {
     const query = deadQuerySchema.safeParse(params)
     if (!query.success)
       throw new HttpError(400, 'INVALID_QUERY', `invalid query: ${describeIssues(query.error)}`)
-    const { limit, cursor, topic } = query.data
-    const { rows } = await databaseCall(
+    const { limit, maxBytes, payload, cursor, topic } = query.data
+    const page = await databaseCall(
       'list dead',
-      () => run(pool, listDead({ table, limit, afterSeq: cursor, topics: topic ? [topic] : undefined })),
-      databaseTimeoutMs,
-    )
-    const page = rows
-    const last = page[page.length - 1]
-    return c.json({
-      items: page.map(toDeadEvent),
-      nextCursor: page.length === limit && last ? last.seq : null,
-    })
-  })
-
-  app.post('/dead/retry', async (c) => {
-    const body = await readBody(c, retryBodySchema, false)
-    const retried = await databaseCall(
-      'retry dead',
       () =>
-        withTransaction(pool, async (client) => {
-          // Revived rows become claimable: serialise with claims, like the engine's failure marks.
-          await run(
-            client,
-            lockClaimsBounded({ lockTimeoutMs: databaseTimeoutMs, idleInTransactionMs: databaseTimeoutMs }),
-          )
-          const result = await run(client, retryDead({ table, ids: body.all ? undefined : body.ids }))
-          return result.rowCount ?? 0
+        deadLetterPage(pool, {
+          table,
+          limit,
+          maxBytes,
+          withPayload: payload,
+          cursor,
+          topics: topic ? [topic] : undefined,
         }),
       databaseTimeoutMs,
     )
-    return c.json({ retried })
+    return c.json(page)
+  })
+
+  app.get('/dead/:id', async (c) => {
+    const id = deadIdSchema.safeParse(c.req.param('id'))
+    if (!id.success) throw new HttpError(400, 'INVALID_QUERY', 'invalid id: must be a UUID')
+    const event = await databaseCall(
+      'get dead',
+      () => deadLetter(pool, { table, id: id.data }),
+      databaseTimeoutMs,
+    )
+    if (!event) throw new HttpError(404, 'NOT_FOUND', `no dead row with id ${id.data}`)
+    return c.json(event)
+  })
+
+  for (const action of ['retry', 'discard'] as const) {
+    app.post(`/dead/${action}`, async (c) => {
+      const body = await readBody(c, deadSelectionSchema, false)
+      const n = await databaseCall(
+        `${action} dead`,
+        () =>
+          actOnDead(pool, { table, action, selection: selection(body), lockTimeoutMs: databaseTimeoutMs }),
+        databaseTimeoutMs,
+      )
+      return c.json(action === 'retry' ? { retried: n } : { discarded: n })
+    })
+  }
+
+  app.post('/purge', async (c) => {
+    const body = await readBody(c, purgeBodySchema, true)
+    const policy: RetentionPolicy = {
+      ...retention,
+      ...(body.olderThanMs !== undefined ? { publishedMaxAgeMs: body.olderThanMs } : {}),
+      ...(body.deadOlderThanMs !== undefined ? { deadMaxAgeMs: body.deadOlderThanMs } : {}),
+    }
+    // Stops between batches at the budget: `more: true` tells the caller to come back.
+    const result = await databaseCall('purge', () =>
+      purgeOutbox(pool, {
+        table,
+        policy,
+        dryRun: body.dryRun,
+        maxBatches: body.maxBatches ?? 100,
+        signal: AbortSignal.timeout(maxBudgetMs),
+      }),
+    )
+    return c.json(result)
   })
 
   app.get('/openapi.json', (c) => {

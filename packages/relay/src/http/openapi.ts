@@ -106,7 +106,8 @@ export function relayOpenApiDocument(
       '/dead': {
         get: {
           operationId: 'listDead',
-          summary: 'Dead-letter rows with their last error, oldest first, paginated by cursor',
+          summary:
+            'Dead-letter rows with their last error, oldest first, paged by cursor, bounded in rows and bytes',
           parameters: queryParameters(),
           responses: {
             '200': { description: 'a page of dead rows', content: json('DeadPage') },
@@ -115,13 +116,54 @@ export function relayOpenApiDocument(
           },
         },
       },
+      '/dead/{id}': {
+        get: {
+          operationId: 'getDead',
+          summary: 'One dead row, with its payload',
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+          ],
+          responses: {
+            '200': { description: 'the dead row', content: json('DeadEvent') },
+            '400': error('the id is not a UUID'),
+            '404': error('no dead row with this id'),
+            ...authErrors,
+          },
+        },
+      },
       '/dead/retry': {
         post: {
           operationId: 'retryDead',
-          summary: 'Set dead rows back to pending (attempts 0, due now)',
-          requestBody: { required: true, content: json('RetryRequest') },
+          summary: 'Set dead rows back to pending (attempts 0, due now): some ids, some topics, or all',
+          requestBody: { required: true, content: json('DeadSelection') },
           responses: {
             '200': { description: 'how many rows were revived', content: json('RetryResult') },
+            '400': error('malformed JSON or an invalid field'),
+            '413': error('body too large'),
+            ...authErrors,
+          },
+        },
+      },
+      '/dead/discard': {
+        post: {
+          operationId: 'discardDead',
+          summary: 'Delete dead rows for good: some ids, some topics, or all',
+          requestBody: { required: true, content: json('DeadSelection') },
+          responses: {
+            '200': { description: 'how many rows were deleted', content: json('DiscardResult') },
+            '400': error('malformed JSON or an invalid field'),
+            '413': error('body too large'),
+            ...authErrors,
+          },
+        },
+      },
+      '/purge': {
+        post: {
+          operationId: 'purge',
+          summary: 'Delete old published rows (and old dead rows when asked), in bounded batches',
+          requestBody: { required: false, content: json('PurgeRequest') },
+          responses: {
+            '200': { description: 'what the purge did', content: json('PurgeResult') },
             '400': error('malformed JSON or an invalid field'),
             '413': error('body too large'),
             ...authErrors,

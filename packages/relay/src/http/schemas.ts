@@ -50,7 +50,19 @@ export const drainResultSchema = z
 
 /** Query of `GET /dead`. */
 export const deadQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50).describe('page size'),
+  limit: z.coerce.number().int().min(1).max(500).default(50).describe('page size in rows'),
+  maxBytes: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(16 * 1024 * 1024)
+    .default(256 * 1024)
+    .describe('page size in bytes (default 262144); a single larger row comes alone on its page'),
+  payload: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe("include each row's payload (default false: only its size, payloadBytes)"),
   cursor: z
     .string()
     .regex(/^\d{1,19}$/, 'must be the nextCursor of a previous page')
@@ -62,6 +74,9 @@ export const deadQuerySchema = z.strictObject({
   topic: topicName.optional().describe('only rows of this topic'),
 })
 
+/** Path parameter of `GET /dead/{id}`. */
+export const deadIdSchema = z.uuid()
+
 /** One dead row. */
 export const deadEventSchema = z
   .object({
@@ -70,11 +85,16 @@ export const deadEventSchema = z
     aggregateType: z.string(),
     aggregateId: z.string(),
     type: z.string(),
-    payload: z.unknown().describe('the event body'),
+    payload: z
+      .unknown()
+      .optional()
+      .describe('the event body: in GET /dead/{id}, and in GET /dead with ?payload=true'),
+    payloadBytes: z.int().describe("size of the payload's JSON text"),
     headers: z.record(z.string(), z.unknown()),
     attempts: z.int(),
     lastError: z.string().nullable(),
     createdAt: z.string().describe('ISO 8601'),
+    diedAt: z.string().describe('when the row went dead, ISO 8601'),
   })
   .register(apiSchemas, { id: 'DeadEvent' })
 
@@ -86,23 +106,65 @@ export const deadPageSchema = z
   })
   .register(apiSchemas, { id: 'DeadPage' })
 
-/** Body of `POST /dead/retry`: either some ids or `all: true`. */
-export const retryBodySchema = z
+/** Body of `POST /dead/retry` and `POST /dead/discard`: some ids, some topics, or `all: true`. */
+export const deadSelectionSchema = z
   .strictObject({
-    ids: z.array(z.uuid()).min(1).max(1_000).optional().describe('dead rows to retry'),
-    all: z.literal(true).optional().describe('retry every dead row'),
+    ids: z.array(z.uuid()).min(1).max(1_000).optional().describe('these dead rows'),
+    topics: z.array(topicName).min(1).max(100).optional().describe('every dead row of these topics'),
+    all: z.literal(true).optional().describe('every dead row'),
   })
-  .refine((b) => (b.ids === undefined) !== (b.all === undefined), {
-    message: 'give either "ids" or "all": true (not both)',
+  .refine((b) => [b.ids, b.topics, b.all].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of "ids", "topics" or "all": true',
     path: ['ids'],
   })
-  .register(apiSchemas, { id: 'RetryRequest' })
-export type RetryBody = z.infer<typeof retryBodySchema>
+  .register(apiSchemas, { id: 'DeadSelection' })
+export type DeadSelectionBody = z.infer<typeof deadSelectionSchema>
 
 /** Response of `POST /dead/retry`. */
 export const retryResultSchema = z
   .object({ retried: z.int().describe('dead rows set back to pending') })
   .register(apiSchemas, { id: 'RetryResult' })
+
+/** Response of `POST /dead/discard`. */
+export const discardResultSchema = z
+  .object({ discarded: z.int().describe('dead rows deleted') })
+  .register(apiSchemas, { id: 'DiscardResult' })
+
+/**
+ * Body of `POST /purge`, all optional: the windows default to the app's retention policy
+ * (published rows 7 days, dead rows kept).
+ */
+export const purgeBodySchema = z
+  .strictObject({
+    olderThanMs: z
+      .int()
+      .min(1)
+      .max(3_153_600_000_000)
+      .optional()
+      .describe('delete published rows older than this'),
+    deadOlderThanMs: z
+      .int()
+      .min(1)
+      .max(3_153_600_000_000)
+      .nullable()
+      .optional()
+      .describe('delete dead rows that died longer ago than this; null keeps them'),
+    dryRun: z.boolean().optional().describe('count what would be deleted, delete nothing'),
+    maxBatches: z.int().min(1).max(10_000).optional().describe('DELETE statements at most (default 100)'),
+  })
+  .register(apiSchemas, { id: 'PurgeRequest' })
+
+/** Response of `POST /purge`. */
+export const purgeResultSchema = z
+  .object({
+    published: z.int().describe('published rows deleted (or counted, on a dry run)'),
+    dead: z.int().describe('dead rows deleted (or counted, on a dry run)'),
+    batches: z.int().describe('DELETE statements run'),
+    busy: z.boolean().describe('another relay was purging; nothing was done here'),
+    more: z.boolean().describe('stopped by maxBatches or the time budget with rows left: call again'),
+    dryRun: z.boolean(),
+  })
+  .register(apiSchemas, { id: 'PurgeResult' })
 
 const topicStatsFields = {
   pending: z.int(),

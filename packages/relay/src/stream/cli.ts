@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ConfigError, loadConfig, type RelayConfig } from '../cli/config.js'
 import type { ProgressStream } from '../cli/progress.js'
+import { startRetention } from '../cli/retention-config.js'
 import { applicationName, createRuntime } from '../cli/runtime.js'
 import { coerceError } from '../core/errors.js'
 import { serveStreamStats } from './metrics.js'
@@ -25,8 +26,8 @@ flags:
                 (stop every streamer first)
   -h, --help    this text
 
-environment: DATABASE_URL, KAFKA_* and OUTBOX_TABLE, DRAIN_BATCH_SIZE, DEAD_LETTER_POLICY, RELAY_ID
-  as for the other commands, and
+environment: DATABASE_URL, KAFKA_* and OUTBOX_TABLE, DRAIN_BATCH_SIZE, DEAD_LETTER_POLICY, RELAY_ID,
+  RELAY_RETENTION* (old rows purged on an interval) as for the other commands, and
   STREAM_SLOT               replication slot (default outbox_relay)
   STREAM_PUBLICATION        publication (default: the slot's name)
   STREAM_BATCH_SIZE         events per publish and per mark (default DRAIN_BATCH_SIZE)
@@ -188,9 +189,11 @@ export async function streamMain(
       await streamer.start()
       const http = config.http ? await serveStreamStats(() => streamer.stats(), config.http) : undefined
       if (http) log(`outbox-relay: stream stats on ${http.url}/stats and ${http.url}/metrics`)
+      const retention = startRetention(config.relay, runtime, io)
       try {
         await waitForAbort(io.signal)
       } finally {
+        await retention?.stop()
         await http?.close()
         await streamer.stop()
       }

@@ -126,7 +126,7 @@ export interface SettledRow {
 /**
  * One UPDATE for the whole batch, after Kafka acknowledged it: published rows get `published_at`
  * (and `locked_by` = the stream's id, as a record of who published them), dead rows
- * `attempts + 1` and `last_error`, held rows stay pending with `last_error` saying why. Only
+ * `attempts + 1`, `last_error` and `available_at` = now (when they died, for retention), held rows stay pending with `last_error` saying why. Only
  * pending rows change, so a row finished meanwhile is left alone.
  */
 export function settleStreamBatch(params: {
@@ -148,6 +148,7 @@ WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
 SET status = CASE WHEN s.outcome = 'held' THEN 'pending' ELSE s.outcome END,
     published_at = CASE WHEN s.outcome = 'published' THEN statement_timestamp() ELSE o.published_at END,
     attempts = CASE WHEN s.outcome = 'dead' THEN o.attempts + 1 ELSE o.attempts END,
+    available_at = CASE WHEN s.outcome = 'dead' THEN statement_timestamp() ELSE o.available_at END,
     last_error = CASE WHEN s.outcome = 'published' THEN o.last_error ELSE s.error END,
     locked_by = CASE WHEN s.outcome = 'published' THEN $4 ELSE o.locked_by END,
     locked_until = NULL

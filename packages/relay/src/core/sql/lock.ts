@@ -62,3 +62,18 @@ export function lockClaimsBounded(
     ],
   }
 }
+
+/**
+ * The key of the advisory lock a purge batch takes, so that only one relay purges at a time
+ * ("outbox" + 1; distinct from {@link CLAIM_LOCK_KEY}, so purges never delay claims).
+ */
+export const PURGE_LOCK_KEY = '122511226139001'
+
+/**
+ * `SELECT pg_try_advisory_xact_lock(key) AS locked`: the first statement of a purge batch's
+ * transaction. It never waits: `locked` is false while another relay's batch holds it, and that
+ * relay's purge goes on alone. Released at COMMIT/ROLLBACK.
+ */
+export function tryLockPurge(key: string = PURGE_LOCK_KEY): SqlStatement<{ locked: boolean }> {
+  return { text: 'SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', values: [key] }
+}

@@ -16,7 +16,8 @@ export interface FailedRow {
 /**
  * One UPDATE for all failed rows of a batch, via `unnest` of parallel arrays (graphile-worker's
  * `failJobs` style): `attempts + 1`, `last_error`, the lease cleared, and either
- * `available_at = now + delay` (retry) or `status = 'dead'`. The backoff (with jitter) and the
+ * `available_at = now + delay` (retry) or `status = 'dead'` with `available_at = now` (a dead row's
+ * `available_at` is the time it died: retention of dead rows counts from it). The backoff (with jitter) and the
  * dead decision are computed by the engine, which knows `attempts` from the claim and owns the
  * rows. `locked_by = relayId` keeps a relay whose lease was taken over from touching the new
  * owner's rows. Run it under the claim lock (see `lock.ts`): it makes rows claimable again.
@@ -36,7 +37,7 @@ export function markFailed(params: {
 SET attempts = o.attempts + 1,
     status = f.status,
     available_at = CASE WHEN f.status = 'pending'
-      THEN statement_timestamp() + f.delay_ms * interval '1 millisecond' ELSE o.available_at END,
+      THEN statement_timestamp() + f.delay_ms * interval '1 millisecond' ELSE statement_timestamp() END,
     last_error = f.error,
     locked_by = NULL,
     locked_until = NULL

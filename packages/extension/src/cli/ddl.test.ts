@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { outboxMigrationSql } from '../sql/index.js'
+import { createdObjects, rerunnable } from './ddl.js'
+
+describe('rerunnable', () => {
+  it('Should make every CREATE of the outbox migration safe to run again, and nothing else', () => {
+    const sql = rerunnable(outboxMigrationSql())
+    expect(sql).toMatch(/^CREATE TABLE IF NOT EXISTS "outbox_event"/m)
+    expect(sql.match(/^CREATE INDEX IF NOT EXISTS "/gm)).toHaveLength(3)
+    expect(sql).toMatch(/^CREATE OR REPLACE FUNCTION "outbox_event_notify"/m)
+    expect(sql).toMatch(/^CREATE OR REPLACE TRIGGER "outbox_event_notify"/m)
+    expect(sql).not.toMatch(/^CREATE (TABLE|INDEX|FUNCTION|TRIGGER) "/m)
+    expect(rerunnable(sql)).toBe(sql)
+  })
+
+  it('Should keep UNIQUE on unique indexes', () => {
+    expect(rerunnable('CREATE UNIQUE INDEX "u" ON "t" ("c");')).toBe(
+      'CREATE UNIQUE INDEX IF NOT EXISTS "u" ON "t" ("c");',
+    )
+  })
+})
+
+describe('createdObjects', () => {
+  it('Should list the outbox table and its three partial indexes', () => {
+    expect(createdObjects(outboxMigrationSql())).toEqual([
+      { kind: 'table', name: 'outbox_event', partial: false },
+      { kind: 'index', name: 'outbox_event_pending_seq_idx', partial: true },
+      { kind: 'index', name: 'outbox_event_unfinished_key_idx', partial: true },
+      { kind: 'index', name: 'outbox_event_published_at_idx', partial: true },
+    ])
+  })
+})
