@@ -264,7 +264,13 @@ async function oneRun(
     prefix: 'bench_sbs',
   })
   const probe = new pg.Pool({ connectionString: db.url, max: 1, application_name: PROBE })
-  const writers = new pg.Pool({ connectionString: db.url, max: 2, application_name: WRITERS })
+  // No idle timeout: the writers' backends must still exist when their CPU is read.
+  const writers = new pg.Pool({
+    connectionString: db.url,
+    max: 2,
+    application_name: WRITERS,
+    idleTimeoutMillis: 0,
+  })
   const topic = await appendTopic(kafka, `sbs-${mode}-${shape.rowsPerTx}`)
   const tap = mode === 'none' ? undefined : await appendTimes(kafka, topic)
   let relay: Relay | undefined
@@ -279,6 +285,7 @@ async function oneRun(
       wb: ticksOf(pids.writers),
     }
     const w = await write(writers, { topic, ...shape })
+    const writerCpu = ticksSince(before.wb, (await backends(probe)).writers)
     if (tap)
       await waitFor(
         `${mode} to publish every row`,
@@ -289,7 +296,7 @@ async function oneRun(
     const perEvent = (t: number) => Math.round(((t * 1e6) / w.commits.size) * 10) / 10
     const run = resultOf(mode, shape, w, tap?.appended ?? new Map())
     run.cpuUs = {
-      writerBackends: perEvent(ticksSince(before.wb, after.writers)),
+      writerBackends: perEvent(writerCpu),
       ...(relay
         ? {
             relay: perEvent(ticks(relay.pid ?? 0) - before.relay),
