@@ -248,7 +248,7 @@ export async function machineInfo(db: TestDatabase) {
 }
 
 /** CPU seconds (user + system) used by a process so far, from /proc/<pid>/stat. */
-function cpuSecondsOf(pid: number): number | undefined {
+export function cpuSecondsOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')

@@ -14,6 +14,7 @@ import { bareSendBatch, logDrain, naiveLoop, type RelayDrainResult, relayDrain }
 import { type LatencyResult, watchLatency } from './latency.js'
 import { busyProcesses, type CpuSplit, freshDatabase, log, machineInfo, ROOT, sleep } from './lib.js'
 import { type RelayProfile, type RssResult, relayRss, summarizeProfile } from './rss.js'
+import { renderSideBySide, type SideBySideResult, sideBySide } from './sidebyside.js'
 import {
   type RelayTracingResult,
   relayTracingOverhead,
@@ -45,6 +46,7 @@ const { values: args } = parseArgs({
     repeat: { type: 'string' },
     'max-wait': { type: 'string' },
     render: { type: 'string' },
+    'side-seconds': { type: 'string' },
   },
   strict: true,
 })
@@ -78,8 +80,12 @@ const cfg = {
   repeat: num(args.repeat, quick ? 1 : 3),
   /** Longest wait for other work to finish before each measurement, seconds. */
   maxWaitS: num(args['max-wait'], 600),
+  /** Seconds of writing per side-by-side run. */
+  sideSeconds: num(args['side-seconds'], quick ? 4 : 15),
 }
-const parts = new Set((args.only ?? 'drain,write,latency,rss,bulk,tracing').split(',').map((s) => s.trim()))
+const parts = new Set(
+  (args.only ?? 'drain,write,latency,rss,bulk,tracing,sidebyside').split(',').map((s) => s.trim()),
+)
 const out = args.out ?? `${ROOT}bench/${quick ? 'RESULTS.quick.md' : 'RESULTS.md'}`
 
 const TARGETS = {
@@ -108,6 +114,8 @@ interface Results {
   latency: LatencyResult[]
   rss?: RssResult
   profile?: RelayProfile
+  /** Absent in results saved before the side-by-side scenario existed. */
+  sideBySide?: SideBySideResult
 }
 
 /** Waits (up to `--max-wait` seconds) until no other work runs; false when it gave up. */
@@ -368,6 +376,13 @@ async function main() {
     }
   }
 
+  if (parts.has('sidebyside')) {
+    log(`7. side by side: writers alone, watch, stream, Debezium (${cfg.sideSeconds} s per run)`)
+    // Not wrapped in measure(): its own relay processes would count as other work.
+    if (!(await waitForQuietMachine())) disturbed.push('side by side')
+    r.sideBySide = await sideBySide({ seconds: cfg.sideSeconds, repeat: cfg.repeat })
+  }
+
   const saved: Saved = {
     cfg,
     quick,
@@ -438,11 +453,10 @@ function verdict(ok: boolean, how: string): string {
   return ok ? `met (${how})` : `**missed** (${how})`
 }
 
-function render(saved: Saved): string {
-  const r = saved.results
+/** Title, machine and what was measured. */
+function renderHeader(saved: Saved, L: string[]): void {
   const ctx = { ...saved, startedAt: new Date(saved.startedAt) }
   const { cfg, quick } = saved
-  const L: string[] = []
   const m = ctx.machine
   L.push(`# Benchmark results${quick ? ' (quick run)' : ''}`)
   L.push('')
@@ -478,7 +492,11 @@ function render(saved: Saved): string {
       '\nEvery measurement ran while no other test run, install, tsx script, relay process or second broker was active (`pgrep`); one that overlapped such work was repeated.',
     )
   L.push('')
+}
 
+/** The targets table. */
+function renderTargets(saved: Saved, L: string[]): void {
+  const r = saved.results
   // ---- summary
   L.push('## Targets')
   L.push('')
@@ -540,121 +558,141 @@ function render(saved: Saved): string {
     )
   }
   L.push('')
+}
 
-  // ---- 1
-  if (r.relay.length > 0 || r.ceiling || r.naive) {
-    L.push('## 1. Drain throughput')
-    L.push('')
+/** Section 1: the drain runs and where their time goes. */
+function renderDrainRuns(saved: Saved, L: string[]): void {
+  const r = saved.results
+  if (r.relay.length === 0 && !r.ceiling && !r.naive) return
+  const { cfg } = saved
+  const one = r.relay.find((x) => x.relays === 1)
+  L.push('## 1. Drain throughput')
+  L.push('')
+  L.push(
+    `Backlog: ${f0(cfg.rows)} pending rows over ${f0(cfg.keys)} keys (row g → key g mod ${f0(cfg.keys)}), payload ≈ ${one?.fill.avgPayloadBytes ?? '?'} bytes of JSON, ` +
+      `one fresh database and one fresh 3-partition topic per measurement, filled with \`INSERT … SELECT generate_series\` and \`VACUUM ANALYZE\`d before timing. ` +
+      `Producers: idempotent, \`maxInFlightRequests: 1\`, acks = all (-1), no compression. Time = first claim to last mark; every run checks that no row is left unpublished and counts the messages in the topic. The ceiling and the relay runs are repeated ${cfg.repeat} time(s) (fresh database and topic each); the median run is shown.`,
+  )
+  L.push('')
+  L.push(
+    '| variant | rows | time (s) | events/s | × ceiling | × naive | messages in topic | events/s of each run |',
+  )
+  L.push('|---|---:|---:|---:|---:|---:|---:|---|')
+  const runsOf = (x: { repeats?: number[] }) => (x.repeats ? x.repeats.map(f0).join(', ') : '1 run')
+  const c = r.ceiling?.eventsPerSec ?? Number.NaN
+  const n = r.naive?.eventsPerSec ?? Number.NaN
+  if (r.ceiling)
     L.push(
-      `Backlog: ${f0(cfg.rows)} pending rows over ${f0(cfg.keys)} keys (row g → key g mod ${f0(cfg.keys)}), payload ≈ ${one?.fill.avgPayloadBytes ?? '?'} bytes of JSON, ` +
-        `one fresh database and one fresh 3-partition topic per measurement, filled with \`INSERT … SELECT generate_series\` and \`VACUUM ANALYZE\`d before timing. ` +
-        `Producers: idempotent, \`maxInFlightRequests: 1\`, acks = all (-1), no compression. Time = first claim to last mark; every run checks that no row is left unpublished and counts the messages in the topic. The ceiling and the relay runs are repeated ${cfg.repeat} time(s) (fresh database and topic each); the median run is shown.`,
+      `| bare kafkajs \`sendBatch\`, ${r.ceiling.batchSize} per call, no database (ceiling) | ${f0(r.ceiling.rows)} | ${f1(r.ceiling.ms / 1000)} | ${f0(c)} | 1.00 | ${f0(c / n)} | ${f0(r.ceiling.inKafka)} | ${runsOf(r.ceiling)} |`,
     )
-    L.push('')
+  for (const x of r.relay)
     L.push(
-      '| variant | rows | time (s) | events/s | × ceiling | × naive | messages in topic | events/s of each run |',
+      `| ${x.variant ?? `relay, ${x.relays} concurrent drain${x.relays > 1 ? 's (one engine + producer each, one pg pool)' : ''}`}, batch ${x.batchSize} | ${f0(x.rows)} | ${f1(x.ms / 1000)} | ${f0(x.eventsPerSec)} | ${f2(x.eventsPerSec / c)} | ${f0(x.eventsPerSec / n)} | ${f0(x.inKafka)} | ${runsOf(x)} |`,
     )
-    L.push('|---|---:|---:|---:|---:|---:|---:|---|')
-    const runsOf = (x: { repeats?: number[] }) => (x.repeats ? x.repeats.map(f0).join(', ') : '1 run')
-    const c = r.ceiling?.eventsPerSec ?? Number.NaN
-    const n = r.naive?.eventsPerSec ?? Number.NaN
-    if (r.ceiling)
-      L.push(
-        `| bare kafkajs \`sendBatch\`, ${r.ceiling.batchSize} per call, no database (ceiling) | ${f0(r.ceiling.rows)} | ${f1(r.ceiling.ms / 1000)} | ${f0(c)} | 1.00 | ${f0(c / n)} | ${f0(r.ceiling.inKafka)} | ${runsOf(r.ceiling)} |`,
-      )
-    for (const x of r.relay)
-      L.push(
-        `| ${x.variant ?? `relay, ${x.relays} concurrent drain${x.relays > 1 ? 's (one engine + producer each, one pg pool)' : ''}`}, batch ${x.batchSize} | ${f0(x.rows)} | ${f1(x.ms / 1000)} | ${f0(x.eventsPerSec)} | ${f2(x.eventsPerSec / c)} | ${f0(x.eventsPerSec / n)} | ${f0(x.inKafka)} | ${runsOf(x)} |`,
-      )
-    if (r.naive)
-      L.push(
-        `| naive loop (Prisma \`findMany\` take 10 → \`send\` one → \`update\` one), **on ${f0(r.naive.rows)} rows only** | ${f0(r.naive.rows)} | ${f1(r.naive.ms / 1000)} | ${f0(n)} | ${f2(n / c)} | 1 | ${f0(r.naive.inKafka)} | 1 run |`,
-      )
-    L.push('')
-    L.push('### Where the time goes (engine `onBatch` hook)')
-    L.push('')
+  if (r.naive)
     L.push(
-      'claim = `BEGIN` + advisory lock + claim `UPDATE … RETURNING` + `COMMIT` (4 round trips); publish = one `sendBatch` (acks = all); mark = one `UPDATE … WHERE id = ANY($1)`. ' +
-        'Per relay, so with several relays the phases overlap.',
+      `| naive loop (Prisma \`findMany\` take 10 → \`send\` one → \`update\` one), **on ${f0(r.naive.rows)} rows only** | ${f0(r.naive.rows)} | ${f1(r.naive.ms / 1000)} | ${f0(n)} | ${f2(n / c)} | 1 | ${f0(r.naive.inKafka)} | 1 run |`,
     )
-    L.push('')
+  L.push('')
+  L.push('### Where the time goes (engine `onBatch` hook)')
+  L.push('')
+  L.push(
+    'claim = `BEGIN` + advisory lock + claim `UPDATE … RETURNING` + `COMMIT` (4 round trips); publish = one `sendBatch` (acks = all); mark = one `UPDATE … WHERE id = ANY($1)`. ' +
+      'Per relay, so with several relays the phases overlap.',
+  )
+  L.push('')
+  L.push(
+    '| variant | batches | rows/batch | claim ms mean / p95 | publish ms mean / p95 | mark ms mean / p95 | share claim / publish / mark | claim ms first → last tenth |',
+  )
+  L.push('|---|---:|---:|---:|---:|---:|---:|---:|')
+  for (const x of [...r.relay, ...r.sweep]) {
+    const p = x.profile
     L.push(
-      '| variant | batches | rows/batch | claim ms mean / p95 | publish ms mean / p95 | mark ms mean / p95 | share claim / publish / mark | claim ms first → last tenth |',
+      `| ${labelOf(x)}, ${f0(x.rows)} rows | ${p.batches} | ${f0(p.avgSize)} | ${f1(p.claimMs.mean)} / ${f1(p.claimMs.p95)} | ${f1(p.publishMs.mean)} / ${f1(p.publishMs.p95)} | ${f1(p.markMs.mean)} / ${f1(p.markMs.p95)} | ${pct(p.share.claim)} / ${pct(p.share.publish)} / ${pct(p.share.mark)} | ${f1(p.claimFirstTenthMs)} → ${f1(p.claimLastTenthMs)} |`,
     )
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|')
-    for (const x of [...r.relay, ...r.sweep]) {
-      const p = x.profile
-      L.push(
-        `| ${labelOf(x)}, ${f0(x.rows)} rows | ${p.batches} | ${f0(p.avgSize)} | ${f1(p.claimMs.mean)} / ${f1(p.claimMs.p95)} | ${f1(p.publishMs.mean)} / ${f1(p.publishMs.p95)} | ${f1(p.markMs.mean)} / ${f1(p.markMs.p95)} | ${pct(p.share.claim)} / ${pct(p.share.publish)} / ${pct(p.share.mark)} | ${f1(p.claimFirstTenthMs)} → ${f1(p.claimLastTenthMs)} |`,
-      )
-    }
-    L.push('')
-    L.push('### CPU by component during the timed part (/proc/<pid>/stat)')
-    L.push('')
-    L.push(
-      `CPU seconds used while draining, per 100k events, by this Node process (relay + benchmark), all postgres processes and the Kafka broker JVM; utilisation = total CPU / (wall time × ${cpuCount} cores).`,
-    )
-    L.push('')
-    L.push('| variant | node s/100k | postgres s/100k | kafka s/100k | total s/100k | CPU utilisation |')
-    L.push('|---|---:|---:|---:|---:|---:|')
-    const cpuRow = (label: string, rows: number, c: CpuSplit) => {
-      const k = 100_000 / rows
-      const total = c.node + c.postgres + c.kafka
-      L.push(
-        `| ${label} | ${f2(c.node * k)} | ${f2(c.postgres * k)} | ${f2(c.kafka * k)} | ${f2(total * k)} | ${pct(total / (c.wallS * cpuCount))} |`,
-      )
-    }
-    if (r.ceiling) cpuRow('bare sendBatch (ceiling)', r.ceiling.rows, r.ceiling.cpu)
-    for (const x of [...r.relay, ...r.sweep]) cpuRow(`${labelOf(x)}, ${f0(x.rows)} rows`, x.rows, x.cpu)
-    if (r.naive) cpuRow('naive loop', r.naive.rows, r.naive.cpu)
-    L.push('')
-    if (r.profile) {
-      const pr = r.profile
-      L.push(
-        `### CPU profile of the relay process (node --cpu-prof, ${f0(pr.rows)} rows, batch ${cfg.batch})`,
-      )
-      L.push('')
-      L.push(
-        `Self time of the relay process only (not postgres, not the broker): ${f0(pr.totalMs)} ms of CPU for ${f0(pr.rows)} events = ${f2((pr.totalMs / pr.rows) * 1000)} µs per event (idle excluded).`,
-      )
-      L.push('')
-      L.push('| package | self ms | share |')
-      L.push('|---|---:|---:|')
-      for (const e of pr.byPackage) L.push(`| ${e.name} | ${f0(e.selfMs)} | ${pct(e.share)} |`)
-      L.push('')
-      L.push('| function (top 15 by self time) | self ms | share |')
-      L.push('|---|---:|---:|')
-      for (const e of pr.byFunction)
-        L.push(`| \`${e.name.replaceAll('|', '\\|')}\` | ${f0(e.selfMs)} | ${pct(e.share)} |`)
-      L.push('')
-    }
-    if (r.sweep.length > 0) {
-      L.push('### Tuning runs')
-      L.push('')
-      L.push('| variant | rows | events/s | bare sendBatch at the same batch size | × that ceiling |')
-      L.push('|---|---:|---:|---:|---:|')
-      for (const x of r.sweep) {
-        const cs = r.ceilingSweep.find((c) => c.batchSize === x.batchSize && !x.variant)
-        L.push(
-          `| ${x.variant ? labelOf(x) : `batch ${x.batchSize}`} | ${f0(x.rows)} | ${f0(x.eventsPerSec)} | ${cs ? f0(cs.eventsPerSec) : '–'} | ${cs ? f2(x.eventsPerSec / cs.eventsPerSec) : '–'} |`,
-        )
-      }
-      L.push('')
-    }
-    const ex = r.relay.find((x) => x.explain)?.explain
-    if (ex) {
-      L.push(
-        '<details><summary>Claim statement plan on the full backlog (EXPLAIN ANALYZE, BUFFERS; rolled back)</summary>',
-      )
-      L.push('')
-      L.push('```')
-      L.push(ex)
-      L.push('```')
-      L.push('</details>')
-      L.push('')
-    }
   }
+  L.push('')
+}
 
+/** Section 1: CPU by component. */
+function renderDrainCpu(saved: Saved, L: string[]): void {
+  const r = saved.results
+  if (r.relay.length === 0 && !r.ceiling && !r.naive) return
+  L.push('### CPU by component during the timed part (/proc/<pid>/stat)')
+  L.push('')
+  L.push(
+    `CPU seconds used while draining, per 100k events, by this Node process (relay + benchmark), all postgres processes and the Kafka broker JVM; utilisation = total CPU / (wall time × ${cpuCount} cores).`,
+  )
+  L.push('')
+  L.push('| variant | node s/100k | postgres s/100k | kafka s/100k | total s/100k | CPU utilisation |')
+  L.push('|---|---:|---:|---:|---:|---:|')
+  const cpuRow = (label: string, rows: number, c: CpuSplit) => {
+    const k = 100_000 / rows
+    const total = c.node + c.postgres + c.kafka
+    L.push(
+      `| ${label} | ${f2(c.node * k)} | ${f2(c.postgres * k)} | ${f2(c.kafka * k)} | ${f2(total * k)} | ${pct(total / (c.wallS * cpuCount))} |`,
+    )
+  }
+  if (r.ceiling) cpuRow('bare sendBatch (ceiling)', r.ceiling.rows, r.ceiling.cpu)
+  for (const x of [...r.relay, ...r.sweep]) cpuRow(`${labelOf(x)}, ${f0(x.rows)} rows`, x.rows, x.cpu)
+  if (r.naive) cpuRow('naive loop', r.naive.rows, r.naive.cpu)
+  L.push('')
+}
+
+/** Section 1: CPU profile, tuning runs and the claim plan. */
+function renderDrainDetails(saved: Saved, L: string[]): void {
+  const r = saved.results
+  if (r.relay.length === 0 && !r.ceiling && !r.naive) return
+  const { cfg } = saved
+  const pr = r.profile
+  if (pr) {
+    L.push(`### CPU profile of the relay process (node --cpu-prof, ${f0(pr.rows)} rows, batch ${cfg.batch})`)
+    L.push('')
+    L.push(
+      `Self time of the relay process only (not postgres, not the broker): ${f0(pr.totalMs)} ms of CPU for ${f0(pr.rows)} events = ${f2((pr.totalMs / pr.rows) * 1000)} µs per event (idle excluded).`,
+    )
+    L.push('')
+    L.push('| package | self ms | share |')
+    L.push('|---|---:|---:|')
+    for (const e of pr.byPackage) L.push(`| ${e.name} | ${f0(e.selfMs)} | ${pct(e.share)} |`)
+    L.push('')
+    L.push('| function (top 15 by self time) | self ms | share |')
+    L.push('|---|---:|---:|')
+    for (const e of pr.byFunction)
+      L.push(`| \`${e.name.replaceAll('|', '\\|')}\` | ${f0(e.selfMs)} | ${pct(e.share)} |`)
+    L.push('')
+  }
+  if (r.sweep.length > 0) {
+    L.push('### Tuning runs')
+    L.push('')
+    L.push('| variant | rows | events/s | bare sendBatch at the same batch size | × that ceiling |')
+    L.push('|---|---:|---:|---:|---:|')
+    for (const x of r.sweep) {
+      const cs = r.ceilingSweep.find((c) => c.batchSize === x.batchSize && !x.variant)
+      L.push(
+        `| ${x.variant ? labelOf(x) : `batch ${x.batchSize}`} | ${f0(x.rows)} | ${f0(x.eventsPerSec)} | ${cs ? f0(cs.eventsPerSec) : '–'} | ${cs ? f2(x.eventsPerSec / cs.eventsPerSec) : '–'} |`,
+      )
+    }
+    L.push('')
+  }
+  const ex = r.relay.find((x) => x.explain)?.explain
+  if (ex) {
+    L.push(
+      '<details><summary>Claim statement plan on the full backlog (EXPLAIN ANALYZE, BUFFERS; rolled back)</summary>',
+    )
+    L.push('')
+    L.push('```')
+    L.push(ex)
+    L.push('```')
+    L.push('</details>')
+    L.push('')
+  }
+}
+
+/** Section 2: write overhead. */
+function renderWrite(saved: Saved, L: string[]): void {
+  const r = saved.results
+  const m = saved.machine
   // ---- 2
   if (r.write) {
     const w = r.write
@@ -680,7 +718,11 @@ function render(saved: Saved): string {
     L.push(`Outbox rows written: ${f0(w.outboxRows)} (warm-up included).`)
     L.push('')
   }
+}
 
+/** Section 2c: tracing overhead. */
+function renderTracing(saved: Saved, L: string[]): void {
+  const r = saved.results
   // ---- 6 (rendered after the write overhead it extends)
   if (r.tracing) {
     const t = r.tracing
@@ -720,7 +762,11 @@ function render(saved: Saved): string {
     )
     L.push('')
   }
+}
 
+/** Section 2b: bulk writes. */
+function renderBulk(saved: Saved, L: string[]): void {
+  const r = saved.results
   // ---- 5 (rendered after the write overhead it extends)
   if (r.bulk && r.bulk.length > 0) {
     L.push('## 2b. Bulk writes')
@@ -745,7 +791,11 @@ function render(saved: Saved): string {
     }
     L.push('')
   }
+}
 
+/** Section 3: watch-mode latency. */
+function renderLatency(saved: Saved, L: string[]): void {
+  const r = saved.results
   // ---- 3
   if (r.latency.length > 0) {
     L.push('## 3. Latency in watch mode')
@@ -767,7 +817,11 @@ function render(saved: Saved): string {
       )
     L.push('')
   }
+}
 
+/** Section 4: peak memory. */
+function renderRss(saved: Saved, L: string[]): void {
+  const r = saved.results
   // ---- 4
   if (r.rss) {
     const x = r.rss
@@ -788,7 +842,24 @@ function render(saved: Saved): string {
     )
     L.push('')
   }
+}
 
+function render(saved: Saved): string {
+  const L: string[] = []
+  for (const section of [
+    renderHeader,
+    renderTargets,
+    renderDrainRuns,
+    renderDrainCpu,
+    renderDrainDetails,
+    renderWrite,
+    renderTracing,
+    renderBulk,
+    renderLatency,
+    renderRss,
+  ])
+    section(saved, L)
+  if (saved.results.sideBySide) L.push(...renderSideBySide(saved.results.sideBySide))
   const notes = `${ROOT}bench/NOTES.md`
   if (existsSync(notes)) {
     L.push(readFileSync(notes, 'utf8').trim())

@@ -1,3 +1,4 @@
+export * from './debezium.js'
 export * from './kafka.js'
 export * from './logical-postgres.js'
 export * from './migrate.js'

@@ -17,11 +17,15 @@ export interface OutboxMessage {
   headers: Record<string, string>
 }
 
+/** Headers the relay sets itself; a row's own header of these names is dropped. */
+const RESERVED = new Set(['id', 'eventType', 'aggregateType'])
+
 /**
  * Builds the message of a row (Debezium outbox router conventions): key = `aggregateid`, value =
  * the payload's JSON text, headers = the row's headers (non-string values JSON-encoded, nulls
- * dropped) overlaid with `id`, `eventType` and `aggregateType`, which always win so a row can
- * never spoof the id consumers deduplicate on.
+ * dropped) followed by `id`, `eventType` and `aggregateType`, which always win so a row can
+ * never spoof the id consumers deduplicate on. A row's own header of a reserved name is dropped,
+ * not overwritten in place, so the header order is the EventRouter's too.
  *
  * @example
  * toMessage(row) // { id, topic, key: row.aggregateid, value: '{"name": "Ada"}', headers: { id, eventType, aggregateType } }
@@ -29,7 +33,7 @@ export interface OutboxMessage {
 export function toMessage(row: ClaimedRow): OutboxMessage {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(row.headers ?? {})) {
-    if (value === null || value === undefined) continue
+    if (value === null || value === undefined || RESERVED.has(name)) continue
     headers[name] = typeof value === 'string' ? value : JSON.stringify(value)
   }
   headers.id = row.id
