@@ -35,7 +35,11 @@ export type {
   EngineCounters,
   EngineHooks,
   EngineOptions,
+  JsonLoggerOptions,
   ListenClient,
+  LogFn,
+  Logger,
+  LogLevel,
   OutboxMessage,
   OutboxStats,
   PoolClientLike,
@@ -55,13 +59,17 @@ export type {
 } from './core/index.js'
 export {
   CLAIM_LOCK_KEY,
+  childLogger,
   classifyPublishError,
   classifyPublishFailure,
   coerceError,
   createEngine,
+  createJsonLogger,
   createWatcher,
   DEFAULT_TABLE,
+  engineLogHooks,
   isRelayError,
+  LOG_LEVELS,
   MAX_ERROR_LENGTH,
   RelayError,
 } from './core/index.js'
@@ -89,7 +97,7 @@ export {
 export type { FetchPublisherOptions } from './publishers/fetch.js'
 export { FetchPublisher } from './publishers/fetch.js'
 export type { KafkaHealthCheck, KafkaPublisherOptions } from './publishers/kafkajs.js'
-export { KafkaPublisher, kafkaHealthCheck } from './publishers/kafkajs.js'
+export { KafkaPublisher, kafkaEntryLevel, kafkaHealthCheck, kafkaLogCreator } from './publishers/kafkajs.js'
 export type { StreamBatchInfo, Streamer, StreamerOptions, StreamerRole, StreamStats } from './stream/index.js'
 export {
   createStreamer,

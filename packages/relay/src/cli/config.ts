@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
+import { LOG_LEVELS } from '../core/log.js'
 import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from '../core/options.js'
 import type { AuthOptions } from '../http/auth.js'
 
@@ -97,6 +98,8 @@ export const envSchema = z.object({
   DEAD_LETTER_POLICY: deadLetterPolicySchema.default('block-key'),
   WATCH_POLL_MS: int(10, 86_400_000).default(5_000),
   WATCH_DEBOUNCE_MS: int(0, 60_000).default(20),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  LOG_FORMAT: z.enum(['json', 'text']).default('json'),
 })
 export type RelayEnv = z.output<typeof envSchema>
 
@@ -120,6 +123,8 @@ export interface RelayConfig {
   watch: { pollMs: number; debounceMs: number }
   /** `--quiet`: no progress output. */
   quiet: boolean
+  /** Logs on stderr: `LOG_LEVEL` (raised to `warn` by `--quiet`) and `LOG_FORMAT`. */
+  log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'text' }
 }
 
 /** Usage text of the CLI. */
@@ -137,14 +142,17 @@ flags:
   --topics <a,b>     only these topics
   --port <port>      serve: listen port (default PORT or 3000)
   --poll-ms <ms>     watch: polling fallback interval (default WATCH_POLL_MS or 5000)
-  --quiet            no progress output
+  --quiet            no progress output, and no info logs (LOG_LEVEL at least warn)
   -h, --help         this text
 
 environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL_MECHANISM,
   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TOPIC_PARTITIONS, RELAY_TOKEN,
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
   DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
-  WATCH_DEBOUNCE_MS (see the README)
+  WATCH_DEBOUNCE_MS, LOG_LEVEL (debug|info|warn|error|silent, default info),
+  LOG_FORMAT (json|text, default json) (see the README)
+
+logs go to stderr, one JSON object per line; stdout carries only results (drain's JSON)
 `
 
 function issuesText(error: z.ZodError): string {
@@ -269,5 +277,12 @@ export function loadConfig(
     http: { port: fl['--port'] ?? e.PORT, host: e.HOST, auth, maxBudgetMs: e.DRAIN_MAX_BUDGET_MS },
     watch: { pollMs: fl['--poll-ms'] ?? e.WATCH_POLL_MS, debounceMs: e.WATCH_DEBOUNCE_MS },
     quiet: flags.quiet === true,
+    log: {
+      level:
+        flags.quiet === true && LOG_LEVELS.indexOf(e.LOG_LEVEL) < LOG_LEVELS.indexOf('warn')
+          ? 'warn'
+          : e.LOG_LEVEL,
+      format: e.LOG_FORMAT,
+    },
   }
 }

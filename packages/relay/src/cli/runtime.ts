@@ -2,10 +2,12 @@
  * Node wiring of the CLI: a pg pool, a kafkajs client and publisher, the engine and its metrics.
  * @module
  */
-import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs'
 import type pg from 'pg'
 import { createEngine, type Engine, type EngineHooks } from '../core/engine.js'
+import { combineHooks, createJsonLogger, type Logger, log } from '../core/log.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
+import { kafkaLogCreator } from '../publishers/kafka-log.js'
 import { KafkaPublisher } from '../publishers/kafkajs.js'
 import type { RelayConfig } from './config.js'
 import { createRelayPool } from './pool.js'
@@ -21,19 +23,19 @@ export interface Runtime {
 }
 
 /**
- * A warning KafkaPublisher triggers on purpose: it bounds the idempotent producer's retries so a
- * broker outage surfaces as a retriable failure (see publisher.ts); the warning is noise here.
+ * The CLI's logger: JSON lines (or text) on `stream` at the configured level, under
+ * `{ name: 'outbox-relay' }`.
  */
-const EXPECTED_WARNINGS = [/^Limiting retries for the idempotent producer/]
-
-/** kafkajs logs warnings and errors to stderr as one line each (stdout stays clean for results). */
-function stderrLogCreator(write: (line: string) => void): logCreator {
-  return () =>
-    ({ namespace, level, log }) => {
-      if (level === logLevel.WARN && EXPECTED_WARNINGS.some((re) => re.test(log.message))) return
-      const label = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'info'
-      write(`kafkajs ${label} [${namespace}] ${log.message}${log.broker ? ` (broker ${log.broker})` : ''}\n`)
-    }
+export function cliLogger(
+  config: Pick<RelayConfig, 'log'>,
+  stream: { write(text: string): unknown },
+): Logger {
+  return createJsonLogger({
+    write: (line) => stream.write(line),
+    level: config.log.level,
+    format: config.log.format,
+    base: { name: 'outbox-relay' },
+  })
 }
 
 /** `pg_stat_activity.application_name` of the relay's sessions: `outbox-relay <RELAY_ID>`. */
@@ -42,18 +44,7 @@ export function applicationName(config: RelayConfig): string {
   return id ? `outbox-relay ${id}` : 'outbox-relay'
 }
 
-/** Merges hook sets (each called in order). */
-export function combineHooks(...sets: Array<EngineHooks | undefined>): EngineHooks {
-  const list = sets.filter((s): s is EngineHooks => s !== undefined)
-  return {
-    onBatch: (info) => {
-      for (const h of list) h.onBatch?.(info)
-    },
-    onDrain: (result) => {
-      for (const h of list) h.onDrain?.(result)
-    },
-  }
-}
+export { combineHooks }
 
 /**
  * Connects everything. Rejects when the broker cannot be reached (after kafkajs' retries).
@@ -61,21 +52,22 @@ export function combineHooks(...sets: Array<EngineHooks | undefined>): EngineHoo
  */
 export async function createRuntime(
   config: RelayConfig,
-  options: { hooks?: EngineHooks; log: (line: string) => void },
+  options: { hooks?: EngineHooks; logger: Logger },
 ): Promise<Runtime> {
   // Every connection bounded in time, and no client without an 'error' listener: a lost
   // connection is logged and replaced, never fatal.
   const pool = createRelayPool(config.databaseUrl, {
     applicationName: applicationName(config),
-    onError: (error) => options.log(`outbox-relay: database connection lost: ${error.message}\n`),
+    onError: (error) => log(options.logger, 'warn', `database connection lost: ${error.message}`),
   })
   const kafka = new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
     ssl: config.kafka.ssl,
     ...(config.kafka.sasl ? { sasl: config.kafka.sasl as SASLOptions } : {}),
-    logLevel: logLevel.WARN,
-    logCreator: stderrLogCreator(options.log),
+    // kafkajs filters before its logCreator: at debug the logger sees everything (noise included)
+    logLevel: config.log.level === 'debug' ? logLevel.DEBUG : logLevel.WARN,
+    logCreator: kafkaLogCreator(options.logger),
   })
   const publisher = new KafkaPublisher({ kafka, numPartitions: config.kafka.numPartitions })
   const metrics = createRelayMetrics()
@@ -86,6 +78,7 @@ export async function createRuntime(
       publisher,
       options: config.engine,
       hooks: combineHooks(metrics.hooks, options.hooks),
+      logger: options.logger,
     })
     await publisher.connect()
   } catch (error) {

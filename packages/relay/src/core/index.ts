@@ -17,6 +17,8 @@ export type {
 export { createEngine } from './engine.js'
 export type { RelayErrorCode } from './errors.js'
 export { coerceError, isRelayError, MAX_ERROR_LENGTH, RelayError } from './errors.js'
+export type { JsonLoggerOptions, LogFn, Logger, LogLevel } from './log.js'
+export { childLogger, createJsonLogger, engineLogHooks, LOG_LEVELS } from './log.js'
 export type { OutboxMessage } from './message.js'
 export type { DeadLetterPolicy, DrainOptions, EngineOptions } from './options.js'
 export type { Publisher, PublishFailureKind, PublishOptions } from './publisher.js'

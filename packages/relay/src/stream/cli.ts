@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ConfigError, loadConfig, type RelayConfig } from '../cli/config.js'
 import type { ProgressStream } from '../cli/progress.js'
-import { createRuntime } from '../cli/runtime.js'
+import { cliLogger, createRuntime } from '../cli/runtime.js'
 import { coerceError } from '../core/errors.js'
+import { log } from '../core/log.js'
 import { serveStreamStats } from './metrics.js'
 import { checkStreamName } from './sql.js'
 import { createStreamer, DEFAULT_STREAM_SLOT, dropStreamSetup } from './streamer.js'
@@ -138,11 +139,9 @@ export async function streamMain(
     }
     throw error
   }
-  const log = (line: string) => {
-    if (!config.relay.quiet) io.stderr.write(`${line}\n`)
-  }
+  const logger = cliLogger(config.relay, io.stderr)
   try {
-    const runtime = await createRuntime(config.relay, { log: (l) => io.stderr.write(l) })
+    const runtime = await createRuntime(config.relay, { logger })
     try {
       if (config.dropSlot) {
         const result = await dropStreamSetup(runtime.pool, {
@@ -167,13 +166,12 @@ export async function streamMain(
         lingerMs: config.lingerMs,
         lagAlertBytes: config.lagAlertBytes,
         streamId: config.relay.engine?.relayId,
-        onRoleChange: (role) => log(`outbox-relay: stream ${role} (slot ${config.slot})`),
-        onError: (error, where) =>
-          io.stderr.write(`outbox-relay: stream ${where}: ${coerceError(error, 500)}\n`),
+        logger,
       })
       await streamer.start()
       const http = config.http ? await serveStreamStats(() => streamer.stats(), config.http) : undefined
-      if (http) log(`outbox-relay: stream stats on ${http.url}/stats and ${http.url}/metrics`)
+      if (http)
+        log(logger, 'info', `stream stats on ${http.url}/stats and ${http.url}/metrics`, { url: http.url })
       try {
         await waitForAbort(io.signal)
       } finally {
@@ -185,7 +183,7 @@ export async function streamMain(
       await runtime.close()
     }
   } catch (error) {
-    io.stderr.write(`outbox-relay: stream failed: ${coerceError(error, 1000)}\n`)
+    log(logger, 'error', `stream failed: ${coerceError(error, 1000)}`)
     return 1
   }
 }

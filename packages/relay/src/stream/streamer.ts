@@ -6,11 +6,13 @@
 import { backoffDelay } from '../core/backoff.js'
 import { type PoolLike, run } from '../core/db.js'
 import { coerceError } from '../core/errors.js'
+import type { Logger } from '../core/log.js'
 import { toMessage } from '../core/message.js'
 import type { DeadLetterPolicy } from '../core/options.js'
 import { classifyPublishError, type Publisher } from '../core/publisher.js'
 import type { ClaimedRow } from '../core/sql/claim-batch.js'
 import { DEFAULT_TABLE } from '../core/sql/table.js'
+import { withStreamLogging } from './log.js'
 import { decodePgOutput, formatLsn, type Lsn, type WalFrame } from './pgoutput.js'
 import { isSlotInUse, type ReplicationSession, startReplication } from './replication.js'
 import {
@@ -75,6 +77,8 @@ export interface StreamerOptions {
   onError?: ((error: unknown, where: 'publish' | 'database' | 'replication') => void) | undefined
   onRoleChange?: ((role: StreamerRole) => void) | undefined
   onBatch?: ((info: StreamBatchInfo) => void) | undefined
+  /** A pino-compatible logger: role changes (info), failures (error), dead events (warn). */
+  logger?: Logger | undefined
 }
 
 /** What one settled batch did. */
@@ -248,8 +252,9 @@ export async function dropStreamSetup(
  * const streamer = createStreamer({ connectionString: url, pool, publisher })
  * await streamer.start()
  */
-export function createStreamer(options: StreamerOptions): Streamer {
-  const slot = checkStreamName('slot', options.slot ?? DEFAULT_STREAM_SLOT)
+export function createStreamer(streamerOptions: StreamerOptions): Streamer {
+  const slot = checkStreamName('slot', streamerOptions.slot ?? DEFAULT_STREAM_SLOT)
+  const options = withStreamLogging(streamerOptions, slot)
   const publication = checkStreamName('publication', options.publication ?? slot)
   const table = options.table ?? DEFAULT_TABLE
   const batchSize = options.batchSize ?? 500
