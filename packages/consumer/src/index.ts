@@ -18,6 +18,7 @@ export {
   type InboxTransactionClient,
   type PurgeOptions,
 } from './inbox.js'
+export { type PromRegistryLike, registerInboxMetrics } from './metrics.js'
 export { type SubscribeOptions, subscribe } from './subscribe.js'
 export {
   type CatalogueEntry,

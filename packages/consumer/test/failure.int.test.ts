@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto'
 import { collectMessages, createTopics, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
 import type { EachBatchPayload, EachMessagePayload } from 'kafkajs'
+import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { createInbox, type DeadLetterInfo, type OutboxEvent } from '../src/index.js'
+import { createInbox, type DeadLetterInfo, type OutboxEvent, registerInboxMetrics } from '../src/index.js'
 import { barrier, bump, outboxMessage, produce, type Tx, useTestDatabase } from './helpers.js'
 
 const t = useTestDatabase('outbox_inbox_failure')
@@ -84,6 +85,17 @@ describe.each(['eachMessage', 'eachBatch'] as const)('the failure policy with %s
     expect(await tally(poison)).toBe(0)
     expect(retried).toEqual([`${poison}#1`, `${poison}#2`, `${flaky}#1`, `${flaky}#2`])
     expect(inbox.counters()).toEqual({ processed: 3, duplicates: 0, retries: 4, deadLettered: 2, failed: 0 })
+    // The same counters in the app's own prom-client registry.
+    const registry = new Registry()
+    registerInboxMetrics(registry, { inboxes: { [`failure-${mode}`]: inbox } })
+    const text = await registry.metrics()
+    for (const [name, value] of [
+      ['processed', 3],
+      ['retries', 4],
+      ['dead_lettered', 2],
+      ['failed', 0],
+    ] as const)
+      expect(text).toContain(`outbox_inbox_${name}_total{consumer="failure-${mode}"} ${value}\n`)
     expect(deadLetters.map((d) => [d.offset, d.attempts, d.deadLetterTopic, d.event?.id])).toEqual([
       ['0', 3, deadLetterTopic, poisonId],
       ['2', 1, deadLetterTopic, undefined],
