@@ -8,6 +8,15 @@ import type { EachBatchPayload, EachMessagePayload, KafkaMessage } from 'kafkajs
 import { InboxError } from './errors.js'
 import { eventFromMessage, type OutboxEvent } from './event.js'
 import {
+  errorText,
+  eventOfRecord,
+  type FailedEvent,
+  failedRecordValues,
+  failedSql,
+  queryRows,
+  type RetryFailedResult,
+} from './failed.js'
+import {
   type DeadLetterOptions,
   deadLetterMessage,
   failurePolicy,
@@ -23,6 +32,8 @@ export interface InboxPrismaClient<Tx extends InboxTransactionClient = InboxTran
 
 export interface InboxTransactionClient {
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>
+  /** Needed by `failed()` and `retryFailed()` only; every Prisma client has it. */
+  $queryRawUnsafe?<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>
 }
 
 export type InboxHandler<Tx, Payload = unknown> = (event: OutboxEvent<Payload>, tx: Tx) => Promise<void>
@@ -45,6 +56,14 @@ export interface InboxOptions {
    * redelivers the same message (the partition waits until the handler succeeds).
    */
   deadLetter?: DeadLetterOptions
+  /**
+   * Instead of a dead-letter topic: an event whose attempts are used up is recorded in the inbox
+   * table as `'failed'`, with its message, and the partition moves on. A redelivery of it is
+   * skipped as a duplicate; `failed()` lists such events and `retryFailed(id, handler)` runs the
+   * handler on one again. A message that is not a valid outbox event (no id) cannot be recorded:
+   * its error is rethrown. Needs the migration `20261201000200_inbox_failed`.
+   */
+  recordFailed?: boolean
   /** Callbacks for logs and metrics: duplicates skipped, retries, dead letters. */
   hooks?: InboxHooks
   /** Source of the backoff's jitter (tests). @internal */
@@ -103,7 +122,18 @@ export interface Inbox<Tx> {
    * @example await inbox.purge({ olderThanMs: 14 * 24 * 3600_000 })
    */
   purge(options: PurgeOptions): Promise<number>
-  /** Counts since the inbox was created: processed, duplicates, retries, deadLettered, failed. */
+  /** This consumer's failed events (`recordFailed`), oldest first. */
+  failed(options?: { limit?: number }): Promise<FailedEvent[]>
+  /**
+   * Runs `handler` again on a failed event, in a transaction that also marks it processed. If the
+   * handler throws, the record stays failed (its attempts and error updated) and the error is
+   * rethrown. Resolves `'not-found'` when this consumer has no failed record of that id.
+   */
+  retryFailed<Payload = unknown>(
+    eventId: string,
+    handler: InboxHandler<Tx, Payload>,
+  ): Promise<RetryFailedResult>
+  /** Counts since the inbox was created: processed, duplicates, retries, deadLettered, failed, recordedFailed. */
   counters(): InboxCounters
 }
 
@@ -141,7 +171,21 @@ export function createInbox<Tx extends InboxTransactionClient>(
   const timeout = options.timeoutMs ?? 15_000
   const policy = failurePolicy(options.retry, options.deadLetter, options.random)
   const hooks = options.hooks ?? {}
-  const counts: InboxCounters = { processed: 0, duplicates: 0, retries: 0, deadLettered: 0, failed: 0 }
+  if (options.recordFailed && options.deadLetter) {
+    throw new InboxError(
+      'INBOX_INVALID_OPTIONS',
+      'options.recordFailed and options.deadLetter exclude each other: give up to the inbox table or to a topic',
+    )
+  }
+  const failedStatements = failedSql(table)
+  const counts: InboxCounters = {
+    processed: 0,
+    duplicates: 0,
+    retries: 0,
+    deadLettered: 0,
+    failed: 0,
+    recordedFailed: 0,
+  }
   const safely = (call: () => void) => {
     try {
       call()
@@ -156,7 +200,7 @@ export function createInbox<Tx extends InboxTransactionClient>(
   // ctid batches: a bounded DELETE without a key of its own (the index on processed_at finds them).
   const purgeBatch = `DELETE FROM ${table} WHERE ctid IN (
     SELECT ctid FROM ${table}
-    WHERE "consumer" = $1 AND "processed_at" < now() - make_interval(secs => $2::double precision / 1000)
+    WHERE "consumer" = $1 AND "status" = 'processed' AND "processed_at" < now() - make_interval(secs => $2::double precision / 1000)
     LIMIT $3)`
 
   const handle = async <Payload>(event: OutboxEvent<Payload>, handler: InboxHandler<Tx, Payload>) => {
@@ -199,6 +243,19 @@ export function createInbox<Tx extends InboxTransactionClient>(
       attempts,
     }
     const deadLetter = policy.deadLetter
+    if (options.recordFailed && event) {
+      await prisma.$transaction((tx) =>
+        Promise.resolve(
+          tx.$executeRawUnsafe(
+            failedStatements.record,
+            ...failedRecordValues(options.consumer, event, source.message, error, attempts),
+          ),
+        ),
+      )
+      counts.recordedFailed++
+      safely(() => hooks.onDeadLetter?.({ ...info, event, recordedFailed: true }))
+      return
+    }
     if (!deadLetter) {
       counts.failed++
       safely(() => hooks.onDeadLetter?.(event ? { ...info, event } : info))
@@ -257,6 +314,42 @@ export function createInbox<Tx extends InboxTransactionClient>(
     }
   }
 
+  const retryFailed = async <Payload>(
+    eventId: string,
+    handler: InboxHandler<Tx, Payload>,
+  ): Promise<RetryFailedResult> => {
+    try {
+      return await prisma
+        .$transaction(
+          async (tx): Promise<RetryFailedResult> => {
+            type Row = Parameters<typeof eventOfRecord>[0]
+            const [row] = await queryRows<Row>(tx, failedStatements.take, options.consumer, eventId)
+            if (!row) return 'not-found'
+            let event = eventOfRecord(row) as OutboxEvent<Payload>
+            const prepare = (handler as { prepare?: (event: OutboxEvent) => OutboxEvent | undefined }).prepare
+            if (typeof prepare === 'function')
+              event = (prepare(event as OutboxEvent) ?? event) as OutboxEvent<Payload>
+            await handler(event, tx)
+            return 'processed'
+          },
+          { timeout },
+        )
+        .then((result) => {
+          if (result === 'processed') counts.processed++
+          return result
+        })
+    } catch (error) {
+      await prisma
+        .$transaction((tx) =>
+          Promise.resolve(
+            tx.$executeRawUnsafe(failedStatements.stillFailed, options.consumer, eventId, errorText(error)),
+          ),
+        )
+        .catch(() => {})
+      throw error
+    }
+  }
+
   return {
     handle,
     eachMessage:
@@ -302,6 +395,17 @@ export function createInbox<Tx extends InboxTransactionClient>(
       }
       return deleted
     },
+    async failed({ limit = 100 } = {}) {
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new InboxError(
+          'INBOX_INVALID_OPTIONS',
+          `failed: limit must be an integer >= 1, got ${String(limit)}`,
+        )
+      return prisma.$transaction((tx) =>
+        queryRows<FailedEvent>(tx, failedStatements.list, options.consumer, limit),
+      )
+    },
+    retryFailed: (eventId, handler) => retryFailed(eventId, handler),
     counters: () => ({ ...counts }),
   }
 }

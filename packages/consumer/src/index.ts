@@ -1,5 +1,6 @@
 export { InboxError, type InboxErrorCode } from './errors.js'
 export { decodeHeaders, eventFromMessage, type OutboxEvent } from './event.js'
+export type { FailedEvent, RetryFailedResult } from './failed.js'
 export type {
   DeadLetterInfo,
   DeadLetterOptions,

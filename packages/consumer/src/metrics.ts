@@ -19,6 +19,7 @@ const COUNTERS: ReadonlyArray<readonly [string, keyof InboxCounters, string]> = 
   ['retries_total', 'retries', 'Failed handler attempts that were retried.'],
   ['dead_lettered_total', 'deadLettered', 'Messages sent to the dead-letter topic.'],
   ['failed_total', 'failed', 'Messages given up on with no dead-letter topic (the error was rethrown).'],
+  ['recorded_failed_total', 'recordedFailed', 'Events given up on and recorded as failed in the inbox.'],
 ]
 
 /**
