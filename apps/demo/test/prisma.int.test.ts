@@ -42,6 +42,7 @@ describe('prisma/migrations', () => {
   it.each([
     ['extension', '20261122000000_outbox_event'],
     ['consumer', '20261122000200_outbox_inbox'],
+    ['consumer', '20261201000200_inbox_failed'],
   ])('ships the %s package migration %s unchanged', async (pkg, folder) => {
     const file = `${folder}/migration.sql`
     const app = await readFile(new URL(`../../../prisma/migrations/${file}`, import.meta.url), 'utf8')

@@ -46,6 +46,8 @@ export interface DeadLetterInfo {
   attempts: number
   /** Where it went; absent when no dead-letter topic is configured (the error is rethrown). */
   deadLetterTopic?: string
+  /** True when it was recorded as failed in the inbox (`recordFailed`), not sent anywhere. */
+  recordedFailed?: boolean
 }
 
 /** Callbacks for logs and metrics; an exception in a hook is ignored. */
@@ -70,6 +72,8 @@ export interface InboxCounters {
   deadLettered: number
   /** Messages given up on with no dead-letter topic: the error was rethrown to kafkajs. */
   failed: number
+  /** Events given up on and recorded as failed in the inbox (`recordFailed`). */
+  recordedFailed: number
 }
 
 export interface FailurePolicy {

@@ -8,6 +8,15 @@ import type { EachBatchPayload, EachMessagePayload, KafkaMessage } from 'kafkajs
 import { InboxError } from './errors.js'
 import { eventFromMessage, type OutboxEvent } from './event.js'
 import {
+  errorText,
+  eventOfRecord,
+  type FailedEvent,
+  failedRecordValues,
+  failedSql,
+  queryRows,
+  type RetryFailedResult,
+} from './failed.js'
+import {
   type DeadLetterOptions,
   deadLetterMessage,
   failurePolicy,
@@ -24,6 +33,8 @@ export interface InboxPrismaClient<Tx extends InboxTransactionClient = InboxTran
 
 export interface InboxTransactionClient {
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>
+  /** Needed by `failed()` and `retryFailed()` only; every Prisma client has it. */
+  $queryRawUnsafe?<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>
 }
 
 export type InboxHandler<Tx, Payload = unknown> = (event: OutboxEvent<Payload>, tx: Tx) => Promise<void>
@@ -46,6 +57,14 @@ export interface InboxOptions {
    * redelivers the same message (the partition waits until the handler succeeds).
    */
   deadLetter?: DeadLetterOptions
+  /**
+   * Instead of a dead-letter topic: an event whose attempts are used up is recorded in the inbox
+   * table as `'failed'`, with its message, and the partition moves on. A redelivery of it is
+   * skipped as a duplicate; `failed()` lists such events and `retryFailed(id, handler)` runs the
+   * handler on one again. A message that is not a valid outbox event (no id) cannot be recorded:
+   * its error is rethrown. Needs the migration `20261201000200_inbox_failed`.
+   */
+  recordFailed?: boolean
   /** Callbacks for logs and metrics: duplicates skipped, retries, dead letters. */
   hooks?: InboxHooks
   /** Source of the backoff's jitter (tests). @internal */
@@ -114,7 +133,18 @@ export interface Inbox<Tx> {
    * await purging.stop()
    */
   startPurging(options: StartPurgingOptions): Purging
-  /** Counts since the inbox was created: processed, duplicates, retries, deadLettered, failed. */
+  /** This consumer's failed events (`recordFailed`), oldest first. */
+  failed(options?: { limit?: number }): Promise<FailedEvent[]>
+  /**
+   * Runs `handler` again on a failed event, in a transaction that also marks it processed. If the
+   * handler throws, the record stays failed (its attempts and error updated) and the error is
+   * rethrown. Resolves `'not-found'` when this consumer has no failed record of that id.
+   */
+  retryFailed<Payload = unknown>(
+    eventId: string,
+    handler: InboxHandler<Tx, Payload>,
+  ): Promise<RetryFailedResult>
+  /** Counts since the inbox was created: processed, duplicates, retries, deadLettered, failed, recordedFailed. */
   counters(): InboxCounters
 }
 
@@ -152,7 +182,21 @@ export function createInbox<Tx extends InboxTransactionClient>(
   const timeout = options.timeoutMs ?? 15_000
   const policy = failurePolicy(options.retry, options.deadLetter, options.random)
   const hooks = options.hooks ?? {}
-  const counts: InboxCounters = { processed: 0, duplicates: 0, retries: 0, deadLettered: 0, failed: 0 }
+  if (options.recordFailed && options.deadLetter) {
+    throw new InboxError(
+      'INBOX_INVALID_OPTIONS',
+      'options.recordFailed and options.deadLetter exclude each other: give up to the inbox table or to a topic',
+    )
+  }
+  const failedStatements = failedSql(table)
+  const counts: InboxCounters = {
+    processed: 0,
+    duplicates: 0,
+    retries: 0,
+    deadLettered: 0,
+    failed: 0,
+    recordedFailed: 0,
+  }
   const safely = (call: () => void) => {
     try {
       call()
@@ -172,7 +216,7 @@ export function createInbox<Tx extends InboxTransactionClient>(
       SELECT pg_try_advisory_xact_lock(hashtext('prisma-outbox inbox purge ' || $4 || ' ' || $1)) AS ok
     ), old AS MATERIALIZED (
       SELECT i.ctid FROM ${table} AS i, lock
-      WHERE lock.ok AND i."consumer" = $1
+      WHERE lock.ok AND i."consumer" = $1 AND i."status" = 'processed'
         AND i."processed_at" < now() - make_interval(secs => $2::double precision / 1000)
       LIMIT $3
       FOR UPDATE OF i SKIP LOCKED
@@ -219,6 +263,19 @@ export function createInbox<Tx extends InboxTransactionClient>(
       attempts,
     }
     const deadLetter = policy.deadLetter
+    if (options.recordFailed && event) {
+      await prisma.$transaction((tx) =>
+        Promise.resolve(
+          tx.$executeRawUnsafe(
+            failedStatements.record,
+            ...failedRecordValues(options.consumer, event, source.message, error, attempts),
+          ),
+        ),
+      )
+      counts.recordedFailed++
+      safely(() => hooks.onDeadLetter?.({ ...info, event, recordedFailed: true }))
+      return
+    }
     if (!deadLetter) {
       counts.failed++
       safely(() => hooks.onDeadLetter?.(event ? { ...info, event } : info))
@@ -277,6 +334,42 @@ export function createInbox<Tx extends InboxTransactionClient>(
     }
   }
 
+  const retryFailed = async <Payload>(
+    eventId: string,
+    handler: InboxHandler<Tx, Payload>,
+  ): Promise<RetryFailedResult> => {
+    try {
+      return await prisma
+        .$transaction(
+          async (tx): Promise<RetryFailedResult> => {
+            type Row = Parameters<typeof eventOfRecord>[0]
+            const [row] = await queryRows<Row>(tx, failedStatements.take, options.consumer, eventId)
+            if (!row) return 'not-found'
+            let event = eventOfRecord(row) as OutboxEvent<Payload>
+            const prepare = (handler as { prepare?: (event: OutboxEvent) => OutboxEvent | undefined }).prepare
+            if (typeof prepare === 'function')
+              event = (prepare(event as OutboxEvent) ?? event) as OutboxEvent<Payload>
+            await handler(event, tx)
+            return 'processed'
+          },
+          { timeout },
+        )
+        .then((result) => {
+          if (result === 'processed') counts.processed++
+          return result
+        })
+    } catch (error) {
+      await prisma
+        .$transaction((tx) =>
+          Promise.resolve(
+            tx.$executeRawUnsafe(failedStatements.stillFailed, options.consumer, eventId, errorText(error)),
+          ),
+        )
+        .catch(() => {})
+      throw error
+    }
+  }
+
   const inbox: Inbox<Tx> = {
     handle,
     eachMessage:
@@ -325,6 +418,17 @@ export function createInbox<Tx extends InboxTransactionClient>(
     startPurging(purging) {
       return schedulePurge((o) => inbox.purge(o), purging, options.random)
     },
+    async failed({ limit = 100 } = {}) {
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new InboxError(
+          'INBOX_INVALID_OPTIONS',
+          `failed: limit must be an integer >= 1, got ${String(limit)}`,
+        )
+      return prisma.$transaction((tx) =>
+        queryRows<FailedEvent>(tx, failedStatements.list, options.consumer, limit),
+      )
+    },
+    retryFailed: (eventId, handler) => retryFailed(eventId, handler),
     counters: () => ({ ...counts }),
   }
   return inbox

@@ -1,5 +1,6 @@
 export { InboxError, type InboxErrorCode } from './errors.js'
 export { decodeHeaders, eventFromMessage, type OutboxEvent } from './event.js'
+export type { FailedEvent, RetryFailedResult } from './failed.js'
 export type {
   DeadLetterInfo,
   DeadLetterOptions,
@@ -18,6 +19,7 @@ export {
   type InboxTransactionClient,
   type PurgeOptions,
 } from './inbox.js'
+export { type PromRegistryLike, registerInboxMetrics } from './metrics.js'
 export type { Purging, StartPurgingOptions } from './retention.js'
 export { type SubscribeOptions, subscribe } from './subscribe.js'
 export {

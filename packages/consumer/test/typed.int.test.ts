@@ -81,7 +81,14 @@ describe('typed handlers', () => {
       ['employee.created', { id: 'e-1', name: 'Ada', salary: '100.50' }, 'v2'],
       ['employee.deleted', { id: 'e-1' }, 'v2'],
     ])
-    expect(inbox.counters()).toEqual({ processed: 3, duplicates: 0, retries: 0, deadLettered: 1, failed: 0 })
+    expect(inbox.counters()).toEqual({
+      processed: 3,
+      duplicates: 0,
+      retries: 0,
+      deadLettered: 1,
+      failed: 0,
+      recordedFailed: 0,
+    })
     expect(deadLetters.map((d) => [d.offset, d.attempts, (d.error as InboxError).code])).toEqual([
       ['1', 1, 'INBOX_INVALID_PAYLOAD'],
     ])

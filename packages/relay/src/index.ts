@@ -35,7 +35,11 @@ export type {
   EngineCounters,
   EngineHooks,
   EngineOptions,
+  JsonLoggerOptions,
   ListenClient,
+  LogFn,
+  Logger,
+  LogLevel,
   OutboxMessage,
   OutboxStats,
   PoolClientLike,
@@ -60,16 +64,20 @@ export type {
 } from './core/index.js'
 export {
   CLAIM_LOCK_KEY,
+  childLogger,
   classifyPublishError,
   classifyPublishFailure,
   coerceError,
   combineHooks,
   createEngine,
+  createJsonLogger,
   createRetention,
   createWatcher,
   DEFAULT_RETENTION,
   DEFAULT_TABLE,
+  engineLogHooks,
   isRelayError,
+  LOG_LEVELS,
   MAX_ERROR_LENGTH,
   PURGE_LOCK_KEY,
   purgeOutbox,
@@ -79,6 +87,13 @@ export type {
   AuthOptions,
   ErrorBody,
   HttpErrorCode,
+  MetricFamily,
+  MetricSample,
+  MetricsInput,
+  PromCollector,
+  PromRegistryLike,
+  PromSample,
+  RegisterRelayMetricsOptions,
   RelayAppOptions,
   RelayEngine,
   RelayLogger,
@@ -92,14 +107,16 @@ export {
   DEFAULT_TOLERANCE_SECONDS,
   MIN_SECRET_LENGTH,
   ReplayCache,
+  registerRelayMetrics,
   relayOpenApiDocument,
+  renderFamilies,
   SIGNATURE_HEADER,
   signWebhook,
 } from './http/index.js'
 export type { FetchPublisherOptions } from './publishers/fetch.js'
 export { FetchPublisher } from './publishers/fetch.js'
 export type { KafkaHealthCheck, KafkaPublisherOptions } from './publishers/kafkajs.js'
-export { KafkaPublisher, kafkaHealthCheck } from './publishers/kafkajs.js'
+export { KafkaPublisher, kafkaEntryLevel, kafkaHealthCheck, kafkaLogCreator } from './publishers/kafkajs.js'
 export type { StreamBatchInfo, Streamer, StreamerOptions, StreamerRole, StreamStats } from './stream/index.js'
 export {
   createStreamer,

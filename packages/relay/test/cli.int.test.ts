@@ -2,7 +2,8 @@
  * The `outbox-relay` CLI as a child process against real PostgreSQL and Kafka: exit codes,
  * output, and `serve` end to end. The behaviour tests run the TypeScript sources (through the
  * tsx loader, so a stale `dist/` cannot hide a change) with the same three lines as the bin;
- * one test runs the bin itself (compiled `dist/` when present, else the sources).
+ * one test runs the bin itself (compiled `dist/` when present, else the sources). The logs: JSON
+ * lines, and no warning or error at a normal start on topics the relay has to create.
  */
 import {
   collectMessages,
@@ -203,5 +204,64 @@ describe('outbox-relay CLI', () => {
     }
     const r = await done
     expect(r.code).toBe(0)
+  })
+})
+
+interface LogLine {
+  level: string
+  msg: string
+  [field: string]: unknown
+}
+
+/** Every non-empty line parsed as JSON; throws naming the first line that is not. */
+function parseLines(text: string, stream: string): LogLine[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      try {
+        return JSON.parse(line) as LogLine
+      } catch {
+        throw new Error(`${stream} holds a line that is not JSON: ${line}`)
+      }
+    })
+}
+
+describe('outbox-relay logs', () => {
+  it('Should start watch on new topics with JSON lines only, none of them a warning or an error', async () => {
+    const topics = [uniqueTopic('relay-log'), uniqueTopic('relay-log'), uniqueTopic('relay-log')]
+    const ids = await insertRows(
+      db.pool,
+      topics.map((topic, i) => ({ topic, key: `k${i}` })),
+    )
+    const { child, done, output } = start(['watch'], {
+      ...env(),
+      KAFKA_TOPIC_PARTITIONS: '3',
+      WATCH_POLL_MS: '60000',
+    })
+    try {
+      const deadline = Date.now() + 30_000
+      while (!/published 3/.test(output())) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no drain in: ${output()}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    } finally {
+      child.kill('SIGTERM')
+    }
+    const r = await done
+    expect(r.code).toBe(0)
+    const messages = await collectMessages(kafka, topics, { count: 3 })
+    expect(messages.map((m) => m.headers.id).sort()).toEqual([...ids].sort())
+    const lines = [...parseLines(r.stdout, 'stdout'), ...parseLines(r.stderr, 'stderr')]
+    for (const line of lines) {
+      expect(typeof line.msg, JSON.stringify(line)).toBe('string')
+      expect(['debug', 'info'], JSON.stringify(line)).toContain(line.level)
+    }
+    expect(lines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/listening for notifications/),
+        expect.stringMatching(/published 3/),
+      ]),
+    )
   })
 })

@@ -17,6 +17,7 @@ import pg from 'pg'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { RelayConfig } from '../src/cli/config.js'
 import { createRuntime } from '../src/cli/runtime.js'
+import { createJsonLogger } from '../src/core/log.js'
 import { DRAIN_MARGIN_MS } from '../src/core/options.js'
 import {
   CLAIM_LOCK_KEY,
@@ -327,9 +328,12 @@ describe('terminated connections', () => {
       http: { port: 0, host: '127.0.0.1', auth: 'none', maxBudgetMs: 1_000 },
       watch: { pollMs: 1_000, debounceMs: 0 },
       quiet: true,
+      log: { level: 'warn', format: 'json' },
     } satisfies RelayConfig
     const lost: string[] = []
-    const runtime = await createRuntime(config, { log: (l) => lost.push(l) })
+    const runtime = await createRuntime(config, {
+      logger: createJsonLogger({ write: (l) => lost.push(l), level: 'warn' }),
+    })
     try {
       // A checked-out client (pg-pool removes its own listener then) and one inside pool.query,
       // whose backend is cut while each waits: neither may kill the process.

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
+import { LOG_LEVELS } from '../core/log.js'
 import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from '../core/options.js'
 import type { AuthOptions } from '../http/auth.js'
 import { ALL_COMMANDS } from './help.js'
@@ -102,6 +103,8 @@ export const envSchema = z.object({
   WATCH_DEBOUNCE_MS: int(0, 60_000).default(20),
   /** Spans for batches and messages, to the OpenTelemetry SDK the process registered. */
   RELAY_TRACING: bool.default(false),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  LOG_FORMAT: z.enum(['json', 'text']).default('json'),
 })
 export type RelayEnv = z.output<typeof envSchema>
 
@@ -129,6 +132,8 @@ export interface RelayConfig {
   tracing?: boolean | undefined
   /** `RELAY_RETENTION*`: what serve, watch and stream purge, and how often (none when absent). */
   retention?: RetentionConfig | undefined
+  /** Logs on stderr: `LOG_LEVEL` (raised to `warn` by `--quiet`) and `LOG_FORMAT`. */
+  log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'text' }
 }
 
 /** Usage text of the CLI. */
@@ -154,7 +159,7 @@ flags of serve, drain and watch:
   --topics <a,b>     only these topics
   --port <port>      serve: listen port (default PORT or 3000)
   --poll-ms <ms>     watch: polling fallback interval (default WATCH_POLL_MS or 5000)
-  --quiet            no progress output
+  --quiet            no progress output, and no info logs (LOG_LEVEL at least warn)
   -h, --help         this text
 
 environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL_MECHANISM,
@@ -162,7 +167,10 @@ environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
   DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
   WATCH_DEBOUNCE_MS, RELAY_TRACING, RELAY_RETENTION, RELAY_DEAD_RETENTION,
-  RELAY_RETENTION_INTERVAL, RELAY_RETENTION_BATCH_SIZE (see the README)
+  RELAY_RETENTION_INTERVAL, RELAY_RETENTION_BATCH_SIZE, LOG_LEVEL (debug|info|warn|error|silent,
+  default info), LOG_FORMAT (json|text, default json) (see the README)
+
+logs go to stderr, one JSON object per line; stdout carries only results (drain's JSON)
 
 exit codes: 0 done, 1 failed, 2 bad usage or configuration, 130/143 stopped by SIGINT/SIGTERM
 `
@@ -295,5 +303,12 @@ export function loadConfig(
     quiet: flags.quiet === true,
     tracing: e.RELAY_TRACING,
     retention: retentionConfig(retention.data),
+    log: {
+      level:
+        flags.quiet === true && LOG_LEVELS.indexOf(e.LOG_LEVEL) < LOG_LEVELS.indexOf('warn')
+          ? 'warn'
+          : e.LOG_LEVEL,
+      format: e.LOG_FORMAT,
+    },
   }
 }

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import pg from 'pg'
 import type { DrainResult } from '../core/engine.js'
 import { coerceError, isRelayError } from '../core/errors.js'
+import { type Logger, log } from '../core/log.js'
 import type { Retention } from '../core/retention.js'
 import { createWatcher } from '../core/watch.js'
 import { createRelayApp } from '../http/app.js'
@@ -19,7 +20,7 @@ import { relayConnectionConfig } from './pool.js'
 import { drainProgress, type ProgressStream } from './progress.js'
 import { purgeMain } from './purge-command.js'
 import { startRetention } from './retention-config.js'
-import { applicationName, createRuntime } from './runtime.js'
+import { applicationName, cliLogger, createRuntime } from './runtime.js'
 import { serveRelay } from './server.js'
 import { statsMain } from './stats-command.js'
 
@@ -74,21 +75,15 @@ function waitForAbort(signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
-function describeResult(r: DrainResult): string {
-  return `published ${r.published}, retried ${r.retried}, dead ${r.dead}, remaining ${r.remaining} (${r.durationMs} ms)`
-}
-
-async function drainCommand(config: RelayConfig, io: CliIO): Promise<number> {
+async function drainCommand(config: RelayConfig, io: CliIO, logger: Logger): Promise<number> {
   const progress = drainProgress(config.quiet ? { write() {}, isTTY: false } : io.stderr)
-  const runtime = await createRuntime(config, { hooks: progress.hooks, log: (l) => io.stderr.write(l) })
+  const runtime = await createRuntime(config, { hooks: progress.hooks, logger })
   try {
     const result = await runtime.engine.drain({ ...config.drain, signal: io.signal })
     progress.done()
     io.stdout.write(`${JSON.stringify(result)}\n`)
     if (io.signal?.aborted) {
-      io.stderr.write(
-        `outbox-relay: drain stopped by ${String(io.signal.reason)} after its batch in flight\n`,
-      )
+      log(logger, 'warn', `drain stopped by ${String(io.signal.reason)} after its batch in flight`)
       return stoppedCode(io.signal)
     }
     return drainExitCode(result)
@@ -97,8 +92,8 @@ async function drainCommand(config: RelayConfig, io: CliIO): Promise<number> {
   }
 }
 
-async function serveCommand(config: RelayConfig, io: CliIO): Promise<number> {
-  const runtime = await createRuntime(config, { log: (l) => io.stderr.write(l) })
+async function serveCommand(config: RelayConfig, io: CliIO, logger: Logger): Promise<number> {
+  const runtime = await createRuntime(config, { logger })
   const broker = kafkaHealthCheck(runtime.kafka)
   try {
     const app = createRelayApp({
@@ -110,15 +105,14 @@ async function serveCommand(config: RelayConfig, io: CliIO): Promise<number> {
       checkBroker: broker.check,
       signal: io.signal,
       retention: config.retention?.policy,
-      logger: { error: (m) => io.stderr.write(`${m}\n`), warn: (m) => io.stderr.write(`${m}\n`) },
+      logger,
     })
     const server = await serveRelay(app, { port: config.http.port, hostname: config.http.host })
-    io.stderr.write(
-      `outbox-relay: listening on ${server.url} (auth: ${config.http.auth === 'none' ? 'none' : 'on'})\n`,
-    )
-    const retention = startRetention(config, runtime, io)
+    const auth = config.http.auth === 'none' ? 'none' : 'on'
+    log(logger, 'info', `listening on ${server.url} (auth: ${auth})`, { url: server.url, auth })
+    const retention = startRetention(config, runtime, logger)
     await waitForAbort(io.signal)
-    io.stderr.write('outbox-relay: stopping (waiting for running drains)\n')
+    log(logger, 'info', 'stopping (waiting for running drains)')
     await retention?.stop()
     await server.close()
     return EXIT.OK
@@ -128,11 +122,8 @@ async function serveCommand(config: RelayConfig, io: CliIO): Promise<number> {
   }
 }
 
-async function watchCommand(config: RelayConfig, io: CliIO): Promise<number> {
-  const runtime = await createRuntime(config, { log: (l) => io.stderr.write(l) })
-  const log = (line: string) => {
-    if (!config.quiet) io.stderr.write(`${line}\n`)
-  }
+async function watchCommand(config: RelayConfig, io: CliIO, logger: Logger): Promise<number> {
+  const runtime = await createRuntime(config, { logger })
   const watcher = createWatcher({
     engine: runtime.engine,
     createClient: () =>
@@ -144,18 +135,12 @@ async function watchCommand(config: RelayConfig, io: CliIO): Promise<number> {
       budgetMs: config.drain.budgetMs,
       topics: config.drain.topics,
     },
-    onDrain: (result, reason) => log(`outbox-relay: drain (${reason}): ${describeResult(result)}`),
-    onError: (error, where) =>
-      io.stderr.write(
-        `outbox-relay: ${where === 'listen' ? 'LISTEN connection' : 'drain'}: ${coerceError(error, 500)}\n`,
-      ),
-    onListening: () =>
-      log(`outbox-relay: listening for notifications (poll every ${config.watch.pollMs} ms)`),
+    logger,
   })
   let retention: Retention | undefined
   try {
     await watcher.start()
-    retention = startRetention(config, runtime, io)
+    retention = startRetention(config, runtime, logger)
     await waitForAbort(io.signal)
     await retention?.stop()
     await watcher.stop()
@@ -225,16 +210,17 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
     full.stderr.write(`outbox-relay: invalid configuration: ${coerceError(error, 1000)}\n`)
     return EXIT.CONFIG
   }
+  const logger = cliLogger(config, full.stderr)
   try {
-    if (config.command === 'drain') return await drainCommand(config, full)
-    if (config.command === 'serve') return await serveCommand(config, full)
-    return await watchCommand(config, full)
+    if (config.command === 'drain') return await drainCommand(config, full, logger)
+    if (config.command === 'serve') return await serveCommand(config, full, logger)
+    return await watchCommand(config, full, logger)
   } catch (error) {
     if (isRelayError(error, 'RELAY_INVALID_OPTIONS')) {
-      full.stderr.write(`outbox-relay: invalid configuration: ${error.message}\n`)
+      log(logger, 'error', `invalid configuration: ${error.message}`)
       return EXIT.CONFIG
     }
-    full.stderr.write(`outbox-relay: ${config.command} failed: ${coerceError(error, 1000)}\n`)
+    log(logger, 'error', `${config.command} failed: ${coerceError(error, 1000)}`)
     return EXIT.FAILED
   }
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import type { PoolLike } from '../core/db.js'
 import { coerceError } from '../core/errors.js'
+import { type Logger, log } from '../core/log.js'
 import { createRetention, type Retention, type RetentionPolicy } from '../core/retention.js'
 import type { RelayConfig } from './config.js'
 import { duration, window } from './duration.js'
@@ -67,7 +68,7 @@ export function describePolicy(policy: RetentionPolicy): string {
 export function startRetention(
   config: Pick<RelayConfig, 'retention' | 'engine' | 'quiet'>,
   runtime: { pool: PoolLike },
-  io: { stderr: { write(text: string): unknown } },
+  logger: Logger,
 ): Retention | undefined {
   const r = config.retention
   if (!r || (r.policy.publishedMaxAgeMs === null && r.policy.deadMaxAgeMs === null)) return undefined
@@ -78,11 +79,13 @@ export function startRetention(
     intervalMs: r.intervalMs,
     onPurge: (result) => {
       if (!config.quiet)
-        io.stderr.write(`outbox-relay: purged ${result.published} published and ${result.dead} dead rows\n`)
+        log(logger, 'info', `purged ${result.published} published and ${result.dead} dead rows`, {
+          ...result,
+        })
     },
-    onError: (error) => io.stderr.write(`outbox-relay: purge: ${coerceError(error, 500)}\n`),
+    onError: (error) => log(logger, 'warn', `purge: ${coerceError(error, 500)}`),
   })
   retention.start()
-  if (!config.quiet) io.stderr.write(`outbox-relay: retention: ${describePolicy(r.policy)}\n`)
+  if (!config.quiet) log(logger, 'info', `retention: ${describePolicy(r.policy)}`)
   return retention
 }

@@ -2,13 +2,15 @@
  * Node wiring of the CLI: a pg pool, a kafkajs client and publisher, the engine and its metrics.
  * @module
  */
-import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs'
 import type pg from 'pg'
 import { createEngine, type Engine, type EngineHooks } from '../core/engine.js'
 import { RelayError } from '../core/errors.js'
 import { combineHooks } from '../core/hooks.js'
+import { createJsonLogger, type Logger, log } from '../core/log.js'
 import type { Publisher } from '../core/publisher.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
+import { kafkaLogCreator } from '../publishers/kafka-log.js'
 import { KafkaPublisher } from '../publishers/kafkajs.js'
 import type { RelayConfig } from './config.js'
 import { createRelayPool } from './pool.js'
@@ -25,19 +27,19 @@ export interface Runtime {
 }
 
 /**
- * A warning KafkaPublisher triggers on purpose: it bounds the idempotent producer's retries so a
- * broker outage surfaces as a retriable failure (see publisher.ts); the warning is noise here.
+ * The CLI's logger: JSON lines (or text) on `stream` at the configured level, under
+ * `{ name: 'outbox-relay' }`.
  */
-const EXPECTED_WARNINGS = [/^Limiting retries for the idempotent producer/]
-
-/** kafkajs logs warnings and errors to stderr as one line each (stdout stays clean for results). */
-function stderrLogCreator(write: (line: string) => void): logCreator {
-  return () =>
-    ({ namespace, level, log }) => {
-      if (level === logLevel.WARN && EXPECTED_WARNINGS.some((re) => re.test(log.message))) return
-      const label = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'info'
-      write(`kafkajs ${label} [${namespace}] ${log.message}${log.broker ? ` (broker ${log.broker})` : ''}\n`)
-    }
+export function cliLogger(
+  config: Pick<RelayConfig, 'log'>,
+  stream: { write(text: string): unknown },
+): Logger {
+  return createJsonLogger({
+    write: (line) => stream.write(line),
+    level: config.log.level,
+    format: config.log.format,
+    base: { name: 'outbox-relay' },
+  })
 }
 
 /** `pg_stat_activity.application_name` of the relay's sessions: `outbox-relay <RELAY_ID>`. */
@@ -52,7 +54,7 @@ export { combineHooks }
  * The relay's OpenTelemetry module, loaded only when `RELAY_TRACING` asks for it:
  * `@opentelemetry/api` is an optional peer dependency.
  */
-async function loadTracing(log: (line: string) => void) {
+async function loadTracing(logger: Logger) {
   let otel: typeof import('../otel/index.js')
   try {
     otel = await import('../otel/index.js')
@@ -65,7 +67,9 @@ async function loadTracing(log: (line: string) => void) {
   }
   if (!otel.tracerRegistered())
     log(
-      'outbox-relay: RELAY_TRACING is on, but no OpenTelemetry SDK is registered, so spans go nowhere: start node with --import of your tracing set-up (see the README, Tracing)\n',
+      logger,
+      'warn',
+      'RELAY_TRACING is on, but no OpenTelemetry SDK is registered, so spans go nowhere: start node with --import of your tracing set-up (see the README, Tracing)',
     )
   return otel
 }
@@ -76,21 +80,22 @@ async function loadTracing(log: (line: string) => void) {
  */
 export async function createRuntime(
   config: RelayConfig,
-  options: { hooks?: EngineHooks; log: (line: string) => void },
+  options: { hooks?: EngineHooks; logger: Logger },
 ): Promise<Runtime> {
   // Every connection bounded in time, and no client without an 'error' listener: a lost
   // connection is logged and replaced, never fatal.
   const pool = createRelayPool(config.databaseUrl, {
     applicationName: applicationName(config),
-    onError: (error) => options.log(`outbox-relay: database connection lost: ${error.message}\n`),
+    onError: (error) => log(options.logger, 'warn', `database connection lost: ${error.message}`),
   })
   const kafka = new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
     ssl: config.kafka.ssl,
     ...(config.kafka.sasl ? { sasl: config.kafka.sasl as SASLOptions } : {}),
-    logLevel: logLevel.WARN,
-    logCreator: stderrLogCreator(options.log),
+    // kafkajs filters before its logCreator: at debug the logger sees everything (noise included)
+    logLevel: config.log.level === 'debug' ? logLevel.DEBUG : logLevel.WARN,
+    logCreator: kafkaLogCreator(options.logger),
   })
   const kafkaPublisher = new KafkaPublisher({ kafka, numPartitions: config.kafka.numPartitions })
   const metrics = createRelayMetrics()
@@ -100,7 +105,7 @@ export async function createRuntime(
   try {
     let tracingHooks: EngineHooks | undefined
     if (config.tracing) {
-      const otel = await loadTracing(options.log)
+      const otel = await loadTracing(options.logger)
       publisher = otel.tracedPublisher(kafkaPublisher, { clientId: config.kafka.clientId })
       tracingHooks = otel.tracingHooks()
       flush = otel.flushTracing
@@ -111,6 +116,7 @@ export async function createRuntime(
       options: config.engine,
       // Tracing outermost: the other hooks' work belongs to the batch's span.
       hooks: combineHooks(tracingHooks, metrics.hooks, options.hooks),
+      logger: options.logger,
     })
     await publisher.connect()
   } catch (error) {
@@ -129,7 +135,7 @@ export async function createRuntime(
       await pool.end().catch(() => {})
       // A process that exits right after (drain from cron) must not lose buffered spans.
       await flush().catch((error: unknown) =>
-        options.log(`outbox-relay: flushing spans failed: ${(error as Error).message}\n`),
+        log(options.logger, 'warn', `flushing spans failed: ${(error as Error).message}`),
       )
     },
   }

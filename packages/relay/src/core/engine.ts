@@ -16,6 +16,8 @@ import {
   withTransaction,
 } from './db.js'
 import { coerceError, RelayError } from './errors.js'
+import { combineHooks } from './hooks.js'
+import { engineLogHooks, type Logger } from './log.js'
 import { toMessage } from './message.js'
 import {
   type DrainOptions,
@@ -174,6 +176,8 @@ export interface CreateEngineArgs {
   publisher: Publisher
   options?: EngineOptions
   hooks?: EngineHooks
+  /** Where failed batches (warn) and each batch and drain (debug) are logged; pino-compatible. */
+  logger?: Logger | undefined
   /** Source of jitter (tests). @internal */
   random?: () => number
 }
@@ -186,6 +190,7 @@ export interface CreateEngineArgs {
  * @param args.publisher - e.g. a connected {@link KafkaPublisher}
  * @param [args.options] - see {@link EngineOptions} for each default
  * @param [args.hooks] - observability callbacks
+ * @param [args.logger] - a pino-compatible logger (see {@link engineLogHooks}); none by default
  * @example
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
  * const publisher = new KafkaPublisher({ kafka: new Kafka({ clientId: 'relay', brokers: ['127.0.0.1:9092'] }) })
@@ -195,7 +200,8 @@ export interface CreateEngineArgs {
  */
 export function createEngine(args: CreateEngineArgs): Engine {
   const options = resolveEngineOptions(args.options)
-  const { pool, publisher, hooks = {} } = args
+  const { pool, publisher } = args
+  const hooks = args.logger ? combineHooks(args.hooks, engineLogHooks(args.logger)) : (args.hooks ?? {})
   const random = args.random ?? Math.random
   const { table, relayId } = options
   const blockOnDead = options.deadLetterPolicy === 'block-key'

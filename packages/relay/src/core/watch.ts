@@ -7,6 +7,8 @@
  */
 import { sqlState } from './db.js'
 import type { DrainResult, Engine } from './engine.js'
+import { coerceError } from './errors.js'
+import { type Logger, log } from './log.js'
 import type { DrainOptions } from './options.js'
 
 /**
@@ -33,6 +35,8 @@ export interface ListenClient {
  * @param [reconnectMaxMs=30000] - cap of the reconnect delay
  * @param [recheckMinMs=50] - first delay of a re-drain when due rows were not claimable yet; doubles up to `pollMs`
  * @param [drain] - options of each drain (`maxEvents`, `budgetMs`, `topics`)
+ * @param [logger] - a pino-compatible logger: LISTEN and drains that did something at info,
+ *   failures at error (a lost LISTEN connection at warn); in addition to the callbacks
  */
 export interface WatcherOptions {
   engine: Pick<Engine, 'drain'>
@@ -50,6 +54,7 @@ export interface WatcherOptions {
   onError?: ((error: unknown, where: 'drain' | 'listen') => void) | undefined
   /** LISTEN is active (after start and after each reconnect). */
   onListening?: (() => void) | undefined
+  logger?: Logger | undefined
 }
 
 /** Why a drain ran. */
@@ -114,8 +119,9 @@ function validate(name: string, value: number, min: number): number {
  * await watcher.start()
  * process.on('SIGTERM', () => watcher.stop())
  */
-export function createWatcher(options: WatcherOptions): Watcher {
-  const settings = resolveSettings(options)
+export function createWatcher(watcherOptions: WatcherOptions): Watcher {
+  const settings = resolveSettings(watcherOptions)
+  const options = withLogging(watcherOptions, settings)
   const report = (error: unknown, where: 'drain' | 'listen') => {
     try {
       options.onError?.(error, where)
@@ -384,6 +390,35 @@ function createListener(
       const c = client
       client = undefined
       await c?.end().catch(() => {})
+    },
+  }
+}
+
+/** The callbacks, each preceded by a log line when a logger is given. */
+function withLogging(options: WatcherOptions, settings: WatcherSettings): WatcherOptions {
+  const logger = options.logger
+  if (!logger) return options
+  return {
+    ...options,
+    onListening() {
+      log(logger, 'info', `listening for notifications (poll every ${settings.pollMs} ms)`)
+      options.onListening?.()
+    },
+    onDrain(result, reason) {
+      const { published, retried, dead, remaining, durationMs } = result
+      log(
+        logger,
+        'info',
+        `drain (${reason}): published ${published}, retried ${retried}, dead ${dead}, remaining ${remaining} (${durationMs} ms)`,
+        { reason, published, retried, dead, remaining, durationMs },
+      )
+      options.onDrain?.(result, reason)
+    },
+    onError(error, where) {
+      if (where === 'listen')
+        log(logger, 'warn', `LISTEN connection: ${coerceError(error, 500)} (reconnecting)`, { where })
+      else log(logger, 'error', `drain: ${coerceError(error, 500)}`, { where })
+      options.onError?.(error, where)
     },
   }
 }

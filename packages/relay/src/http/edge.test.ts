@@ -2,7 +2,7 @@
  * The layers of src/, checked by walking the imports of every source file:
  * - `core/` (engine, settle, SQL, errors, options, watch): web-standard APIs and zod only;
  * - `http/` (the Hono app): core, hono, zod;
- * - `publishers/fetch.ts`: core only; `publishers/kafkajs.ts` and `kafka-health.ts`: core and kafkajs;
+ * - `publishers/fetch.ts`: core only; `publishers/kafkajs.ts`, `kafka-health.ts` and `kafka-log.ts`: core and kafkajs;
  * - `otel/` (tracing): core and `@opentelemetry/api`, so it runs wherever the engine does;
  * - `cli/` (config, pool, server, CLI) and `stream/` (logical replication): anything, Node included.
  * A lower layer never imports a higher one, even for types, and nothing but the entry point
@@ -59,9 +59,9 @@ const LAYERS: Record<string, Layer> = {
   },
   fetch: { files: /^publishers\/fetch\.ts$/, packages: NOTHING, local: /^core\// },
   kafkajs: {
-    files: /^publishers\/(kafkajs|kafka-health)\.ts$/,
+    files: /^publishers\/(kafkajs|kafka-health|kafka-log)\.ts$/,
     packages: /^kafkajs$/,
-    local: /^(core\/|publishers\/kafka-health\.ts$)/,
+    local: /^(core\/|publishers\/kafka-(health|log)\.ts$)/,
   },
   otel: { files: /^otel\//, packages: /^@opentelemetry\/api$/, local: /^(core|otel)\// },
   cli: { files: /^cli\//, packages: /./, local: /^(core|http|publishers|cli|stream|otel)\// },

@@ -43,7 +43,10 @@ export class HttpError extends HTTPException {
   }
 }
 
-/** Where the app reports errors it hides from the client (5xx). */
+/**
+ * Where the app reports errors it hides from the client (5xx). A pino-compatible `Logger` (see
+ * `core/log.ts`) or `console` fits.
+ */
 export interface RelayLogger {
   error(message: string): void
   warn?(message: string): void

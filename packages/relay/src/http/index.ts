@@ -13,6 +13,13 @@ export {
   signWebhook,
 } from './auth.js'
 export type { ErrorBody, HttpErrorCode, RelayLogger } from './errors.js'
-export type { RelayMetrics } from './metrics.js'
-export { createRelayMetrics } from './metrics.js'
+export type { MetricFamily, MetricSample, MetricsInput, RelayMetrics } from './metrics.js'
+export { createRelayMetrics, renderFamilies } from './metrics.js'
 export { relayOpenApiDocument } from './openapi.js'
+export type {
+  PromCollector,
+  PromRegistryLike,
+  PromSample,
+  RegisterRelayMetricsOptions,
+} from './prometheus.js'
+export { registerRelayMetrics } from './prometheus.js'

@@ -23,8 +23,32 @@ export interface RelayMetrics {
   readonly hooks: EngineHooks
   /** Records a drain (idempotent per result object). */
   observeDrain(result: DrainResult): void
+  /** The metric families, for another registry (see `registerRelayMetrics`). */
+  collect(input: MetricsInput): MetricFamily[]
   /** Renders the exposition text. `stats` undefined means the database could not be read. */
-  render(input: { counters: EngineCounters; stats: OutboxStats | undefined }): string
+  render(input: MetricsInput): string
+}
+
+/** What the metrics are computed from. `stats` undefined means the database could not be read. */
+export interface MetricsInput {
+  counters: EngineCounters
+  stats: OutboxStats | undefined
+}
+
+/** One sample: `name + suffix{labels} value`. */
+export interface MetricSample {
+  /** `_bucket`, `_sum` or `_count` of a histogram. */
+  suffix?: string
+  labels: Record<string, string>
+  value: number
+}
+
+/** One metric with its samples. */
+export interface MetricFamily {
+  name: string
+  type: 'counter' | 'gauge' | 'histogram'
+  help: string
+  samples: MetricSample[]
 }
 
 /**
@@ -55,100 +79,117 @@ export function createRelayMetrics(options: { prefix?: string } = {}): RelayMetr
     })
   }
 
+  const collect = ({ counters, stats }: MetricsInput): MetricFamily[] => {
+    const out: MetricFamily[] = []
+    const metric = (name: string, type: MetricFamily['type'], help: string, samples: MetricSample[]) => {
+      out.push({ name: `${prefix}_${name}`, type, help, samples })
+    }
+    const one = (value: number): MetricSample[] => [{ labels: {}, value }]
+    metric(
+      'stats_up',
+      'gauge',
+      '1 when the backlog statistics could be read from the database.',
+      one(stats ? 1 : 0),
+    )
+    if (stats) {
+      const perTopic = (f: (t: OutboxStats['topics'][number]) => number | null): MetricSample[] =>
+        stats.topics.flatMap((t) => {
+          const value = f(t)
+          return value === null ? [] : [{ labels: { topic: t.topic }, value }]
+        })
+      metric(
+        'backlog_pending',
+        'gauge',
+        'Pending outbox rows (not yet published), by topic.',
+        perTopic((t) => t.pending),
+      )
+      metric(
+        'backlog_due',
+        'gauge',
+        'Pending rows due now (not waiting for a retry), by topic.',
+        perTopic((t) => t.due),
+      )
+      metric(
+        'backlog_in_flight',
+        'gauge',
+        'Rows leased by a relay right now, by topic.',
+        perTopic((t) => t.inFlight),
+      )
+      metric(
+        'dead',
+        'gauge',
+        'Dead rows waiting for an operator, by topic.',
+        perTopic((t) => t.dead),
+      )
+      metric(
+        'oldest_pending_age_seconds',
+        'gauge',
+        'Age of the oldest pending row, by topic (absent without pending rows).',
+        perTopic((t) => (t.oldestPendingAgeMs === null ? null : t.oldestPendingAgeMs / 1000)),
+      )
+    }
+    for (const [name, key, help] of COUNTERS) metric(name, 'counter', help, one(counters[key]))
+    const name = `${prefix}_relay_drain_duration_seconds`
+    out.push({
+      name,
+      type: 'histogram',
+      help: 'Duration of drains.',
+      samples: [
+        ...DRAIN_DURATION_BUCKETS.map((le, i) => ({
+          suffix: '_bucket',
+          labels: { le: String(le) },
+          value: buckets[i] as number,
+        })),
+        { suffix: '_bucket', labels: { le: '+Inf' }, value: count },
+        { suffix: '_sum', labels: {}, value: sum },
+        { suffix: '_count', labels: {}, value: count },
+      ],
+    })
+    return out
+  }
+
   return {
     hooks: { onDrain: observeDrain },
     observeDrain,
-    render({ counters, stats }) {
-      const out: string[] = []
-      const metric = (name: string, type: string, help: string, samples: Array<[string, number]>) => {
-        out.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} ${type}`)
-        for (const [labels, value] of samples) out.push(`${prefix}_${name}${labels} ${formatValue(value)}`)
-      }
-      metric('stats_up', 'gauge', '1 when the backlog statistics could be read from the database.', [
-        ['', stats ? 1 : 0],
-      ])
-      if (stats) {
-        const perTopic = (f: (t: OutboxStats['topics'][number]) => number | null) =>
-          stats.topics
-            .map((t) => [`{topic="${escapeLabel(t.topic)}"}`, f(t)] as [string, number | null])
-            .filter((s): s is [string, number] => s[1] !== null)
-        metric(
-          'backlog_pending',
-          'gauge',
-          'Pending outbox rows (not yet published), by topic.',
-          perTopic((t) => t.pending),
-        )
-        metric(
-          'backlog_due',
-          'gauge',
-          'Pending rows due now (not waiting for a retry), by topic.',
-          perTopic((t) => t.due),
-        )
-        metric(
-          'backlog_in_flight',
-          'gauge',
-          'Rows leased by a relay right now, by topic.',
-          perTopic((t) => t.inFlight),
-        )
-        metric(
-          'dead',
-          'gauge',
-          'Dead rows waiting for an operator, by topic.',
-          perTopic((t) => t.dead),
-        )
-        metric(
-          'oldest_pending_age_seconds',
-          'gauge',
-          'Age of the oldest pending row, by topic (absent without pending rows).',
-          perTopic((t) => (t.oldestPendingAgeMs === null ? null : t.oldestPendingAgeMs / 1000)),
-        )
-      }
-      metric('relay_published_total', 'counter', 'Rows published by this relay process.', [
-        ['', counters.published],
-      ])
-      metric('relay_retried_total', 'counter', 'Failed publishes scheduled for a retry.', [
-        ['', counters.retried],
-      ])
-      metric('relay_dead_total', 'counter', 'Rows this relay marked dead.', [['', counters.dead]])
-      metric('relay_publish_failures_total', 'counter', 'Batches with at least one failed publish.', [
-        ['', counters.publishFailures],
-      ])
-      metric(
-        'relay_lost_leases_total',
-        'counter',
-        'Published rows whose lease had been taken over before marking.',
-        [['', counters.lostLeases]],
-      )
-      metric(
-        'relay_deferred_total',
-        'counter',
-        'Rows sent back unpublished after a broker or network failure (no attempt counted).',
-        [['', counters.deferred]],
-      )
-      metric(
-        'relay_unsettled_total',
-        'counter',
-        'Rows whose send timed out; they keep their lease until it expires (no attempt counted).',
-        [['', counters.unsettled]],
-      )
-      metric('relay_pauses_total', 'counter', 'Relay-wide pauses after a broker or network failure.', [
-        ['', counters.pauses],
-      ])
-      metric('relay_drains_total', 'counter', 'Drains started.', [['', counters.drains]])
-      metric('relay_batches_total', 'counter', 'Batches claimed.', [['', counters.batches]])
-      const name = `${prefix}_relay_drain_duration_seconds`
-      out.push(`# HELP ${name} Duration of drains.`, `# TYPE ${name} histogram`)
-      DRAIN_DURATION_BUCKETS.forEach((le, i) => {
-        out.push(`${name}_bucket{le="${le}"} ${buckets[i]}`)
-      })
-      out.push(
-        `${name}_bucket{le="+Inf"} ${count}`,
-        `${name}_sum ${formatValue(sum)}`,
-        `${name}_count ${count}`,
-      )
-      return `${out.join('\n')}\n`
-    },
+    collect,
+    render: (input) => renderFamilies(collect(input)),
   }
+}
+
+/** The engine's counters as exposed: metric name (after the prefix), counter key, help. */
+const COUNTERS: ReadonlyArray<readonly [string, Exclude<keyof EngineCounters, 'lastBatchAt'>, string]> = [
+  ['relay_published_total', 'published', 'Rows published by this relay process.'],
+  ['relay_retried_total', 'retried', 'Failed publishes scheduled for a retry.'],
+  ['relay_dead_total', 'dead', 'Rows this relay marked dead.'],
+  ['relay_publish_failures_total', 'publishFailures', 'Batches with at least one failed publish.'],
+  ['relay_lost_leases_total', 'lostLeases', 'Published rows whose lease had been taken over before marking.'],
+  [
+    'relay_deferred_total',
+    'deferred',
+    'Rows sent back unpublished after a broker or network failure (no attempt counted).',
+  ],
+  [
+    'relay_unsettled_total',
+    'unsettled',
+    'Rows whose send timed out; they keep their lease until it expires (no attempt counted).',
+  ],
+  ['relay_pauses_total', 'pauses', 'Relay-wide pauses after a broker or network failure.'],
+  ['relay_drains_total', 'drains', 'Drains started.'],
+  ['relay_batches_total', 'batches', 'Batches claimed.'],
+]
+
+/** Text exposition format 0.0.4 of `families`. */
+export function renderFamilies(families: MetricFamily[]): string {
+  const out: string[] = []
+  for (const f of families) {
+    out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`)
+    for (const s of f.samples) {
+      const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+      const text = labels.length > 0 ? `{${labels.join(',')}}` : ''
+      out.push(`${f.name}${s.suffix ?? ''}${text} ${formatValue(s.value)}`)
+    }
+  }
+  return `${out.join('\n')}\n`
 }
 
 function formatValue(value: number): string {

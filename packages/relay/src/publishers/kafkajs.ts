@@ -208,3 +208,4 @@ export class KafkaPublisher implements Publisher {
 
 export type { KafkaHealthCheck } from './kafka-health.js'
 export { kafkaHealthCheck } from './kafka-health.js'
+export { kafkaEntryLevel, kafkaLogCreator } from './kafka-log.js'

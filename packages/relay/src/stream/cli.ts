@@ -8,8 +8,9 @@ import { z } from 'zod'
 import { ConfigError, loadConfig, type RelayConfig } from '../cli/config.js'
 import type { ProgressStream } from '../cli/progress.js'
 import { startRetention } from '../cli/retention-config.js'
-import { applicationName, createRuntime } from '../cli/runtime.js'
+import { applicationName, cliLogger, createRuntime } from '../cli/runtime.js'
 import { coerceError } from '../core/errors.js'
+import { log } from '../core/log.js'
 import { serveStreamStats } from './metrics.js'
 import { checkStreamName } from './sql.js'
 import { createStreamer, DEFAULT_STREAM_SLOT, dropStreamSetup } from './streamer.js'
@@ -144,11 +145,9 @@ export async function streamMain(
     }
     throw error
   }
-  const log = (line: string) => {
-    if (!config.relay.quiet) io.stderr.write(`${line}\n`)
-  }
+  const logger = cliLogger(config.relay, io.stderr)
   try {
-    const runtime = await createRuntime(config.relay, { log: (l) => io.stderr.write(l) })
+    const runtime = await createRuntime(config.relay, { logger })
     try {
       if (config.dropSlot) {
         const result = await dropStreamSetup(runtime.pool, {
@@ -175,21 +174,22 @@ export async function streamMain(
         healthCheckMs: config.healthCheckMs,
         streamId: config.relay.engine?.relayId,
         applicationName: applicationName(config.relay),
-        onRoleChange: (role) => log(`outbox-relay: stream ${role} (slot ${config.slot})`),
-        // Not behind --quiet: this is what the DBA has to hear of.
+        // Degraded is a warning, so it shows even with --quiet: this is what the DBA has to hear of.
         onHealthChange: (stats) =>
-          io.stderr.write(
-            stats.health === 'ok'
-              ? `outbox-relay: stream healthy again (slot ${config.slot}, lag ${stats.lagBytes ?? '?'} bytes)\n`
-              : `outbox-relay: stream degraded (slot ${config.slot}): ${stats.problems.join('; ')}\n`,
-          ),
-        onError: (error, where) =>
-          io.stderr.write(`outbox-relay: stream ${where}: ${coerceError(error, 500)}\n`),
+          stats.health === 'ok'
+            ? log(
+                logger,
+                'info',
+                `stream healthy again (slot ${config.slot}, lag ${stats.lagBytes ?? '?'} bytes)`,
+              )
+            : log(logger, 'warn', `stream degraded (slot ${config.slot}): ${stats.problems.join('; ')}`),
+        logger,
       })
       await streamer.start()
       const http = config.http ? await serveStreamStats(() => streamer.stats(), config.http) : undefined
-      if (http) log(`outbox-relay: stream stats on ${http.url}/stats and ${http.url}/metrics`)
-      const retention = startRetention(config.relay, runtime, io)
+      if (http)
+        log(logger, 'info', `stream stats on ${http.url}/stats and ${http.url}/metrics`, { url: http.url })
+      const retention = startRetention(config.relay, runtime, logger)
       try {
         await waitForAbort(io.signal)
       } finally {
@@ -202,7 +202,7 @@ export async function streamMain(
       await runtime.close()
     }
   } catch (error) {
-    io.stderr.write(`outbox-relay: stream failed: ${coerceError(error, 1000)}\n`)
+    log(logger, 'error', `stream failed: ${coerceError(error, 1000)}`)
     return 1
   }
 }

@@ -6,12 +6,14 @@
 import { backoffDelay } from '../core/backoff.js'
 import { type PoolLike, run } from '../core/db.js'
 import { coerceError } from '../core/errors.js'
+import type { Logger } from '../core/log.js'
 import { toMessage } from '../core/message.js'
 import type { DeadLetterPolicy } from '../core/options.js'
 import { classifyPublishError, type Publisher } from '../core/publisher.js'
 import type { ClaimedRow } from '../core/sql/claim-batch.js'
 import { DEFAULT_TABLE } from '../core/sql/table.js'
 import { slotProblems, watchHealth } from './health.js'
+import { withStreamLogging } from './log.js'
 import { decodePgOutput, formatLsn, type Lsn, type WalFrame } from './pgoutput.js'
 import { isSlotInUse, type ReplicationSession, startReplication } from './replication.js'
 import {
@@ -90,6 +92,8 @@ export interface StreamerOptions {
   onBatch?: ((info: StreamBatchInfo) => void) | undefined
   /** Called when the health turns `degraded` (see {@link StreamStats.problems}) and when it is `ok` again. */
   onHealthChange?: ((stats: StreamStats) => void) | undefined
+  /** A pino-compatible logger: role changes (info), failures (error), dead events (warn). */
+  logger?: Logger | undefined
 }
 
 /** What one settled batch did. */
@@ -281,8 +285,9 @@ export async function dropStreamSetup(
  * const streamer = createStreamer({ connectionString: url, pool, publisher })
  * await streamer.start()
  */
-export function createStreamer(options: StreamerOptions): Streamer {
-  const slot = checkStreamName('slot', options.slot ?? DEFAULT_STREAM_SLOT)
+export function createStreamer(streamerOptions: StreamerOptions): Streamer {
+  const slot = checkStreamName('slot', streamerOptions.slot ?? DEFAULT_STREAM_SLOT)
+  const options = withStreamLogging(streamerOptions, slot)
   const publication = checkStreamName('publication', options.publication ?? slot)
   const table = options.table ?? DEFAULT_TABLE
   const batchSize = options.batchSize ?? 500
