@@ -13,6 +13,7 @@ import { type BulkResult, bulkWrites } from './bulk.js'
 import { bareSendBatch, logDrain, naiveLoop, type RelayDrainResult, relayDrain } from './drain.js'
 import { type LatencyResult, watchLatency } from './latency.js'
 import { busyProcesses, type CpuSplit, freshDatabase, log, machineInfo, ROOT, sleep } from './lib.js'
+import { comparePublishers, medianRun, type PublishersResult } from './publishers.js'
 import { type RelayProfile, type RssResult, relayRss, summarizeProfile } from './rss.js'
 import { type TracingResult, tracingOverhead } from './tracing.js'
 import { type WriteResult, writeOverhead } from './write.js'
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     'no-wait': { type: 'boolean', default: false },
     repeat: { type: 'string' },
     'max-wait': { type: 'string' },
+    'publisher-rows': { type: 'string' },
     render: { type: 'string' },
   },
   strict: true,
@@ -70,6 +72,8 @@ const cfg = {
   repeat: num(args.repeat, quick ? 1 : 3),
   /** Longest wait for other work to finish before each measurement, seconds. */
   maxWaitS: num(args['max-wait'], 600),
+  /** Backlog of the publisher comparison (`--only=publishers`). */
+  publisherRows: num(args['publisher-rows'], quick ? 20_000 : 100_000),
 }
 const parts = new Set((args.only ?? 'drain,write,latency,rss,bulk,tracing').split(',').map((s) => s.trim()))
 const out = args.out ?? `${ROOT}bench/${quick ? 'RESULTS.quick.md' : 'RESULTS.md'}`
@@ -98,6 +102,8 @@ interface Results {
   latency: LatencyResult[]
   rss?: RssResult
   profile?: RelayProfile
+  /** Only with `--only=publishers` (not part of the default run). */
+  publishers?: PublishersResult
 }
 
 /** Waits (up to `--max-wait` seconds) until no other work runs; false when it gave up. */
@@ -350,6 +356,19 @@ async function main() {
       }
       r.bulk.push(res)
     }
+  }
+
+  if (parts.has('publishers')) {
+    log(
+      `7. Kafka clients: drain of ${cfg.publisherRows.toLocaleString('en')} rows and bare publish, interleaved, ${cfg.repeat} round(s)`,
+    )
+    r.publishers = await comparePublishers({
+      rows: cfg.publisherRows,
+      keys,
+      batchSize: batch,
+      repeat: cfg.repeat,
+      measure,
+    })
   }
 
   const saved: Saved = {
@@ -754,12 +773,43 @@ function render(saved: Saved): string {
     L.push('')
   }
 
+  if (r.publishers) L.push(...renderPublishers(r.publishers))
+
   const notes = `${ROOT}bench/NOTES.md`
   if (existsSync(notes)) {
     L.push(readFileSync(notes, 'utf8').trim())
     L.push('')
   }
   return `${L.join('\n')}\n`
+}
+
+/** Section 7: the Kafka clients side by side (`--only=publishers`). */
+function renderPublishers(p: PublishersResult): string[] {
+  const L = ['## 7. Kafka clients', '']
+  L.push(
+    `Each client publishes the same ${f0(p.rows)} messages (batch ${p.batchSize}) twice: a backlog drain by the relay's engine (one relay) and a bare \`publish\` of the messages built in memory (no database, the ceiling). ` +
+      'The clients run interleaved, round after round, so drift of the shared machine hits them alike; the median round is shown with every round. ' +
+      'CPU = this process only (user + system, every thread: librdkafka included), per event.',
+  )
+  L.push('')
+  L.push(
+    '| client | drain events/s | drain CPU µs/event | ceiling events/s | ceiling CPU µs/event | drain / kafkajs drain | rounds (drain events/s) |',
+  )
+  L.push('|---|---:|---:|---:|---:|---:|---|')
+  const base = medianRun(p, 'kafkajs', 'drain')
+  for (const client of ['kafkajs', 'platformatic', 'confluent'] as const) {
+    const d = medianRun(p, client, 'drain')
+    const c = medianRun(p, client, 'ceiling')
+    if (!d || !c) {
+      L.push(`| ${client} | skipped: ${p.skipped[client] ?? 'not run'} | | | | | |`)
+      continue
+    }
+    L.push(
+      `| ${client} | ${f0(d.eventsPerSec)} | ${f1(d.cpuUsPerEvent)} | ${f0(c.eventsPerSec)} | ${f1(c.cpuUsPerEvent)} | ${base ? f2(d.eventsPerSec / base.eventsPerSec) : '–'} | ${d.all.map((x) => f0(x.eventsPerSec)).join(', ')} |`,
+    )
+  }
+  L.push('')
+  return L
 }
 
 if (args.render) {

@@ -60,6 +60,10 @@ function splitList(s: string): string[] {
 
 const commaList = z.string().transform(splitList)
 
+/** Kafka clients the relay can publish with (`RELAY_KAFKA_CLIENT`). */
+export const KAFKA_CLIENTS = ['kafkajs', 'platformatic', 'confluent'] as const
+export type KafkaClientName = (typeof KAFKA_CLIENTS)[number]
+
 /**
  * The environment variables, with defaults. Empty values count as unset (handy with
  * `docker run -e VAR=`). Unknown variables are ignored.
@@ -77,6 +81,10 @@ export const envSchema = z.object({
         .min(1, 'must list at least one broker'),
     ),
   KAFKA_CLIENT_ID: z.string().min(1).default('outbox-relay'),
+  /** The Kafka client the relay publishes with; the non-default ones are installed separately. */
+  RELAY_KAFKA_CLIENT: z
+    .enum(KAFKA_CLIENTS, { error: `must be one of ${KAFKA_CLIENTS.join(', ')}` })
+    .default('kafkajs'),
   KAFKA_SSL: bool.default(false),
   KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
   KAFKA_SASL_USERNAME: z.string().optional(),
@@ -105,6 +113,8 @@ export interface RelayConfig {
   command: Command
   databaseUrl: string
   kafka: {
+    /** `RELAY_KAFKA_CLIENT`: the client the publisher runs on (default kafkajs). */
+    client?: KafkaClientName | undefined
     clientId: string
     brokers: string[]
     ssl: boolean
@@ -144,7 +154,7 @@ environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL
   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TOPIC_PARTITIONS, RELAY_TOKEN,
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
   DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
-  WATCH_DEBOUNCE_MS (see the README)
+  WATCH_DEBOUNCE_MS, RELAY_KAFKA_CLIENT=kafkajs|platformatic|confluent (see the README)
 `
 
 function issuesText(error: z.ZodError): string {
@@ -241,6 +251,7 @@ export function loadConfig(
     command: command as Command,
     databaseUrl: e.DATABASE_URL,
     kafka: {
+      client: e.RELAY_KAFKA_CLIENT,
       clientId: e.KAFKA_CLIENT_ID,
       brokers: e.KAFKA_BROKERS as string[],
       ssl: e.KAFKA_SSL,

@@ -5,16 +5,19 @@
 import { Kafka, type logCreator, logLevel, type SASLOptions } from 'kafkajs'
 import type pg from 'pg'
 import { createEngine, type Engine, type EngineHooks } from '../core/engine.js'
+import type { Publisher } from '../core/publisher.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
-import { KafkaPublisher } from '../publishers/kafkajs.js'
 import type { RelayConfig } from './config.js'
 import { createRelayPool } from './pool.js'
+import { createPublisher } from './publisher.js'
 
 /** What a command works with. */
 export interface Runtime {
   pool: pg.Pool
+  /** The kafkajs client (broker health checks), whichever client publishes. */
   kafka: Kafka
-  publisher: KafkaPublisher
+  /** On the client `RELAY_KAFKA_CLIENT` names (kafkajs by default). */
+  publisher: Publisher
   engine: Engine
   metrics: RelayMetrics
   close(): Promise<void>
@@ -77,7 +80,13 @@ export async function createRuntime(
     logLevel: logLevel.WARN,
     logCreator: stderrLogCreator(options.log),
   })
-  const publisher = new KafkaPublisher({ kafka, numPartitions: config.kafka.numPartitions })
+  let publisher: Publisher
+  try {
+    publisher = await createPublisher(config, kafka, options.log)
+  } catch (error) {
+    await pool.end().catch(() => {})
+    throw error
+  }
   const metrics = createRelayMetrics()
   let engine: Engine
   try {

@@ -104,7 +104,10 @@ export class PlatformaticPublisher implements Publisher {
   }
 
   async disconnect(): Promise<void> {
-    await Promise.allSettled([this.producer.close(), this.admin?.close()])
+    // A closed producer cannot connect again: keep a fresh one for a later connect().
+    const old = this.producer
+    this.producer = this.createProducer()
+    await Promise.allSettled([old.close(), this.admin?.close()])
     this.admin = undefined
   }
 
