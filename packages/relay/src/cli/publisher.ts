@@ -34,8 +34,8 @@ function notInstalled(client: Exclude<KafkaClientName, 'kafkajs'>, error: unknow
   )
 }
 
-/** librdkafka's security properties for the CLI's SSL/SASL settings. */
-function rdkafkaSecurity(kafka: RelayConfig['kafka']): Record<string, string> {
+/** librdkafka's security properties for the CLI's SSL/SASL settings. @internal */
+export function rdkafkaSecurity(kafka: RelayConfig['kafka']): Record<string, string> {
   const protocol = `${kafka.sasl ? 'sasl_' : ''}${kafka.ssl ? 'ssl' : 'plaintext'}`
   if (!kafka.sasl) return { 'security.protocol': protocol }
   return {
