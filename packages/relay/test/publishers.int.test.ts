@@ -154,6 +154,22 @@ describe.each(publisherClients())('$name publisher', (client) => {
     expect(got.map((m) => m.value)).toContain(after.value)
   })
 
+  it('Should publish again after disconnect() and connect()', async () => {
+    const topic = uniqueTopic(`contract-reconnect-${client.name}`)
+    await createTopics(kafka, [topic], PARTITIONS)
+    const again = client.create({ brokers: kafkaBrokers(), numPartitions: PARTITIONS })
+    try {
+      await again.connect()
+      await again.publish([message(topic, 'k')])
+      await again.disconnect()
+      await again.connect()
+      await again.publish([message(topic, 'k')])
+    } finally {
+      await again.disconnect()
+    }
+    expect(await collectMessages(kafka, [topic], { count: 2, timeoutMs: 10_000 })).toHaveLength(2)
+  })
+
   it('Should blame the infrastructure, not the event, when no broker listens', async () => {
     const down = client.create({ brokers: [`127.0.0.1:${await freePort()}`], sendTimeoutMs: 4_000 })
     try {
