@@ -51,6 +51,7 @@ function fakeModule(failFirstSend?: Error) {
   const created: unknown[] = []
   let fail = failFirstSend
   let disconnects = 0
+  const events: string[] = []
   const module = {
     KafkaJS: {
       Kafka: class {
@@ -65,9 +66,14 @@ function fakeModule(failFirstSend?: Error) {
               if (fail) {
                 const e = fail
                 fail = undefined
+                events.push('send failed')
                 throw e
               }
               sends.push(batch)
+            },
+            flush: async () => {
+              await new Promise((resolve) => setTimeout(resolve, 5))
+              events.push('flushed')
             },
           }
         }
@@ -85,7 +91,7 @@ function fakeModule(failFirstSend?: Error) {
       },
     },
   } as unknown as ConfluentModule
-  return { module, producerConfigs, sends, created, disconnects: () => disconnects }
+  return { module, producerConfigs, sends, created, events, disconnects: () => disconnects }
 }
 
 describe('ConfluentPublisher', () => {
@@ -130,6 +136,17 @@ describe('ConfluentPublisher', () => {
       ],
     })
     await publisher.disconnect()
+  })
+
+  it('Should let the rest of a failed batch settle before it reports the failure', async () => {
+    const fake = fakeModule(kafkaJSError('KafkaJSProtocolError', 10, 'ERR_MSG_SIZE_TOO_LARGE'))
+    const publisher = new ConfluentPublisher({ brokers: ['b:9092'], module: fake.module })
+    await publisher.connect()
+    await publisher.publish([m('1', 'existing', 'a')]).catch((e: unknown) => {
+      fake.events.push('rejected')
+      return e
+    })
+    expect(fake.events).toEqual(['send failed', 'flushed', 'rejected'])
   })
 
   it('Should classify a failed send and replace the producer before the next one', async () => {

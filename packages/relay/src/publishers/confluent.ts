@@ -26,6 +26,8 @@ export interface ConfluentProducer {
   connect(): Promise<void>
   disconnect(): Promise<void>
   sendBatch(batch: { topicMessages: Array<{ topic: string; messages: RdMessage[] }> }): Promise<unknown>
+  /** Waits until every message handed to the producer is delivered or failed. */
+  flush(args: { timeout: number }): Promise<void>
 }
 
 /** The part of the library's KafkaJS-compatible admin client this publisher uses. */
@@ -219,7 +221,7 @@ export class ConfluentPublisher implements Publisher {
     return this.sender.publish(messages, options)
   }
 
-  /** A fresh producer: drops what the old one still holds (new producer id, fresh sequences). */
+  /** A fresh producer (new producer id, fresh sequences) in place of one that failed. */
   private async resetProducer(): Promise<void> {
     const old = this.producer
     this.producer = undefined
@@ -244,6 +246,11 @@ export class ConfluentPublisher implements Publisher {
       })
     } catch (error) {
       this.stale = true
+      // `sendBatch` rejects at the first failed message while the batch's other messages are
+      // still in flight. Left alone they could land after the retry of the same rows on the next
+      // producer, out of order: wait until librdkafka has settled them all (a flush that outlasts
+      // the publish deadline turns into RELAY_PUBLISH_TIMEOUT, and the rows keep their lease).
+      await producer.flush({ timeout: this.sendTimeoutMs() }).catch(() => {})
       throw toPublishError(error)
     }
   }
