@@ -37,6 +37,7 @@ const kafkajs: PublisherClient = {
         clientId: 'publisher-contract',
         brokers: o.brokers,
         connectionTimeout: 1_000,
+        requestTimeout: 2_000,
         retry: { retries: 2, maxRetryTime: 200 },
         logLevel: logLevel.NOTHING,
       }),

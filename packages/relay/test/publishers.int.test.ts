@@ -16,6 +16,7 @@ import { Partitioners } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isRelayError } from '../src/core/errors.js'
 import { classifyPublishFailure, type OutboxMessage, type Publisher } from '../src/core/publisher.js'
+import { silentListener } from './helpers.js'
 import { publisherClients } from './publisher-clients.js'
 
 const kafka = testKafka('publisher-contract-check')
@@ -168,6 +169,21 @@ describe.each(publisherClients())('$name publisher', (client) => {
       await again.disconnect()
     }
     expect(await collectMessages(kafka, [topic], { count: 2, timeoutMs: 10_000 })).toHaveLength(2)
+  })
+
+  it('Should give up on a broker that accepts connections and never answers, blaming the infrastructure', async () => {
+    const silent = await silentListener()
+    const down = client.create({ brokers: [`127.0.0.1:${silent.port}`], sendTimeoutMs: 4_000 })
+    try {
+      const error = await failure(async () => {
+        await down.connect()
+        await down.publish([message(uniqueTopic('contract-silent'), 'k')])
+      })
+      expect(['unavailable', 'timeout']).toContain(classifyPublishFailure(error))
+    } finally {
+      await down.disconnect()
+      await silent.close()
+    }
   })
 
   it('Should blame the infrastructure, not the event, when no broker listens', async () => {

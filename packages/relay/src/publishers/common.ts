@@ -136,6 +136,28 @@ export async function settlesWithin(work: Promise<unknown>, ms: number): Promise
   return false
 }
 
+/**
+ * Runs `connect` within `limit` ms: a client library may wait far longer (30 s and more) on a
+ * broker that accepts connections and never answers. On expiry `abandon` stops the attempt and
+ * `RELAY_PUBLISH_RETRIABLE` is thrown; a failure is classified.
+ */
+export async function connectWithin(
+  connect: Promise<unknown>,
+  limit: number,
+  abandon: () => void,
+): Promise<void> {
+  try {
+    if (await settlesWithin(connect, limit)) return
+  } catch (error) {
+    throw toPublishError(error, 'connecting to the broker failed')
+  }
+  abandon()
+  throw new RelayError(
+    'RELAY_PUBLISH_RETRIABLE',
+    `connecting to the broker failed: no answer within ${limit} ms`,
+  )
+}
+
 /** Messages grouped by topic, topics in first-seen order, messages in batch order. */
 export function groupByTopic<T>(
   messages: OutboxMessage[],

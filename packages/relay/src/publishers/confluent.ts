@@ -4,10 +4,9 @@
  * package is installed or from the module given as `options.module`.
  * @module
  */
-import { RelayError } from '../core/errors.js'
 import type { OutboxMessage } from '../core/message.js'
 import { type Publisher, type PublishOptions, toPublishError } from '../core/publisher.js'
-import { groupByTopic, type KafkaClientOptions, SerialSender, settlesWithin, TopicCache } from './common.js'
+import { connectWithin, groupByTopic, type KafkaClientOptions, SerialSender, TopicCache } from './common.js'
 
 /** The package's name, as `import()` resolves it. */
 export const CONFLUENT_MODULE = '@confluentinc/kafka-javascript'
@@ -176,24 +175,14 @@ export class ConfluentPublisher implements Publisher {
       this.admin = await this.connected(this.kafka.admin())
   }
 
-  /**
-   * Connects a client within `sendTimeoutMs`: the library waits up to 30 s for a first metadata
-   * answer, far longer than a relay should sit on a broker that is not there.
-   */
+  /** Connects a client within `sendTimeoutMs` (the library waits up to 30 s for a first answer). */
   private async connected<T extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
     client: T,
   ): Promise<T> {
-    const limit = this.sendTimeoutMs()
-    try {
-      if (await settlesWithin(client.connect(), limit)) return client
-    } catch (error) {
-      throw toPublishError(error, 'connecting to the broker failed')
-    }
-    void client.disconnect().catch(() => {})
-    throw new RelayError(
-      'RELAY_PUBLISH_RETRIABLE',
-      `connecting to the broker failed: no answer within ${limit} ms`,
-    )
+    await connectWithin(client.connect(), this.sendTimeoutMs(), () => {
+      void client.disconnect().catch(() => {})
+    })
+    return client
   }
 
   async disconnect(): Promise<void> {

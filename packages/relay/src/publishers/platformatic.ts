@@ -15,7 +15,14 @@ import {
 } from '@platformatic/kafka'
 import type { OutboxMessage } from '../core/message.js'
 import { type Publisher, type PublishOptions, toPublishError } from '../core/publisher.js'
-import { groupByTopic, type KafkaClientOptions, type NewTopic, SerialSender, TopicCache } from './common.js'
+import {
+  connectWithin,
+  groupByTopic,
+  type KafkaClientOptions,
+  type NewTopic,
+  SerialSender,
+  TopicCache,
+} from './common.js'
 
 type StringProducer = Producer<string, string, string, string>
 type StringMessage = MessageToProduce<string, string, string, string>
@@ -95,11 +102,15 @@ export class PlatformaticPublisher implements Publisher {
   }
 
   async connect(): Promise<void> {
-    try {
-      await this.producer.initIdempotentProducer({})
-    } catch (error) {
-      throw toPublishError(error, `connecting the producer failed (${leafErrors(error)})`)
-    }
+    // Bounded like a publish: the library retries a silent broker for tens of seconds.
+    const producer = this.producer
+    const init = producer.initIdempotentProducer({}).catch((error: unknown) => {
+      throw new Error(leafErrors(error), { cause: error })
+    })
+    await connectWithin(init, this.options.sendTimeoutMs ?? 15_000, () => {
+      this.producer = this.createProducer()
+      void producer.close().catch(() => {})
+    })
     if (this.options.createTopics !== false && !this.admin) this.admin = new Admin(this.base())
   }
 
