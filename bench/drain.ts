@@ -4,7 +4,13 @@
  */
 import { performance } from 'node:perf_hooks'
 import { PrismaPg } from '@prisma/adapter-pg'
-import { type BatchInfo, createEngine, type Engine, KafkaPublisher } from '@prisma-outbox/relay'
+import {
+  type BatchInfo,
+  createEngine,
+  type Engine,
+  KafkaPublisher,
+  type Publisher,
+} from '@prisma-outbox/relay'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import pg from 'pg'
 // The claim statement itself, for EXPLAIN: internal SQL, not part of the package's exports.
@@ -97,11 +103,13 @@ export async function relayDrain(options: {
   pgOptions?: string
   /** Run the concurrent drains on ONE engine (one relay id, one producer) instead of one engine each. */
   sharedEngine?: boolean
+  /** Each engine's publisher (default: a `KafkaPublisher`), not connected yet. */
+  createPublisher?: () => Publisher
 }): Promise<RelayDrainResult> {
   const { rows, keys, relays, batchSize } = options
   const db = await freshDatabase()
   const kafka = benchKafka()
-  const publishers: KafkaPublisher[] = []
+  const publishers: Publisher[] = []
   const relayPool = options.pgOptions
     ? new pg.Pool({ connectionString: db.url, max: 10, options: options.pgOptions })
     : db.pool
@@ -116,7 +124,7 @@ export async function relayDrain(options: {
     let published = 0
     const engines: Engine[] = []
     for (let i = 0; i < (options.sharedEngine ? 1 : relays); i++) {
-      const publisher = new KafkaPublisher({ kafka, createTopics: false })
+      const publisher = options.createPublisher?.() ?? new KafkaPublisher({ kafka, createTopics: false })
       await publisher.connect()
       publishers.push(publisher)
       engines.push(

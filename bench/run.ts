@@ -13,6 +13,7 @@ import { type BulkResult, bulkWrites } from './bulk.js'
 import { bareSendBatch, logDrain, naiveLoop, type RelayDrainResult, relayDrain } from './drain.js'
 import { type LatencyResult, watchLatency } from './latency.js'
 import { busyProcesses, type CpuSplit, freshDatabase, log, machineInfo, ROOT, sleep } from './lib.js'
+import { comparePublishers, medianRun, type PublishersResult } from './publishers.js'
 import { type RelayProfile, type RssResult, relayRss, summarizeProfile } from './rss.js'
 import { renderSideBySide, type SideBySideResult, sideBySide } from './sidebyside.js'
 import {
@@ -45,6 +46,7 @@ const { values: args } = parseArgs({
     'no-wait': { type: 'boolean', default: false },
     repeat: { type: 'string' },
     'max-wait': { type: 'string' },
+    'publisher-rows': { type: 'string' },
     render: { type: 'string' },
     'side-seconds': { type: 'string' },
   },
@@ -82,6 +84,8 @@ const cfg = {
   maxWaitS: num(args['max-wait'], 600),
   /** Seconds of writing per side-by-side run. */
   sideSeconds: num(args['side-seconds'], quick ? 4 : 15),
+  /** Backlog of the publisher comparison (`--only=publishers`). */
+  publisherRows: num(args['publisher-rows'], quick ? 20_000 : 100_000),
 }
 const parts = new Set(
   (args.only ?? 'drain,write,latency,rss,bulk,tracing,sidebyside').split(',').map((s) => s.trim()),
@@ -116,6 +120,8 @@ interface Results {
   profile?: RelayProfile
   /** Absent in results saved before the side-by-side scenario existed. */
   sideBySide?: SideBySideResult
+  /** Only with `--only=publishers` (not part of the default run). */
+  publishers?: PublishersResult
 }
 
 /** Waits (up to `--max-wait` seconds) until no other work runs; false when it gave up. */
@@ -381,6 +387,19 @@ async function main() {
     // Not wrapped in measure(): its own relay processes would count as other work.
     if (!(await waitForQuietMachine())) disturbed.push('side by side')
     r.sideBySide = await sideBySide({ seconds: cfg.sideSeconds, repeat: cfg.repeat })
+  }
+
+  if (parts.has('publishers')) {
+    log(
+      `8. Kafka clients: drain of ${cfg.publisherRows.toLocaleString('en')} rows and bare publish, interleaved, ${cfg.repeat} round(s)`,
+    )
+    r.publishers = await comparePublishers({
+      rows: cfg.publisherRows,
+      keys,
+      batchSize: batch,
+      repeat: cfg.repeat,
+      measure,
+    })
   }
 
   const saved: Saved = {
@@ -860,12 +879,42 @@ function render(saved: Saved): string {
   ])
     section(saved, L)
   if (saved.results.sideBySide) L.push(...renderSideBySide(saved.results.sideBySide))
+  if (saved.results.publishers) L.push(...renderPublishers(saved.results.publishers))
   const notes = `${ROOT}bench/NOTES.md`
   if (existsSync(notes)) {
     L.push(readFileSync(notes, 'utf8').trim())
     L.push('')
   }
   return `${L.join('\n')}\n`
+}
+
+/** Section 8: the Kafka clients side by side (`--only=publishers`). */
+function renderPublishers(p: PublishersResult): string[] {
+  const L = ['## 8. Kafka clients', '']
+  L.push(
+    `Each client publishes the same ${f0(p.rows)} messages (batch ${p.batchSize}) twice: a backlog drain by the relay's engine (one relay) and a bare \`publish\` of the messages built in memory (no database, the ceiling). ` +
+      'The clients run interleaved, round after round, so drift of the shared machine hits them alike; the median round is shown with every round. ' +
+      'CPU = this process only (user + system, every thread: librdkafka included), per event.',
+  )
+  L.push('')
+  L.push(
+    '| client | drain events/s | drain CPU µs/event | ceiling events/s | ceiling CPU µs/event | drain / kafkajs drain | rounds (drain events/s) |',
+  )
+  L.push('|---|---:|---:|---:|---:|---:|---|')
+  const base = medianRun(p, 'kafkajs', 'drain')
+  for (const client of ['kafkajs', 'platformatic', 'confluent'] as const) {
+    const d = medianRun(p, client, 'drain')
+    const c = medianRun(p, client, 'ceiling')
+    if (!d || !c) {
+      L.push(`| ${client} | skipped: ${p.skipped[client] ?? 'not run'} | | | | | |`)
+      continue
+    }
+    L.push(
+      `| ${client} | ${f0(d.eventsPerSec)} | ${f1(d.cpuUsPerEvent)} | ${f0(c.eventsPerSec)} | ${f1(c.cpuUsPerEvent)} | ${base ? f2(d.eventsPerSec / base.eventsPerSec) : '–'} | ${d.all.map((x) => f0(x.eventsPerSec)).join(', ')} |`,
+    )
+  }
+  L.push('')
+  return L
 }
 
 if (args.render) {

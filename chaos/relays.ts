@@ -128,6 +128,8 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
         DATABASE_URL: cfg.databaseUrl,
         KAFKA_BROKERS: cfg.brokers,
         KAFKA_CLIENT_ID: `chaos-relay-${slot.index}`,
+        // The Kafka client under test (kafkajs unless set): `RELAY_KAFKA_CLIENT=platformatic npm run chaos`.
+        ...(process.env.RELAY_KAFKA_CLIENT ? { RELAY_KAFKA_CLIENT: process.env.RELAY_KAFKA_CLIENT } : {}),
         RELAY_ID: slot.relayId,
         DRAIN_LEASE_MS: String(cfg.leaseMs),
         DRAIN_BATCH_SIZE: String(cfg.batchSize),

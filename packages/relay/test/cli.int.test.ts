@@ -87,21 +87,38 @@ describe('outbox-relay CLI', () => {
     expect(message?.headers.traceparent).toBe(traceparent)
   })
 
-  it('Should exit 0 after publishing every due row, with no progress output off a TTY', async () => {
-    const topic = uniqueTopic('relay-cli')
-    await createTopics(kafka, [topic], 1)
-    const ids = await insertRows(
-      db.pool,
-      Array.from({ length: 30 }, (_, i) => ({ topic, key: `k${i % 3}` })),
-    )
-    await waitClaimable(db.pool)
-    const r = await run(['drain', '--topics', topic], { ...env(), DRAIN_BATCH_SIZE: '10' })
-    expect(r.stderr).not.toMatch(/draining:/)
-    expect(r.code).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({ published: 30, remaining: 0 })
-    expect(await statuses(db.pool)).toEqual({ published: 30 })
-    const messages = await collectMessages(kafka, [topic], { count: 30 })
-    expect(messages.map((m) => m.headers.id).sort()).toEqual([...ids].sort())
+  it.each(['kafkajs', 'platformatic'])(
+    'Should exit 0 after publishing every due row, with no progress output off a TTY (RELAY_KAFKA_CLIENT=%s)',
+    async (client) => {
+      const topic = uniqueTopic('relay-cli')
+      await createTopics(kafka, [topic], 1)
+      const ids = await insertRows(
+        db.pool,
+        Array.from({ length: 30 }, (_, i) => ({ topic, key: `k${i % 3}` })),
+      )
+      await waitClaimable(db.pool)
+      const r = await run(['drain', '--topics', topic], {
+        ...env(),
+        DRAIN_BATCH_SIZE: '10',
+        RELAY_KAFKA_CLIENT: client,
+      })
+      expect(r.stderr).not.toMatch(/draining:/)
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout)).toMatchObject({ published: 30, remaining: 0 })
+      expect(await statuses(db.pool)).toEqual({ published: 30 })
+      const messages = await collectMessages(kafka, [topic], { count: 30 })
+      expect(messages.map((m) => m.headers.id).sort()).toEqual([...ids].sort())
+    },
+  )
+
+  it('Should exit 2 saying how to install a chosen client that is not installed', async () => {
+    const r = await run(['drain'], { ...env(), RELAY_KAFKA_CLIENT: 'confluent' })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/RELAY_KAFKA_CLIENT=confluent: the client cannot be loaded/)
+    expect(r.stderr).toMatch(/npm install @confluentinc\/kafka-javascript/)
+    const bad = await run(['drain'], { ...env(), RELAY_KAFKA_CLIENT: 'rdkafka' })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/RELAY_KAFKA_CLIENT: must be one of kafkajs, platformatic, confluent/)
   })
 
   it('Should exit 1 when due rows remain (--max-events reached)', async () => {

@@ -3,6 +3,7 @@
  * SQL, a real Kafka publisher, and drains repeated until the backlog is gone.
  */
 import { randomUUID } from 'node:crypto'
+import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import {
   createTestDatabase,
@@ -185,4 +186,24 @@ export async function backlog(
   )
   await waitClaimable(pool)
   return topic
+}
+
+/** A TCP listener that accepts connections and never answers: a silent database or broker. */
+export async function silentListener(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<import('node:net').Socket>()
+  const server: Server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
 }

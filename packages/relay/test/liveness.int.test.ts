@@ -3,7 +3,6 @@
  * signal or terminated connection may stall, overrun or dead-letter the pipeline.
  */
 import { randomUUID } from 'node:crypto'
-import { createServer, type Server } from 'node:net'
 import {
   collectMessages,
   createTopics,
@@ -35,6 +34,7 @@ import {
   backlog,
   insertRows,
   kafkaPublisher,
+  silentListener,
   sleep,
   statuses,
   testDatabase,
@@ -62,26 +62,6 @@ const env = (extra: Record<string, string> = {}) => ({
   KAFKA_CLIENT_ID: 'relay-liveness-test',
   ...extra,
 })
-
-/** A TCP listener that accepts connections and never answers: a silent database or broker. */
-async function silentListener(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<import('node:net').Socket>()
-  const server: Server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resolve())
-      }),
-  }
-}
 
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

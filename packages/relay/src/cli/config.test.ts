@@ -80,7 +80,13 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       command: 'drain',
       databaseUrl: base.DATABASE_URL,
-      kafka: { clientId: 'outbox-relay', brokers: ['127.0.0.1:9092'], ssl: false, sasl: undefined },
+      kafka: {
+        client: 'kafkajs',
+        clientId: 'outbox-relay',
+        brokers: ['127.0.0.1:9092'],
+        ssl: false,
+        sasl: undefined,
+      },
       engine: {
         table: 'outbox_event',
         batchSize: 500,
@@ -114,6 +120,7 @@ describe('loadConfig', () => {
         ...base,
         KAFKA_BROKERS: 'k1:9092, k2:9093,[::1]:9094',
         KAFKA_CLIENT_ID: 'relay-x',
+        RELAY_KAFKA_CLIENT: 'platformatic',
         KAFKA_SSL: 'true',
         KAFKA_SASL_MECHANISM: 'scram-sha-512',
         KAFKA_SASL_USERNAME: 'u',
@@ -132,6 +139,7 @@ describe('loadConfig', () => {
       },
     )
     expect(config.kafka).toEqual({
+      client: 'platformatic',
       clientId: 'relay-x',
       brokers: ['k1:9092', 'k2:9093', '[::1]:9094'],
       ssl: true,

@@ -64,6 +64,10 @@ function splitList(s: string): string[] {
 
 const commaList = z.string().transform(splitList)
 
+/** Kafka clients the relay can publish with (`RELAY_KAFKA_CLIENT`). */
+export const KAFKA_CLIENTS = ['kafkajs', 'platformatic', 'confluent'] as const
+export type KafkaClientName = (typeof KAFKA_CLIENTS)[number]
+
 /**
  * The environment variables, with defaults. Empty values count as unset (handy with
  * `docker run -e VAR=`). Unknown variables are ignored.
@@ -81,6 +85,10 @@ export const envSchema = z.object({
         .min(1, 'must list at least one broker'),
     ),
   KAFKA_CLIENT_ID: z.string().min(1).default('outbox-relay'),
+  /** The Kafka client the relay publishes with; the non-default ones are installed separately. */
+  RELAY_KAFKA_CLIENT: z
+    .enum(KAFKA_CLIENTS, { error: `must be one of ${KAFKA_CLIENTS.join(', ')}` })
+    .default('kafkajs'),
   KAFKA_SSL: bool.default(false),
   KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
   KAFKA_SASL_USERNAME: z.string().optional(),
@@ -113,6 +121,8 @@ export interface RelayConfig {
   command: Command
   databaseUrl: string
   kafka: {
+    /** `RELAY_KAFKA_CLIENT`: the client the publisher runs on (default kafkajs). */
+    client?: KafkaClientName | undefined
     clientId: string
     brokers: string[]
     ssl: boolean
@@ -167,7 +177,8 @@ environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
   DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
   WATCH_DEBOUNCE_MS, RELAY_TRACING, RELAY_RETENTION, RELAY_DEAD_RETENTION,
-  RELAY_RETENTION_INTERVAL, RELAY_RETENTION_BATCH_SIZE, LOG_LEVEL (debug|info|warn|error|silent,
+  RELAY_RETENTION_INTERVAL, RELAY_RETENTION_BATCH_SIZE, RELAY_KAFKA_CLIENT=kafkajs|platformatic|confluent,
+  LOG_LEVEL (debug|info|warn|error|silent,
   default info), LOG_FORMAT (json|text, default json) (see the README)
 
 logs go to stderr, one JSON object per line; stdout carries only results (drain's JSON)
@@ -273,6 +284,7 @@ export function loadConfig(
     command: command as Command,
     databaseUrl: e.DATABASE_URL,
     kafka: {
+      client: e.RELAY_KAFKA_CLIENT,
       clientId: e.KAFKA_CLIENT_ID,
       brokers: e.KAFKA_BROKERS as string[],
       ssl: e.KAFKA_SSL,

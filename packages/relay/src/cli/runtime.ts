@@ -11,15 +11,16 @@ import { createJsonLogger, type Logger, log } from '../core/log.js'
 import type { Publisher } from '../core/publisher.js'
 import { createRelayMetrics, type RelayMetrics } from '../http/metrics.js'
 import { kafkaLogCreator } from '../publishers/kafka-log.js'
-import { KafkaPublisher } from '../publishers/kafkajs.js'
 import type { RelayConfig } from './config.js'
 import { createRelayPool } from './pool.js'
+import { createPublisher } from './publisher.js'
 
 /** What a command works with. */
 export interface Runtime {
   pool: pg.Pool
+  /** The kafkajs client (broker health checks), whichever client publishes. */
   kafka: Kafka
-  /** The Kafka publisher, traced when `RELAY_TRACING` is on. */
+  /** On the client `RELAY_KAFKA_CLIENT` names (kafkajs by default), traced when `RELAY_TRACING` is on. */
   publisher: Publisher
   engine: Engine
   metrics: RelayMetrics
@@ -97,7 +98,15 @@ export async function createRuntime(
     logLevel: config.log.level === 'debug' ? logLevel.DEBUG : logLevel.WARN,
     logCreator: kafkaLogCreator(options.logger),
   })
-  const kafkaPublisher = new KafkaPublisher({ kafka, numPartitions: config.kafka.numPartitions })
+  let kafkaPublisher: Publisher
+  try {
+    kafkaPublisher = await createPublisher(config, kafka, (line) =>
+      log(options.logger, 'warn', line.trim().replace(/^outbox-relay: /, '')),
+    )
+  } catch (error) {
+    await pool.end().catch(() => {})
+    throw error
+  }
   const metrics = createRelayMetrics()
   let engine: Engine
   let publisher: Publisher = kafkaPublisher

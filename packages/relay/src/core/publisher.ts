@@ -89,8 +89,9 @@ const REJECTED_KAFKA_ERRORS: ReadonlySet<string> = new Set(['TOPIC_AUTHORIZATION
  *   its turn): the rows go back at once, nothing is counted, no pause.
  *
  * Walks the error, its `cause` chain (kafkajs wraps protocol errors in `KafkaJSNonRetriableError`
- * / `KafkaJSNumberOfRetriesExceeded`) and aggregated `errors`; the first verdict other than
- * `'unavailable'` wins.
+ * / `KafkaJSNumberOfRetriesExceeded`) and aggregated `errors` (`@platformatic/kafka`'s
+ * `MultipleErrors`); the first verdict other than `'unavailable'` wins. Protocol errors of
+ * kafkajs, `@platformatic/kafka` and librdkafka are recognised by shape (see `protocolErrorOf`).
  *
  * @example
  * classifyPublishFailure(new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', retriable: false, ... })) // 'permanent'
@@ -110,30 +111,63 @@ export function classifyPublishFailure(error: unknown): PublishFailureKind {
       if (current.code === 'RELAY_PUBLISH_NOT_SENT') return 'not-sent'
       if (current.code === 'RELAY_PUBLISH_RETRIABLE') return 'unavailable'
     }
-    const e = current as {
-      name?: unknown
-      type?: unknown
-      retriable?: unknown
-      cause?: unknown
-      errors?: unknown
-    }
-    if (
-      typeof e.type === 'string' &&
-      (e.name === 'KafkaJSProtocolError' || e.name === 'KafkaJSCreateTopicError')
-    ) {
-      if (PERMANENT_KAFKA_ERRORS.has(e.type)) return 'permanent'
-      if (REJECTED_KAFKA_ERRORS.has(e.type)) return 'rejected'
-      if (
-        e.retriable === false &&
-        !CONFIGURATION_KAFKA_ERRORS.has(e.type) &&
-        !PRODUCER_STATE_KAFKA_ERRORS.has(e.type)
-      )
-        return 'permanent'
-    }
+    const e = current as { cause?: unknown; errors?: unknown }
+    const verdict = protocolVerdict(current)
+    if (verdict !== undefined) return verdict
     if (e.cause !== undefined) queue.push(e.cause)
     if (Array.isArray(e.errors)) queue.push(...e.errors)
   }
   return 'unavailable'
+}
+
+/**
+ * Kafka protocol error codes of the types judged above, for clients that report a number:
+ * librdkafka's broker errors carry the protocol code (its local errors are negative).
+ */
+const KAFKA_ERROR_CODES: Readonly<Record<number, string>> = {
+  2: 'CORRUPT_MESSAGE',
+  10: 'MESSAGE_TOO_LARGE',
+  17: 'INVALID_TOPIC_EXCEPTION',
+  18: 'RECORD_LIST_TOO_LARGE',
+  21: 'INVALID_REQUIRED_ACKS',
+  29: 'TOPIC_AUTHORIZATION_FAILED',
+  43: 'UNSUPPORTED_FOR_MESSAGE_FORMAT',
+  87: 'INVALID_RECORD',
+}
+
+/**
+ * The protocol error in `error`, as each client shapes it:
+ * - kafkajs: `name` `KafkaJSProtocolError` / `KafkaJSCreateTopicError`, `type`, `retriable`;
+ * - `@platformatic/kafka`: `apiId` (the protocol name) and `canRetry`;
+ * - librdkafka (`@confluentinc/kafka-javascript`): a positive numeric `code` with `origin` (its
+ *   `LibrdKafkaError`) or with a `type` of `ERR_…` (its KafkaJS-style errors, whose `retriable`
+ *   speaks only of transactions and so is not read).
+ * `retriable` is undefined when the client does not say.
+ */
+function protocolErrorOf(error: object): { type: string; retriable?: boolean } | undefined {
+  const e = error as Record<string, unknown>
+  if (typeof e.code === 'number' && (typeof e.origin === 'string' || String(e.type).startsWith('ERR_')))
+    return e.code > 0 ? { type: KAFKA_ERROR_CODES[e.code] ?? `KAFKA_ERROR_${e.code}` } : undefined
+  if (typeof e.apiId === 'string' && typeof e.canRetry === 'boolean')
+    return { type: e.apiId, retriable: e.canRetry }
+  if (
+    typeof e.type === 'string' &&
+    (e.name === 'KafkaJSProtocolError' || e.name === 'KafkaJSCreateTopicError')
+  )
+    return { type: e.type, retriable: typeof e.retriable === 'boolean' ? e.retriable : undefined }
+  return undefined
+}
+
+/** What a protocol error in `error` costs, if it is one that is judged; else undefined. */
+function protocolVerdict(error: object): PublishFailureKind | undefined {
+  const protocol = protocolErrorOf(error)
+  if (!protocol) return undefined
+  const { type, retriable } = protocol
+  if (PERMANENT_KAFKA_ERRORS.has(type)) return 'permanent'
+  if (REJECTED_KAFKA_ERRORS.has(type)) return 'rejected'
+  if (retriable === false && !CONFIGURATION_KAFKA_ERRORS.has(type) && !PRODUCER_STATE_KAFKA_ERRORS.has(type))
+    return 'permanent'
+  return undefined
 }
 
 /** See {@link classifyPublishFailure}. */

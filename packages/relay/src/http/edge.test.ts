@@ -2,12 +2,16 @@
  * The layers of src/, checked by walking the imports of every source file:
  * - `core/` (engine, settle, SQL, errors, options, watch): web-standard APIs and zod only;
  * - `http/` (the Hono app): core, hono, zod;
- * - `publishers/fetch.ts`: core only; `publishers/kafkajs.ts`, `kafka-health.ts` and `kafka-log.ts`: core and kafkajs;
+ * - `publishers/fetch.ts` and `publishers/common.ts` (what the Kafka publishers share): core only;
+ * - `publishers/kafkajs.ts`, `kafka-health.ts` and `kafka-log.ts`: core, common and kafkajs;
+ *   `publishers/platformatic.ts`: core, common and `@platformatic/kafka`; `publishers/confluent.ts`:
+ *   core, common and `@confluentinc/kafka-javascript` (loaded at run time);
  * - `otel/` (tracing): core and `@opentelemetry/api`, so it runs wherever the engine does;
  * - `cli/` (config, pool, server, CLI) and `stream/` (logical replication): anything, Node included.
  * A lower layer never imports a higher one, even for types, and nothing but the entry point
  * imports `cli/`. What is allowed for a folder is checked transitively: whatever a core file
- * reaches is core.
+ * reaches is core. Each optional Kafka client is named only by its own publisher file, so a relay
+ * that does not choose it never loads it.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -57,11 +61,21 @@ const LAYERS: Record<string, Layer> = {
     packages: /^(hono|hono\/.+|zod)$/,
     local: /^(core|http)\//,
   },
-  fetch: { files: /^publishers\/fetch\.ts$/, packages: NOTHING, local: /^core\// },
+  fetch: { files: /^publishers\/(fetch|common)\.ts$/, packages: NOTHING, local: /^core\// },
   kafkajs: {
     files: /^publishers\/(kafkajs|kafka-health|kafka-log)\.ts$/,
     packages: /^kafkajs$/,
-    local: /^(core\/|publishers\/kafka-(health|log)\.ts$)/,
+    local: /^(core\/|publishers\/(kafka-health|kafka-log|common)\.ts$)/,
+  },
+  platformatic: {
+    files: /^publishers\/platformatic\.ts$/,
+    packages: /^@platformatic\/kafka$/,
+    local: /^(core\/|publishers\/common\.ts$)/,
+  },
+  confluent: {
+    files: /^publishers\/confluent\.ts$/,
+    packages: /^@confluentinc\/kafka-javascript$/,
+    local: /^(core\/|publishers\/common\.ts$)/,
   },
   otel: { files: /^otel\//, packages: /^@opentelemetry\/api$/, local: /^(core|otel)\// },
   cli: { files: /^cli\//, packages: /./, local: /^(core|http|publishers|cli|stream|otel)\// },
@@ -93,6 +107,22 @@ function violations(files: string[]): string[] {
   return offenders
 }
 
+/** The optional Kafka clients and the one file that may name each (in an import or a string). */
+const OPTIONAL_CLIENTS: Record<string, string> = {
+  '@platformatic/kafka': 'publishers/platformatic.ts',
+  '@confluentinc/kafka-javascript': 'publishers/confluent.ts',
+}
+
+/** Files (relative to src/) that name `pkg` as a module: a quoted `pkg` or `pkg/…`. */
+function filesNaming(
+  files: string[],
+  pkg: string,
+  read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+): string[] {
+  const quoted = new RegExp(`['"]${pkg.replace(/[/.]/g, '\\$&')}(/[^'"]*)?['"]`)
+  return files.filter((f) => quoted.test(read(f))).map((f) => relative(src, f))
+}
+
 describe('layers of src/', () => {
   const files = sourceFiles(src)
 
@@ -111,6 +141,23 @@ describe('layers of src/', () => {
 
   it('Should keep each folder to its allowed dependencies', () => {
     expect(violations(files)).toEqual([])
+  })
+
+  it('Should name each optional Kafka client only in its own publisher file', () => {
+    for (const [pkg, file] of Object.entries(OPTIONAL_CLIENTS))
+      expect(filesNaming(files, pkg)).toEqual([file])
+  })
+
+  it('Should catch a file that names an optional client, in a static or a run-time import', () => {
+    const text = (spec: string) => `const m = await import(${spec})`
+    const named = (spec: string) => {
+      const file = join(src, 'publishers', `probe-${Math.random().toString(36).slice(2)}.ts`)
+      return filesNaming([file], '@platformatic/kafka', () => text(spec)).length > 0
+    }
+    expect(named("'@platformatic/kafka'")).toBe(true)
+    expect(named('"@platformatic/kafka/dist/index.js"')).toBe(true)
+    expect(named("'@platformatic/kafka-opentelemetry'")).toBe(false)
+    expect(named('the `@platformatic/kafka` client, in a comment')).toBe(false)
   })
 
   it('Should keep core free of Kafka clients and Node built-ins, transitively from the engine', () => {

@@ -13,9 +13,9 @@ import {
   type RetryOptions,
   type TopicMessages,
 } from 'kafkajs'
-import { RelayError } from '../core/errors.js'
 import type { OutboxMessage } from '../core/message.js'
 import { type Publisher, type PublishOptions, toPublishError } from '../core/publisher.js'
+import { groupByTopic, SerialSender, TopicCache } from './common.js'
 
 /** Options of {@link KafkaPublisher}. */
 export interface KafkaPublisherOptions {
@@ -64,16 +64,27 @@ export interface KafkaPublisherOptions {
 export class KafkaPublisher implements Publisher {
   private producer: Producer
   private admin: Admin | undefined
-  private readonly knownTopics = new Set<string>()
+  private readonly topics: TopicCache
   private readonly options: KafkaPublisherOptions
   /** Set after a failed send: the producer's sequence state can no longer be trusted. */
   private stale = false
   /** Serialises `publish` calls: concurrent sends on an idempotent kafkajs producer can lose messages. */
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly sender: SerialSender
 
   constructor(options: KafkaPublisherOptions) {
     this.options = options
+    this.topics = new TopicCache(options)
     this.producer = this.createProducer()
+    this.sender = new SerialSender(options.sendTimeoutMs ?? 15_000, {
+      send: (messages) => this.publishNow(messages),
+      // Stop the abandoned send: the next call starts over on a fresh producer.
+      abandon: () => {
+        this.stale = true
+        const old = this.producer
+        this.producer = this.createProducer()
+        void old.disconnect().catch(() => {})
+      },
+    })
   }
 
   private createProducer(): Producer {
@@ -100,63 +111,20 @@ export class KafkaPublisher implements Publisher {
   }
 
   async ensureTopics(topics: string[]): Promise<void> {
-    let missing = [...new Set(topics)].filter((t) => !this.knownTopics.has(t))
-    if (missing.length === 0 || !this.admin) return
-    try {
-      // Ask first: creating an existing topic works but makes kafkajs log an error.
-      const existing = new Set(await this.admin.listTopics())
-      for (const topic of missing) if (existing.has(topic)) this.knownTopics.add(topic)
-      missing = missing.filter((t) => !existing.has(t))
-      if (missing.length === 0) return
-      await this.admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: this.options.numPartitions ?? -1,
-          replicationFactor: this.options.replicationFactor ?? -1,
-        })),
-      })
-    } catch (error) {
-      throw toPublishError(error, `creating topic(s) ${missing.join(', ')} failed`)
-    }
-    for (const topic of missing) this.knownTopics.add(topic)
+    const admin = this.admin
+    await this.topics.ensure(
+      admin && {
+        listTopics: () => admin.listTopics(),
+        createTopics: async (list) => {
+          await admin.createTopics({ waitForLeaders: true, topics: list })
+        },
+      },
+      topics,
+    )
   }
 
   publish(messages: OutboxMessage[], options: PublishOptions = {}): Promise<void> {
-    const limit = Math.max(
-      1,
-      Math.min(options.timeoutMs ?? Number.POSITIVE_INFINITY, this.options.sendTimeoutMs ?? 15_000),
-    )
-    // The wait behind earlier calls counts: the deadline starts now.
-    const deadline = performance.now() + limit
-    const run = this.queue.then(() => {
-      // Nothing sent yet: the rows can go back at once, and the broker is not to blame.
-      if (performance.now() >= deadline)
-        throw new RelayError('RELAY_PUBLISH_NOT_SENT', `not sent: no time left within ${limit} ms`)
-      return this.publishBefore(messages, deadline, limit)
-    })
-    this.queue = run.catch(() => {})
-    return run
-  }
-
-  private async publishBefore(messages: OutboxMessage[], deadline: number, limit: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const expired = new Promise<'expired'>((resolve) => {
-      timer = setTimeout(() => resolve('expired'), Math.max(0, deadline - performance.now()))
-    })
-    const sending = this.publishNow(messages)
-    try {
-      if ((await Promise.race([sending.then(() => 'sent' as const), expired])) === 'sent') return
-    } finally {
-      clearTimeout(timer)
-    }
-    sending.catch(() => {})
-    // Stop the abandoned send: the next call starts over on a fresh producer.
-    this.stale = true
-    const old = this.producer
-    this.producer = this.createProducer()
-    void old.disconnect().catch(() => {})
-    throw new RelayError('RELAY_PUBLISH_TIMEOUT', `no acknowledgement from the broker within ${limit} ms`)
+    return this.sender.publish(messages, options)
   }
 
   /**
@@ -181,15 +149,11 @@ export class KafkaPublisher implements Publisher {
   private async publishNow(messages: OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return
     if (this.stale) await this.resetProducer()
-    const byTopic = new Map<string, Message[]>()
-    for (const m of messages) {
-      let list = byTopic.get(m.topic)
-      if (!list) {
-        list = []
-        byTopic.set(m.topic, list)
-      }
-      list.push({ key: m.key, value: m.value, headers: m.headers })
-    }
+    const byTopic = groupByTopic<Message>(messages, (m) => ({
+      key: m.key,
+      value: m.value,
+      headers: m.headers,
+    }))
     await this.ensureTopics([...byTopic.keys()])
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, list]) => ({ topic, messages: list }))
     try {
