@@ -59,9 +59,25 @@ describe('prisma-outbox sql', () => {
       present: [],
     })
     const inbox = await run(['sql', 'inbox', '--apply'], { DATABASE_URL: db.url })
-    expect(JSON.parse(inbox.stdout)).toMatchObject({
-      created: ['outbox_inbox', 'outbox_inbox_processed_at_idx'],
+    expect(inbox.stderr).toBe('')
+    expect(JSON.parse(inbox.stdout)).toEqual({
+      target: 'inbox',
+      created: ['outbox_inbox', 'outbox_inbox_processed_at_idx', 'outbox_inbox_failed_idx'],
+      present: [],
     })
+    // Every inbox migration, the failed records' columns and constraint included; again a no-op.
+    const inboxAgain = await run(['sql', 'inbox', '--apply'], { DATABASE_URL: db.url })
+    expect(inboxAgain.stderr).toBe('')
+    expect(JSON.parse(inboxAgain.stdout)).toMatchObject({ created: [] })
+    const columns = await db.pool.query(
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'outbox_inbox' AND column_name IN ('status', 'attempts', 'message_headers') ORDER BY 1",
+    )
+    expect(columns.rows.map((r) => r.column_name)).toEqual(['attempts', 'message_headers', 'status'])
+    await expect(
+      db.pool.query(
+        "INSERT INTO outbox_inbox (consumer, event_id, status) VALUES ('c', gen_random_uuid(), 'lost')",
+      ),
+    ).rejects.toThrow(/outbox_inbox_status_check/)
     const again = await run(['sql', 'outbox', '--apply', '--url', db.url])
     expect(again.code).toBe(0)
     expect(JSON.parse(again.stdout)).toMatchObject({

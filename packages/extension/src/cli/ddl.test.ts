@@ -20,6 +20,33 @@ describe('rerunnable', () => {
   })
 })
 
+describe('rerunnable ALTER TABLE', () => {
+  const alter = `ALTER TABLE "outbox_inbox"
+    ADD COLUMN "status" TEXT NOT NULL DEFAULT 'processed',
+    ADD COLUMN "attempts" INTEGER,
+    ADD CONSTRAINT "outbox_inbox_status_check" CHECK ("status" IN ('processed', 'failed'));
+`
+
+  it('Should add columns only when missing, and a constraint only when the table lacks it', () => {
+    const sql = rerunnable(alter)
+    expect(sql).toMatch(/ADD COLUMN IF NOT EXISTS "status" TEXT NOT NULL DEFAULT 'processed',/)
+    expect(sql).toMatch(/ADD COLUMN IF NOT EXISTS "attempts" INTEGER;/)
+    expect(sql).toMatch(
+      /IF NOT EXISTS \(SELECT 1 FROM pg_constraint WHERE conname = 'outbox_inbox_status_check' AND conrelid = '"outbox_inbox"'::regclass\)/,
+    )
+    expect(sql).toMatch(
+      / {4}ALTER TABLE "outbox_inbox" ADD CONSTRAINT "outbox_inbox_status_check" CHECK \("status" IN \('processed', 'failed'\)\);/,
+    )
+    expect(rerunnable(sql)).toBe(sql)
+  })
+
+  it('Should leave other ALTER TABLE clauses as they are', () => {
+    expect(rerunnable('ALTER TABLE "t" SET (fillfactor = 50);')).toBe(
+      'ALTER TABLE "t"\n    SET (fillfactor = 50);',
+    )
+  })
+})
+
 describe('createdObjects', () => {
   it('Should list the outbox table and its three partial indexes', () => {
     expect(createdObjects(outboxMigrationSql())).toEqual([

@@ -18,6 +18,61 @@ export function rerunnable(sql: string): string {
     .replace(/^CREATE (UNIQUE )?INDEX (?!IF NOT EXISTS)/gm, 'CREATE $1INDEX IF NOT EXISTS ')
     .replace(/^CREATE FUNCTION /gm, 'CREATE OR REPLACE FUNCTION ')
     .replace(/^CREATE TRIGGER /gm, 'CREATE OR REPLACE TRIGGER ')
+    .replace(
+      /^ALTER TABLE ("[^"]+"(?:\."[^"]+")?)\s+([\s\S]*?);[ \t]*$/gm,
+      (_all, table: string, body: string) => rerunnableAlter(table, body),
+    )
+}
+
+/** Splits `a, b (c, d), e` on the commas outside parentheses and quotes. */
+function topLevelClauses(body: string): string[] {
+  const clauses: string[] = []
+  let depth = 0
+  let quote: string | undefined
+  let start = 0
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]
+    if (quote) {
+      if (c === quote) quote = undefined
+    } else if (c === '"' || c === "'") quote = c
+    else if (c === '(') depth++
+    else if (c === ')') depth--
+    else if (c === ',' && depth === 0) {
+      clauses.push(body.slice(start, i).trim())
+      start = i + 1
+    }
+  }
+  clauses.push(body.slice(start).trim())
+  return clauses.filter((c) => c.length > 0)
+}
+
+/**
+ * `ALTER TABLE t ADD COLUMN …, ADD CONSTRAINT …` made rerunnable: columns get `IF NOT EXISTS`;
+ * a constraint (which has no such clause) is added by a DO block only when the table lacks it.
+ */
+function rerunnableAlter(table: string, body: string): string {
+  const columns: string[] = []
+  const constraints: { name: string; clause: string }[] = []
+  for (const clause of topLevelClauses(body)) {
+    const constraint = /^ADD CONSTRAINT "([^"]+)"/.exec(clause)
+    if (constraint?.[1]) constraints.push({ name: constraint[1], clause })
+    else columns.push(clause.replace(/^ADD COLUMN (?!IF NOT EXISTS)/, 'ADD COLUMN IF NOT EXISTS '))
+  }
+  const parts: string[] = []
+  if (columns.length > 0) parts.push(`ALTER TABLE ${table}\n    ${columns.join(',\n    ')};`)
+  for (const { name, clause } of constraints) {
+    const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
+    parts.push(
+      [
+        'DO $rerunnable$ BEGIN',
+        `  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = ${literal(name)} AND conrelid = ${literal(table)}::regclass) THEN`,
+        `    ALTER TABLE ${table} ${clause};`,
+        '  END IF;',
+        'END $rerunnable$;',
+      ].join('\n'),
+    )
+  }
+  return parts.join('\n')
 }
 
 /** A table or index a migration creates. */

@@ -19,7 +19,8 @@ Prints the DDL of prisma-outbox, for teams that apply schema changes with anothe
 
   outbox    the outbox_event table, its partial indexes and the NOTIFY trigger of watch mode
             (the migration of @prisma-outbox/extension, byte for byte)
-  inbox     the outbox_inbox table of @prisma-outbox/consumer (installed next to this package)
+  inbox     the outbox_inbox table of @prisma-outbox/consumer (installed next to this package),
+            every one of its migrations in order
   capture   the capture triggers the generator wrote: --dir <the generator's output folder>
 
 flags:
@@ -47,7 +48,7 @@ class UsageError extends Error {}
 const TARGETS = ['outbox', 'inbox', 'capture'] as const
 type Target = (typeof TARGETS)[number]
 
-/** The inbox migration shipped in @prisma-outbox/consumer's `prisma/migrations/`. */
+/** The inbox migrations shipped in @prisma-outbox/consumer's `prisma/migrations/`, in order. */
 function inboxSql(): string {
   let root: string
   try {
@@ -58,9 +59,13 @@ function inboxSql(): string {
     )
   }
   const dir = join(root, 'prisma', 'migrations')
-  const folder = readdirSync(dir, { withFileTypes: true }).find((d) => d.isDirectory())
-  if (!folder) throw new UsageError(`inbox: no migration folder in ${dir}`)
-  return readFileSync(join(dir, folder.name, 'migration.sql'), 'utf8')
+  // Every migration in order: the table, then what later versions added (e.g. failed records).
+  const folders = readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+  if (folders.length === 0) throw new UsageError(`inbox: no migration folder in ${dir}`)
+  return folders.map((name) => readFileSync(join(dir, name, 'migration.sql'), 'utf8')).join('\n')
 }
 
 function captureSql(dir: string | undefined): string {
