@@ -114,18 +114,22 @@ describe('npm run demo', () => {
     expect(shutdown).not.toMatch(/lost|failed|error/i)
   }, 60_000)
 
-  it('exported whole traces: each POST /employees → create (relay) → process (directory consumer)', () => {
+  it('exported whole traces: each POST /employees → write → create (relay) → process (directory consumer)', () => {
     const byId = new Map(otlp.spans.map((s) => [s.spanId, s]))
     const requests = otlp.spans.filter((s) => s.name === 'POST /employees')
     expect(requests).toHaveLength(2)
     for (const request of requests) {
       expect(output).toContain(`trace ${request.traceId}`)
       const inTrace = otlp.spans.filter((s) => s.traceId === request.traceId)
-      const create = inTrace.find((s) => s.name.startsWith('create ') && s.parentSpanId === request.spanId)
+      const write = inTrace.find(
+        (s) => s.name === 'outbox capture Employee.create' && s.parentSpanId === request.spanId,
+      )
+      const create = inTrace.find((s) => s.name.startsWith('create ') && s.parentSpanId === write?.spanId)
       const process = inTrace.find(
         (s): s is OtlpSpan => s.name.startsWith('process ') && s.parentSpanId === create?.spanId,
       )
-      expect(create, 'the relay continued the request').toBeDefined()
+      expect(write, "the write's span is the request's child").toBeDefined()
+      expect(create, 'the relay continued the write').toBeDefined()
       expect(process, "the consumer's span is the relay's child").toBeDefined()
       expect(byId.get(process?.spanId ?? '')?.service).toBe('prisma-outbox-demo')
     }

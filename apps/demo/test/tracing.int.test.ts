@@ -1,7 +1,7 @@
 /**
  * One trace from the demo's HTTP request to the handler that applied its event (real PostgreSQL
- * and Kafka): the request's server span → the write (its outbox row carries the span's
- * traceparent via `traceHeaders`) → the relay's create span per message → Kafka → the inbox's
+ * and Kafka): the request's server span → the write's capture span (its outbox row carries that
+ * span's traceparent via `traceHeaders`) → the relay's create span per message → Kafka → the inbox's
  * `traced` typed handler. First with the relay in this process (in-memory exporter), then with
  * the relay as its own process (`outbox-relay drain`, the relay README's `tracing.mjs` preloaded,
  * exporting over OTLP/HTTP to an endpoint this test serves).
@@ -110,7 +110,11 @@ describe('one trace from the request to the handler', () => {
     expect(reported).toEqual([
       { method: 'POST', route: '/employees', status: 201, traceId: request?.spanContext().traceId },
     ])
-    return { prisma, request: request as ReadableSpan }
+    // request → write: the capture span, whose context the outbox row carries.
+    const write = tracing.exporter.getFinishedSpans().find((s) => s.name === 'outbox capture Employee.create')
+    expect(write?.spanContext().traceId).toBe(request?.spanContext().traceId)
+    expect(write?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId)
+    return { prisma, request: request as ReadableSpan, write: write as ReadableSpan }
   }
 
   /** Consumes `topic` with the traced typed handler; resolves to its process span. */
@@ -138,10 +142,10 @@ describe('one trace from the request to the handler', () => {
     return process
   }
 
-  it('with the relay in process: request → create (relay) → process (consumer)', async () => {
+  it('with the relay in process: request → write → create (relay) → process (consumer)', async () => {
     const topic = uniqueTopic('demo.traced')
     await createTopics(kafka, [topic], 1)
-    const { prisma, request } = await createEmployee(topic)
+    const { prisma, request, write } = await createEmployee(topic)
 
     const engine = createEngine({ pool, publisher: tracedPublisher(publisher), hooks: tracingHooks() })
     expect((await engine.drain({ budgetMs: 5_000 })).published).toBe(1)
@@ -151,7 +155,7 @@ describe('one trace from the request to the handler', () => {
     const create = spans.find((s) => s.name === `create ${topic}`)
     expect(create?.kind).toBe(SpanKind.PRODUCER)
     expect(create?.spanContext().traceId).toBe(request.spanContext().traceId)
-    expect(create?.parentSpanContext?.spanId).toBe(request.spanContext().spanId)
+    expect(create?.parentSpanContext?.spanId).toBe(write.spanContext().spanId)
     expect(process?.spanContext().traceId).toBe(request.spanContext().traceId)
     expect(process?.parentSpanContext?.spanId).toBe(create?.spanContext().spanId)
   })
@@ -162,7 +166,7 @@ describe('one trace from the request to the handler', () => {
     const endpoint = await otlpEndpoint()
     const setup = readmeTracingSetup()
     try {
-      const { prisma, request } = await createEmployee(topic)
+      const { prisma, request, write } = await createEmployee(topic)
       const relay = await relayProcess(
         ['drain', '--topics', topic, '--budget-ms', '10000', '--quiet'],
         {
@@ -178,18 +182,19 @@ describe('one trace from the request to the handler', () => {
       expect(JSON.parse(relay.output.trim())).toMatchObject({ published: 1, remaining: 0 })
       const process = await handleOne(prisma, topic)
 
-      const { traceId, spanId } = request.spanContext()
+      const { traceId } = request.spanContext()
+      const { spanId } = write.spanContext()
       const relaySpans = endpoint.spans
       expect(new Set(relaySpans.map((s) => s.service))).toEqual(new Set(['outbox-relay-test']))
       const create = relaySpans.find((s) => s.name === `create ${topic}`)
       const send = relaySpans.find((s) => s.name === `send ${topic}`)
       const batch = relaySpans.find((s) => s.name === 'relay batch')
-      // request → create: the relay process continued the writer's trace.
+      // write → create: the relay process continued the writer's trace.
       expect(create).toMatchObject({ traceId, parentSpanId: spanId, kind: 4 /* PRODUCER */ })
       // create → process: the consumer's span is the relay's create span's child.
       expect(process?.spanContext().traceId).toBe(traceId)
       expect(process?.parentSpanContext?.spanId).toBe(create?.spanId)
-      // The relay's own trace: batch → send, linked to the request and the create span.
+      // The relay's own trace: batch → send, linked to the write and the create span.
       expect(send?.parentSpanId).toBe(batch?.spanId)
       expect(send?.links?.map((l) => l.spanId)).toEqual([create?.spanId])
       expect(batch?.links).toEqual([expect.objectContaining({ traceId, spanId })])
