@@ -6,7 +6,7 @@ import {
   uniqueTopic,
 } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
-import { createEngine, type KafkaPublisher, RelayError } from '../src/index.js'
+import { type BatchInfo, createEngine, type KafkaPublisher, RelayError } from '../src/index.js'
 import { insertRows, sleep, statuses, useRelayServices, waitClaimable, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-failures-test')
@@ -126,5 +126,29 @@ describe('poison events', () => {
     for (const id of ids) expect(received.has(id), id).toBe(id !== poisonId)
     const p = messages.filter((m) => m.key === 'P').map((m) => JSON.parse(m.value!).n)
     expect([...new Set(p)]).toEqual([1, 3])
+  })
+})
+
+describe('batch info', () => {
+  it('Should report the most earlier attempts of a batch, and publish the retried row', async () => {
+    const topic = uniqueTopic('relay')
+    await createTopics(kafka, [topic], 1)
+    const [retriedId, freshId] = await insertRows(db.pool, [
+      { topic, key: 'a' },
+      { topic, key: 'b' },
+    ])
+    // A row that failed twice before, due again now.
+    await db.pool.query(
+      "UPDATE outbox_event SET attempts = 2, last_error = 'NOT_LEADER_FOR_PARTITION' WHERE id = $1",
+      [retriedId],
+    )
+    const batches: BatchInfo[] = []
+    const engine = createEngine({ pool: db.pool, publisher, hooks: { onBatch: (b) => batches.push(b) } })
+    await waitClaimable(db.pool)
+    expect(await engine.drain()).toMatchObject({ published: 2, remaining: 0 })
+    expect(batches).toHaveLength(1)
+    expect(batches[0]).toMatchObject({ size: 2, published: 2, maxAttempts: 2 })
+    const messages = await collectMessages(kafka, [topic], { count: 2 })
+    expect(messages.map((m) => m.headers.id).sort()).toEqual([retriedId, freshId].sort())
   })
 })

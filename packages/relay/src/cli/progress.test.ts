@@ -16,6 +16,7 @@ const batch = (published: number): BatchInfo => ({
   deferred: 0,
   unsettled: 0,
   lostLeases: 0,
+  maxAttempts: 0,
   outcome: 'published',
 })
 

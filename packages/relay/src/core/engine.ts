@@ -73,6 +73,8 @@ export interface BatchInfo {
   unsettled: number
   /** Published rows we could not mark because our lease had been taken over. */
   lostLeases: number
+  /** The most failed attempts any claimed row had before this batch (0: every row's first try). */
+  maxAttempts: number
   outcome: 'published' | 'partial' | 'failed'
   /** The first publish error of the batch, coerced to text. */
   error?: string
@@ -480,6 +482,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
       deferred: deferredIds.length,
       unsettled,
       lostLeases: publishedIds.length - marked,
+      maxAttempts: rows.reduce((most, row) => Math.max(most, row.attempts), 0),
       outcome:
         publishedIds.length === rows.length ? 'published' : publishedIds.length > 0 ? 'partial' : 'failed',
       stop: settled.retriableFailure,

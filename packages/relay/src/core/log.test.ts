@@ -81,6 +81,7 @@ describe('engineLogHooks', () => {
     deferred: 0,
     unsettled: 0,
     lostLeases: 0,
+    maxAttempts: 0,
   }
 
   it('Should warn about a failed batch with its error and counts, and keep published batches at debug', () => {

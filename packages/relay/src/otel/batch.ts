@@ -53,6 +53,7 @@ function describe(span: Span, info: BatchInfo, startTime: number): void {
     'outbox.batch.deferred': info.deferred,
     'outbox.batch.unsettled': info.unsettled,
     'outbox.batch.lost_leases': info.lostLeases,
+    'outbox.batch.max_attempts': info.maxAttempts,
     'outbox.batch.outcome': info.outcome,
   })
   span.addEvent('claimed', { 'outbox.batch.size': info.size }, startTime + info.claimMs)
@@ -67,7 +68,8 @@ function describe(span: Span, info: BatchInfo, startTime: number): void {
  * Engine hooks that give each batch that claimed rows (or failed) a span named `relay batch`:
  * attributes `outbox.batch.size`, `.sends` (publish calls, more than one when a failure was
  * bisected), `.published`, `.retried`, `.dead`, `.held`, `.deferred`, `.unsettled`,
- * `.lost_leases` and `.outcome`; events `claimed` and `sent`; status ERROR with the batch's first
+ * `.lost_leases`, `.max_attempts` (the most failed attempts a claimed row had before) and
+ * `.outcome`; events `claimed` and `sent`; status ERROR with the batch's first
  * publish error; links to the contexts the messages' rows carry (their writers). The send spans
  * of a {@link tracedPublisher} are its children. A batch that found nothing to claim makes no span.
  * Needs a context manager (an SDK's `register()` installs one).

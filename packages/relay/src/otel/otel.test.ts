@@ -54,6 +54,7 @@ const info = (over: Partial<BatchInfo> = {}): BatchInfo => ({
   deferred: 0,
   unsettled: 0,
   lostLeases: 0,
+  maxAttempts: 0,
   outcome: 'published',
   ...over,
 })
@@ -137,6 +138,7 @@ describe('relay tracing', () => {
       'outbox.batch.size': 2,
       'outbox.batch.sends': 1,
       'outbox.batch.published': 2,
+      'outbox.batch.max_attempts': 0,
       'outbox.batch.outcome': 'published',
     })
     expect(batch?.status.code).toBe(SpanStatusCode.UNSET)
@@ -160,11 +162,17 @@ describe('relay tracing', () => {
     expect(batch?.status).toEqual({ code: SpanStatusCode.ERROR, message: failure.message })
 
     await hooks.wrapBatch?.(async () =>
-      hooks.onBatch?.(info({ published: 0, retried: 2, outcome: 'failed', error: 'no leader' })),
+      hooks.onBatch?.(
+        info({ published: 0, retried: 2, maxAttempts: 3, outcome: 'failed', error: 'no leader' }),
+      ),
     )
     const failed = spans(BATCH_SPAN_NAME)[1]
     expect(failed?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'no leader' })
-    expect(failed?.attributes).toMatchObject({ 'outbox.batch.retried': 2, 'outbox.batch.outcome': 'failed' })
+    expect(failed?.attributes).toMatchObject({
+      'outbox.batch.retried': 2,
+      'outbox.batch.max_attempts': 3,
+      'outbox.batch.outcome': 'failed',
+    })
   })
 
   it('Should keep the batch scope through combined hooks, the first set outermost', async () => {
