@@ -2,12 +2,20 @@
  * The examples of packages/extension/README.md, run as written (connection and ids supplied).
  */
 
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { trace } from '@opentelemetry/api'
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { TestDatabase } from '@prisma-outbox/devkit'
+import { inMemoryTracing } from '@prisma-outbox/devkit/otel'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { defineEvents, eventJsonSchemas } from '../src/index.js'
+import { captureSpans, traceHeaders } from '../src/otel/index.js'
 import { outboxMigrationSql, outboxModelPrisma } from '../src/sql/index.js'
 import { PrismaClient } from './generated/client/client.js'
-import { datamodel, outbox } from './generated/outbox/index.js'
+import { datamodel, events, type OutboxEvents, outbox } from './generated/outbox/index.js'
 import { dispose, outboxRows, testDatabase } from './helpers.js'
 
 let db: TestDatabase
@@ -85,5 +93,85 @@ describe('README: options', () => {
         { traceparent: currentTraceparent(), schemaVersion: datamodel.models.Employee.version },
       ],
     ])
+  })
+})
+
+describe('README: typed events', () => {
+  const base = () => new PrismaClient({ adapter: new PrismaPg({ connectionString }) })
+
+  it('parses an event of the catalogue into its payload type', async () => {
+    const prisma = base().$extends(outbox())
+    clients.push(prisma)
+    const { id } = await prisma.employee.create({
+      data: { email: `typed-${Date.now()}@example.com`, name: 'Ada' },
+    })
+    const [row] = (await outboxRows(db)).filter((r) => r.aggregateid === id && r.type === 'employee.created')
+    const json: unknown = JSON.parse(JSON.stringify(row?.payload))
+
+    const payload: OutboxEvents['employee.created'] = events['employee.created'].schema.parse(json)
+
+    expect(payload).toMatchObject({ id, name: 'Ada' })
+    expect(row?.headers).toMatchObject({ schemaVersion: events['employee.created'].version })
+  })
+
+  it('custom event types: emit takes the declared types, and their JSON Schemas go to files', async () => {
+    const customEvents = defineEvents({
+      'payroll.recalculated': { aggregateType: 'payroll', schema: z.object({ total: z.string() }) },
+      'payroll.closed': {
+        aggregateType: 'payroll',
+        topic: 'hr.payroll',
+        schema: z.object({ month: z.number().int() }),
+      },
+    })
+    const prisma = base().$extends(outbox({ events: customEvents }))
+    clients.push(prisma)
+    const id = `p-${Date.now()}`
+    await prisma.$outbox.emit({ type: 'payroll.closed', aggregateId: id, payload: { month: 3 } })
+    const [row] = (await outboxRows(db)).filter((r) => r.aggregateid === id)
+    expect(row).toMatchObject({ type: 'payroll.closed', topic: 'hr.payroll', payload: { month: 3 } })
+
+    const dir = mkdtempSync(join(tmpdir(), 'outbox-readme-schemas-'))
+    mkdirSync(join(dir, 'schemas'))
+    for (const [topic, schema] of Object.entries(eventJsonSchemas(customEvents)))
+      writeFileSync(join(dir, `schemas/${topic}.schema.json`), `${JSON.stringify(schema, null, 2)}\n`)
+    const written = JSON.parse(readFileSync(join(dir, 'schemas/hr.payroll.schema.json'), 'utf8'))
+    expect(JSON.stringify(written)).toContain('payroll.closed')
+  })
+})
+
+describe('README: tracing (OpenTelemetry)', () => {
+  it('traceHeaders puts the active span on the row; captureSpans gives each write its own span', async () => {
+    const tracing = inMemoryTracing()
+    try {
+      const base = new PrismaClient({ adapter: new PrismaPg({ connectionString }) })
+      const prisma = base.$extends(outbox({ headers: traceHeaders }))
+      const spanned = base
+        .$extends(captureSpans({ models: ['Employee'] }))
+        .$extends(outbox({ headers: traceHeaders }))
+      clients.push(base)
+      const request = await trace.getTracer('readme').startActiveSpan('request', async (span) => {
+        await prisma.employee.create({ data: { email: `traced-${Date.now()}@example.com`, name: 'A' } })
+        span.end()
+        return span.spanContext()
+      })
+      const { id } = await spanned.employee.create({
+        data: { email: `spanned-${Date.now()}@example.com`, name: 'B' },
+      })
+      const rows = (await outboxRows(db)).filter((r) => r.type === 'employee.created')
+      const traced = rows.find((r) =>
+        (r.headers as Record<string, string>).traceparent?.includes(request.spanId),
+      )
+      expect(traced?.headers).toMatchObject({ traceparent: `00-${request.traceId}-${request.spanId}-01` })
+
+      const capture = tracing.exporter
+        .getFinishedSpans()
+        .find((s) => s.name === 'outbox capture Employee.create')
+      const own = rows.find((r) => r.aggregateid === id)
+      expect(own?.headers).toMatchObject({
+        traceparent: `00-${capture?.spanContext().traceId}-${capture?.spanContext().spanId}-01`,
+      })
+    } finally {
+      await tracing.stop()
+    }
   })
 })
