@@ -10,7 +10,7 @@ const publisher: Publisher = { connect: async () => {}, disconnect: async () => 
 function fakePool(log: string[]): PoolLike {
   const query = async (text: string) => {
     log.push(text.split(/\s+/).slice(0, 2).join(' '))
-    return { rows: text.includes('count(*)') ? [{ n: '0' }] : [], rowCount: 0 }
+    return { rows: text.startsWith('SELECT count(*)') ? [{ n: '0' }] : [], rowCount: 0 }
   }
   return { query, connect: async () => ({ query, release: () => {} }) }
 }

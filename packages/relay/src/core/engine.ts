@@ -321,11 +321,27 @@ export function createEngine(args: CreateEngineArgs): Engine {
             statementTimeoutMs: claimTimeoutMs,
           }),
         )
-        const result = await run(
-          client,
-          claimBatch({ table, relayId, limit, leaseMs: options.leaseMs, blockOnDead, topics }),
-        )
-        return result.rows
+        // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
+        let after: string | undefined
+        const started = performance.now()
+        for (;;) {
+          if (
+            after !== undefined &&
+            claimTimeoutMs !== undefined &&
+            performance.now() - started >= claimTimeoutMs
+          )
+            return []
+          const result = await run(
+            client,
+            claimBatch({ table, relayId, limit, leaseMs: options.leaseMs, blockOnDead, topics, after }),
+          )
+          const [first] = result.rows
+          if (first?.id === null && first.window_end !== null) {
+            after = first.window_end
+            continue
+          }
+          return result.rows.filter((row): row is ClaimedRow & { window_end: null } => row.id !== null)
+        }
       })
     } catch (error) {
       if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'

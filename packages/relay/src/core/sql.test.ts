@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { type Queryable, type QueryResult, run } from './db.js'
-import type { ClaimedRow } from './sql/claim-batch.js'
+import { CLAIM_WINDOW_FACTOR, type ClaimResultRow } from './sql/claim-batch.js'
 import {
   claimBatch,
   countDue,
@@ -27,7 +27,7 @@ describe('typed statements', () => {
       db,
       claimBatch({ table: 'outbox_event', relayId: 'r', limit: 1, leaseMs: 1000, blockOnDead: true }),
     )
-    expectTypeOf(claimed).resolves.toEqualTypeOf<QueryResult<ClaimedRow>>()
+    expectTypeOf(claimed).resolves.toEqualTypeOf<QueryResult<ClaimResultRow>>()
     expectTypeOf(run(db, stats({ table: 'outbox_event' }))).resolves.toEqualTypeOf<
       QueryResult<TopicStatsRow>
     >()
@@ -63,7 +63,10 @@ describe('statements', () => {
       blockOnDead: true,
       topics: ['t'],
     })
-    expect(claim.values).toEqual(['r1', 500, 10, ['t'], true])
+    expect(claim.values).toEqual(['r1', 500, 10, ['t'], true, null, 10 * CLAIM_WINDOW_FACTOR])
+    expect(
+      claimBatch({ table, relayId: 'r1', limit: 10, leaseMs: 500, blockOnDead: true, after: '42' }).values[5],
+    ).toBe('42')
     expect(claim.text).toContain('UPDATE "app"."outbox" AS c')
     expect(claim.text).toContain('FOR UPDATE OF o SKIP LOCKED')
     expect(claim.text).toContain('o.txid < snap.xmin')
