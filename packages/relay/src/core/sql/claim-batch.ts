@@ -31,7 +31,7 @@ export interface ClaimBatchParams {
   /** Only claim rows of these topics (all topics when undefined or empty). */
   topics?: string[] | undefined
   /**
-   * Look only at rows after this `seq` (decimal string): the `windowEnd` of a previous claim
+   * Look only at rows after this `seq` (decimal string): the `window_end` of a previous claim
    * whose whole window was held back. Every pending row up to it then holds its key.
    */
   after?: string | undefined
@@ -42,7 +42,7 @@ export const CLAIM_WINDOW_FACTOR = 2
 
 /**
  * A row of the claim's result: a claimed row, or (`id` null) the sign that the claim's whole
- * window was full and held back, so claimable rows may lie after `windowEnd`.
+ * window was full and held back, so claimable rows may lie after `window_end`.
  */
 export type ClaimResultRow =
   | (ClaimedRow & { window_end: null })
@@ -128,7 +128,9 @@ export type ClaimResultRow =
  *    behind a leased or failed row never hides other keys' rows from the relay.
  *
  * Times use `statement_timestamp()`, not `now()`: `now()` is the transaction start, which is
- * before the (possibly waited-for) advisory lock.
+ * before the (possibly waited-for) advisory lock. `id = ANY(ARRAY(subquery))` rather than
+ * `id IN (subquery)`: with IN the planner may hash the picked ids and seq-scan the whole table
+ * to find them again; an array is looked up through the primary key.
  *
  * @param params.limit - batch size (LIMIT)
  * @param params.leaseMs - lease length in milliseconds
