@@ -141,7 +141,8 @@ describe('POST /drain with real Postgres and Kafka', () => {
       Array.from({ length: total }, (_, i) => ({ topic, key: `k${i % 50}`, payload: { i } })),
     )
     // Four app instances (four relays), each with its own engine, sharing the database and broker.
-    const apps = Array.from({ length: 4 }, () => relay({ batchSize: 100 }).app)
+    // A batch covers 10 of the 50 keys, so batches of different relays can be in flight at once.
+    const apps = Array.from({ length: 4 }, () => relay({ batchSize: 10 }).app)
     const results: DrainResult[] = []
     for (let round = 0; round < 40; round++) {
       const responses = await Promise.all(

@@ -17,7 +17,7 @@ import pg from 'pg'
  *   own, shorter wait (see the engine).
  * - `idleInTransactionMs`: the server ends a relay session that sits idle inside a transaction
  *   (`idle_in_transaction_session_timeout`): a frozen or partitioned relay holding the claim lock
- *   loses it after this long, and the other relays go on.
+ *   and its claim's row locks loses them after this long.
  * - `keepAliveMs`: TCP keepalive idle time on both ends; a peer that vanished without closing the
  *   connection is detected within about this plus 3 probes 5 s apart.
  */

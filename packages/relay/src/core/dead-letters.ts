@@ -100,8 +100,8 @@ export type DeadSelection = { ids: string[] } | { topics: string[] } | { all: tr
 
 /**
  * Retries (back to pending, attempts 0, due now) or discards (deletes) the selected dead rows,
- * in one transaction under the claim lock: both make later rows of the same keys claimable, so
- * they are serialised with claims like the engine's own failure marks.
+ * in one transaction under the (shared) claim lock: both make later rows of the same keys
+ * claimable, like the engine's own failure marks.
  *
  * @param params.lockTimeoutMs - longest wait for the claim lock (and idle time in the transaction)
  * @returns how many rows were retried or discarded

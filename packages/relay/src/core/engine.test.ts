@@ -25,7 +25,7 @@ describe('createEngine', () => {
     )
   })
 
-  it('Should run the claim in a transaction after the advisory lock and stop when nothing is claimable', async () => {
+  it('Should run the claim in a transaction after the shared claim lock and stop when nothing is claimable', async () => {
     const log: string[] = []
     const engine = createEngine({ pool: fakePool(log), publisher, options: { relayId: 'r1' } })
     const result = await engine.drain()

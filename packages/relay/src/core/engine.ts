@@ -30,7 +30,7 @@ import {
 } from './options.js'
 import type { Publisher } from './publisher.js'
 import { settleBatch } from './settle.js'
-import { type ClaimedRow, claimBatch } from './sql/claim-batch.js'
+import { type ClaimedRow, type ClaimResultRow, claimBatch } from './sql/claim-batch.js'
 import { deletePublished } from './sql/delete-published.js'
 import { lockClaimsBounded } from './sql/lock.js'
 import { type FailedRow, markFailed } from './sql/mark-failed.js'
@@ -114,6 +114,8 @@ export interface EngineCounters {
 const MIN_BATCH_MS = 50
 /** Longest single wait for the claim lock; a drain re-checks its budget and signal in between. */
 const LOCK_WAIT_SLICE_MS = 1_000
+/** Claims in a row that found every candidate taken by concurrent claims before a batch gives up. */
+const MAX_CONTENDED_CLAIMS = 10
 
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -246,17 +248,14 @@ export function createEngine(args: CreateEngineArgs): Engine {
     return delay
   }
 
-  /**
-   * Claims up to `limit` rows, waiting at most `lockWaitMs` for the claim lock; `'busy'` when the
-   * lock did not come in time (the caller decides whether to try again).
-   */
   /** The end of the queue of this engine's claims (see {@link claimTurn}). */
   let claimQueue: Promise<void> = Promise.resolve()
 
   /**
-   * Claims of one engine wait their turn in process, not in PostgreSQL: the claim lock serialises
-   * them anyway, and a drain queued here holds no pooled connection (which marks and counts of
-   * other drains need) and can give up at its deadline. Resolves to a release function, or
+   * Claims of one engine wait their turn in process: claims of one process running at once would
+   * only find each other's rows locked (claims of different relays run in parallel), and a drain
+   * queued here holds no pooled connection (which marks and counts of other drains need) and can
+   * give up at its deadline. Resolves to a release function, or
    * undefined when the turn did not come within `waitMs`.
    */
   async function claimTurn(waitMs: number): Promise<(() => void) | undefined> {
@@ -279,6 +278,10 @@ export function createEngine(args: CreateEngineArgs): Engine {
     return undefined
   }
 
+  /**
+   * Claims up to `limit` rows, waiting at most `lockWaitMs` for this engine's turn and the shared
+   * claim lock; `'busy'` when they did not come in time (the caller decides whether to try again).
+   */
   async function claim(
     limit: number,
     topics: string[] | undefined,
@@ -291,7 +294,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
     try {
       const left = lockWaitMs - (performance.now() - queuedAt)
       if (left < 1) return 'busy'
-      const rows = await claimLocked(
+      const rows = await claimInTurn(
         limit,
         topics,
         left,
@@ -303,14 +306,42 @@ export function createEngine(args: CreateEngineArgs): Engine {
     }
   }
 
-  async function claimLocked(
+  async function claimInTurn(
     limit: number,
     topics: string[] | undefined,
     lockWaitMs: number,
     claimTimeoutMs: number | undefined,
   ): Promise<ClaimedRow[] | 'busy'> {
-    if (claimTimeoutMs !== undefined && claimTimeoutMs < 1) return []
-    let rows: ClaimedRow[]
+    const started = performance.now()
+    // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
+    let after: string | undefined
+    let contended = 0
+    for (;;) {
+      const timeLeft =
+        claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - started)
+      if (timeLeft !== undefined && timeLeft < 1) return []
+      const result = await claimOnce(limit, topics, after, lockWaitMs, timeLeft)
+      if (result === 'busy' || Array.isArray(result)) return result
+      if (result.after !== undefined) after = result.after
+      else if (++contended > MAX_CONTENDED_CLAIMS) return []
+      // Every candidate was taken by a concurrent claim: let it commit, then look again.
+      else await new Promise((resolve) => setTimeout(resolve, 1 + Math.floor(random() * 5)))
+    }
+  }
+
+  /**
+   * One claim statement in a transaction of its own (so rows it locked and passed over are free
+   * again when it ends). Rows, `'busy'`, or where to look next: `after` a window held back
+   * entirely, or `{}` when concurrent claims took every candidate.
+   */
+  async function claimOnce(
+    limit: number,
+    topics: string[] | undefined,
+    after: string | undefined,
+    lockWaitMs: number,
+    claimTimeoutMs: number | undefined,
+  ): Promise<ClaimedRow[] | 'busy' | { after?: string }> {
+    let rows: ClaimResultRow[]
     try {
       rows = await withTransaction(pool, async (client) => {
         await run(
@@ -321,27 +352,16 @@ export function createEngine(args: CreateEngineArgs): Engine {
             statementTimeoutMs: claimTimeoutMs,
           }),
         )
-        // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
-        let after: string | undefined
-        const started = performance.now()
-        for (;;) {
-          if (
-            after !== undefined &&
-            claimTimeoutMs !== undefined &&
-            performance.now() - started >= claimTimeoutMs
-          )
-            return []
-          const result = await run(
-            client,
-            claimBatch({ table, relayId, limit, leaseMs: options.leaseMs, blockOnDead, topics, after }),
-          )
-          const [first] = result.rows
-          if (first?.id === null && first.window_end !== null) {
-            after = first.window_end
-            continue
-          }
-          return result.rows.filter((row): row is ClaimedRow & { window_end: null } => row.id !== null)
-        }
+        const claim = claimBatch({
+          table,
+          relayId,
+          limit,
+          leaseMs: options.leaseMs,
+          blockOnDead,
+          topics,
+          after,
+        })
+        return (await run(client, claim)).rows
       })
     } catch (error) {
       if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'
@@ -349,11 +369,15 @@ export function createEngine(args: CreateEngineArgs): Engine {
       if (claimTimeoutMs !== undefined && sqlState(error) === QUERY_CANCELED) return []
       throw databaseError('claim', error)
     }
+    const [first] = rows
+    if (first?.id === null) return first.window_end === null ? {} : { after: first.window_end }
     // UPDATE … RETURNING does not keep the subquery's order.
-    return rows.sort((a, b) => {
-      const d = BigInt(a.seq) - BigInt(b.seq)
-      return d < 0n ? -1 : d > 0n ? 1 : 0
-    })
+    return rows
+      .filter((row): row is ClaimedRow & { window_end: null; contended: false } => row.id !== null)
+      .sort((a, b) => {
+        const d = BigInt(a.seq) - BigInt(b.seq)
+        return d < 0n ? -1 : d > 0n ? 1 : 0
+      })
   }
 
   /**
@@ -439,7 +463,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
             )
           ).rowCount ?? 0
     } else {
-      // Failure marks and releases make rows claimable again: take the claim lock (see lock.ts).
+      // Failure marks and releases make rows claimable again: under the shared claim lock (lock.ts).
       try {
         marked = await withTransaction(pool, async (client) => {
           await run(
@@ -555,7 +579,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
           if (budget !== undefined) break
           throw new RelayError(
             'RELAY_DATABASE',
-            `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it`,
+            `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it exclusively`,
           )
         }
         const limit = Math.min(options.batchSize, (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed)

@@ -70,14 +70,14 @@ export const engineOptionsSchema = z
       .prefault({}),
     /**
      * How long one drain waits in total for the claim lock before it fails (a drain with a budget
-     * stops at its budget instead). The lock is held for milliseconds by a live relay, and for at
-     * most `idleInTransactionMs` by a frozen one.
+     * stops at its budget instead). Relays take it shared, so only a session holding it
+     * exclusively (see `CLAIM_LOCK_KEY`) makes them wait.
      */
     lockWaitMs: z.number().int().min(1).max(3_600_000).default(30_000),
     /**
      * The server ends a relay session idle inside the claim transaction for longer than this
      * (`idle_in_transaction_session_timeout`, set on each claim transaction): a frozen or
-     * partitioned relay loses the claim lock after this long.
+     * partitioned relay loses the claim lock and the row locks of its claim after this long.
      */
     idleInTransactionMs: z.number().int().min(100).max(3_600_000).default(5_000),
     backoff: z

@@ -74,7 +74,7 @@ describe('statements', () => {
       claimBatch({ table, relayId: 'r', limit: 1, leaseMs: 1, blockOnDead: false, topics: [] }).values[3],
     ).toBeNull()
 
-    expect(lockClaims().text).toBe('SELECT pg_advisory_xact_lock($1::bigint)')
+    expect(lockClaims().text).toBe('SELECT pg_advisory_xact_lock_shared($1::bigint)')
     expect(markPublished({ table, relayId: 'r1', ids: ['a'] })).toMatchObject({ values: [['a'], 'r1'] })
     expect(markPublished({ table, relayId: 'r1', ids: [] }).text).toContain('locked_by = $2')
     expect(releaseRows({ table, relayId: 'r1', ids: ['a'] }).text).toContain('locked_by = $2')

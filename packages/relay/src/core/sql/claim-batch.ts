@@ -41,62 +41,76 @@ export interface ClaimBatchParams {
 export const CLAIM_WINDOW_FACTOR = 2
 
 /**
- * A row of the claim's result: a claimed row, or (`id` null) the sign that the claim's whole
- * window was full and held back, so claimable rows may lie after `window_end`.
+ * A row of the claim's result: a claimed row, or (`id` null) why nothing was: the claim's whole
+ * window was full and held back, so claimable rows may lie after `window_end`; or concurrent
+ * claims took every candidate (`contended`).
  */
 export type ClaimResultRow =
-  | (ClaimedRow & { window_end: null })
-  | ({ [K in keyof ClaimedRow]: null } & { window_end: string })
+  | (ClaimedRow & { window_end: null; contended: false })
+  | ({ [K in keyof ClaimedRow]: null } & { window_end: string; contended: false })
+  | ({ [K in keyof ClaimedRow]: null } & { window_end: null; contended: true })
 
 /**
- * The claim UPDATE. Run it in a transaction right after {@link lockClaims}.
+ * The claim UPDATE. Run it in a transaction of its own, right after `lockClaimsBounded` (lock.ts;
+ * shared: claims of many relays run at once).
  *
  * What we guarantee: for one topic + key, Kafka receives events in `seq` order, and for writes
  * that conflict (the second transaction touches the same aggregate row, so it waits for the first
  * one's row lock before inserting its outbox row) `seq` order is commit order. The relay keeps it
- * with many relays, retries and crashes like this:
+ * with many relays claiming at once, retries and crashes like this:
  *
- * 1. **One claimer at a time.** Every relay takes the same transaction-scoped advisory lock before
- *    this statement, so claims never interleave and each claim sees the outcome of the previous
- *    ones (the lock is taken in a separate statement, so this statement's snapshot is newer than
- *    the lock). Claims are a few indexed scans over a bounded window, so the lock is held for
- *    milliseconds; the slow part, publishing, runs outside it and in parallel across relays.
+ * 1. **The window (`seen`).** A row is *eligible* when it is pending, due (`available_at`), not
+ *    leased and old enough (see 4). The claim looks at the first `limit × CLAIM_WINDOW_FACTOR`
+ *    eligible rows in `seq` order after `after` (all rows when unset), as this statement's
+ *    snapshot shows them; the window ends at the largest `seq` it holds (`edge`).
  *
- * 2. **The window (`seen`).** A row is *eligible* when it is pending, due (`available_at`), not
- *    leased and old enough (see 3). The claim looks at the first `limit × CLAIM_WINDOW_FACTOR`
- *    eligible rows in `seq` order after `after` (all rows when unset); the window ends at the
- *    largest `seq` it holds (`edge`).
- *
- * 3. **Head-of-line per key.** A row `s` of the window is claimable only if no EARLIER row `e` of
- *    the same topic + aggregateid is unfinished and out of our hands. Every such `e` is found
- *    without scanning the key's backlog:
- *      - `e` pending but not eligible (leased elsewhere or by an earlier batch of ours, waiting
- *        for a retry, too young): `e.seq < s.seq <= edge`, so the `held` scan of pending rows
- *        below `edge` finds it (per key, its smallest seq);
- *      - `e` pending, eligible, at or before `after` (a row of an earlier window): `held` counts
- *        every pending row up to `after` as holding its key (it may have become claimable since
- *        that window was looked at);
+ * 2. **Head-of-line per key, in the snapshot (`cand`).** A row `s` of the window is a candidate
+ *    only if no EARLIER row `e` of the same topic + aggregateid is unfinished and out of our
+ *    hands in the snapshot. Every such `e` is found without scanning the key's backlog:
+ *      - `e` pending but not eligible (leased, waiting for a retry, too young), after `after`:
+ *        `e.seq < s.seq <= edge`, so the `held` scan of the pending rows between `after` and
+ *        `edge` finds it (per key, its smallest seq);
+ *      - `e` pending, at or before `after` (a row of an earlier window, held back then or since
+ *        become claimable): every such row holds its key; `held` probes, per key of the window,
+ *        the key's first pending row up to `after` (same index as `dead` below), so a claim far
+ *        into a held backlog never rescans the rows it has passed;
  *      - `e` pending, eligible, after `after`: then `e` is in the window too (the window is a
- *        prefix of the eligible rows in `seq` order), and is not itself held back (whatever holds
- *        `e` is earlier than `s` and holds `s` as well); it is claimed in this batch ahead of
- *        `s`, since the lock takes rows in `seq` order under the LIMIT. The only rows SKIP LOCKED
- *        passes over are being marked published (5): already in Kafka;
+ *        prefix of the eligible rows in `seq` order) and a candidate itself (whatever holds `e`
+ *        is earlier than `s` and holds `s` as well); 3 decides whether we get it;
  *      - `e` dead and the policy is 'block-key': the `dead` probe walks, per key of the window,
  *        the key's unfinished rows below the key's last windowed `seq` (index
  *        `(topic, aggregateid, seq) WHERE status <> 'published'`): rows in or before the window,
  *        never the key's backlog after it.
+ *    The cost of a claim grows with the window and the rows before it that are in flight or
+ *    waiting, not with any key's backlog.
+ *
+ * 3. **Concurrent claims (`locked`, `lost`, `more`).** The snapshot is a moment old: another
+ *    relay's claim may hold candidates row-locked (still running) or may have leased them since
+ *    (committed after our snapshot). So the candidates are locked in `seq` order (the sort runs
+ *    below the row locking, then the LIMIT) with `FOR UPDATE SKIP LOCKED`, and the lock re-checks
+ *    eligibility on each row's newest version. A candidate below the last row we locked that we
+ *    did not lock was skipped (row-locked by someone else) or failed the re-check (leased, marked
+ *    or released by someone else since): it is *lost*, and it holds back every later row of its
+ *    key, which we then leave alone even though we locked them (`kept` is the rest).
+ *    Rows of lost keys may have used up the LIMIT, so when fewer than `limit` were kept a second
+ *    round (`more`) locks, the same way, the candidates after the first round's last row whose
+ *    keys lost nothing, and drops the rows behind its own lost ones (`lost_more`). The batch is
+ *    the first `limit` rows kept by either round. Everything that can make a held row
+ *    claimable again (a failure mark, a release, an expired lease) is an UPDATE of that row or a
+ *    time, so a claim either sees it in its snapshot (2) or meets it at the lock; no row turns
+ *    from unfinished to published except by a mark-published of rows already in Kafka. Rows
+ *    locked and left alone are free again at COMMIT.
  *    The relay sends a batch with one awaited, idempotent `sendBatch`, and a key always maps to
  *    one partition, so in-batch order is kept; on failure every row of the batch counts as
- *    unpublished (see `settle.ts`). The cost of a claim grows with the window and the rows
- *    before it that are in flight or waiting, not with any key's backlog.
+ *    unpublished (see `settle.ts`).
  *
  * 4. **Open transactions are never overtaken (`txid < xmin`).** `seq` is taken at INSERT, not at
  *    commit, so a slow transaction can hold seq 5 while seq 6 commits. Rows of transactions still
- *    running are invisible, so the checks of 3 cannot see them. We therefore only claim rows
+ *    running are invisible, so the checks of 2 cannot see them. We therefore only claim rows
  *    whose transaction id is below `xmin`, the oldest transaction that was running when this
  *    statement's snapshot was taken and may belong to THIS database: every transaction that got
  *    its id earlier has ended, so its rows are either visible now or rolled back. A visible row
- *    that is still too young holds back the later rows of its key (3, `held`).
+ *    that is still too young holds back the later rows of its key (2, `held`).
  *    `xmin` is computed from the snapshot's in-progress list (`pg_snapshot_xip`), skipping the
  *    xids that `pg_stat_activity` positively shows running in ANOTHER database (a transaction
  *    can only write its own database, and an xid's database never changes, so this is safe even
@@ -112,20 +126,17 @@ export type ClaimResultRow =
  *
  * 5. **Leases and crashes.** A claimed row gets `locked_by` + `locked_until`; a crashed relay's
  *    rows become claimable again when the lease expires (no separate sweeper is needed), and
- *    until then they hold back later rows of their keys (3). Mark statements check
+ *    until then they hold back later rows of their keys (2). Mark statements check
  *    `locked_by = me`, so a relay whose lease expired and was reclaimed cannot clobber the new
  *    owner. Lease expiry while a relay is still publishing is indistinguishable from a crash:
- *    keep `leaseMs` well above the producer's send timeout. `FOR UPDATE SKIP LOCKED` locks the
- *    chosen rows without waiting; because of (1), the only other writers that can hold row locks
- *    on pending rows are mark-published statements (rows already in Kafka, so skipping them
- *    cannot reorder anything); failure marks, which make rows claimable again, take the claim
- *    lock too. The locking subquery repeats the eligibility test, so a row changed between the
- *    snapshot and its lock is re-checked on its newest version.
+ *    keep `leaseMs` well above the producer's send timeout.
  *
- * 6. **A window held back entirely.** When the window was full and nothing in it was claimed,
- *    the result is one row with `id` null and `window_end`: the caller claims again with
- *    `after = window_end` (by 3, the rows up to it then hold their keys), so a long key held
- *    behind a leased or failed row never hides other keys' rows from the relay.
+ * 6. **Nothing claimed.** When the window was full and nothing in it was claimed, the result is
+ *    one row with `id` null and `window_end`: the caller claims again with `after = window_end`
+ *    (by 2, the rows up to it then hold their keys), so a long key held behind a leased or
+ *    failed row never hides other keys' rows from the relay. When the window was not full but
+ *    concurrent claims took every candidate, the row says `contended`: the caller waits a few
+ *    milliseconds for them to commit and claims again.
  *
  * Times use `statement_timestamp()`, not `now()`: `now()` is the transaction start, which is
  * before the (possibly waited-for) advisory lock. `id = ANY(ARRAY(subquery))` rather than
@@ -142,6 +153,17 @@ export function claimBatch(params: ClaimBatchParams): SqlStatement<ClaimResultRo
   const topics = params.topics && params.topics.length > 0 ? params.topics : null
   const eligible = (r: string) =>
     `${r}.available_at <= snap.ts AND (${r}.locked_until IS NULL OR ${r}.locked_until < snap.ts) AND ${r}.txid < snap.xmin`
+  /** Up to `limit` of the rows `ids` selects that are still eligible, row-locked in `seq` order. */
+  const lockInSeqOrder = (ids: string) => `
+  SELECT o.id, o.seq, o.topic, o.aggregateid
+  FROM ${t} AS o, snap
+  WHERE o.id = ANY(ARRAY(${ids}))
+    AND o.status = 'pending'
+    AND ${eligible('o')}
+  ORDER BY o.seq
+  LIMIT $3
+  FOR UPDATE OF o SKIP LOCKED
+`
   const text = `WITH snap AS MATERIALIZED (
   SELECT statement_timestamp() AS ts, coalesce(
     (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
@@ -168,9 +190,20 @@ held AS MATERIALIZED (
   FROM ${t} AS h, snap, edge
   WHERE h.status = 'pending'
     AND h.seq < edge.seq
+    AND ($6::bigint IS NULL OR h.seq > $6::bigint)
     AND ($4::text[] IS NULL OR h.topic = ANY($4::text[]))
-    AND (($6::bigint IS NOT NULL AND h.seq <= $6::bigint) OR NOT (${eligible('h')}))
+    AND NOT (${eligible('h')})
   GROUP BY h.topic, h.aggregateid
+  UNION ALL
+  SELECT k.topic, k.aggregateid, b.seq
+  FROM (SELECT DISTINCT topic, aggregateid FROM seen WHERE $6::bigint IS NOT NULL) AS k
+  CROSS JOIN LATERAL (
+    SELECT e.seq FROM ${t} AS e
+    WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq <= $6::bigint
+      AND e.status <> 'published' AND e.status = 'pending'
+    ORDER BY e.seq
+    LIMIT 1
+  ) AS b
 ),
 dead AS MATERIALIZED (
   SELECT k.topic, k.aggregateid, d.seq
@@ -183,35 +216,63 @@ dead AS MATERIALIZED (
     LIMIT 1
   ) AS d
 ),
-cand AS (
-  SELECT s.id FROM seen AS s
+cand AS MATERIALIZED (
+  SELECT s.id, s.seq, s.topic, s.aggregateid FROM seen AS s
   WHERE NOT EXISTS (
       SELECT 1 FROM held AS h WHERE h.topic = s.topic AND h.aggregateid = s.aggregateid AND h.seq < s.seq)
     AND NOT EXISTS (
       SELECT 1 FROM dead AS d WHERE d.topic = s.topic AND d.aggregateid = s.aggregateid AND d.seq < s.seq)
 ),
+locked AS MATERIALIZED (${lockInSeqOrder('SELECT id FROM cand')}),
+lost AS MATERIALIZED (
+  SELECT c.topic, c.aggregateid, min(c.seq) AS seq
+  FROM cand AS c
+  WHERE c.seq < (SELECT max(seq) FROM locked)
+    AND NOT EXISTS (SELECT 1 FROM locked AS l WHERE l.id = c.id)
+  GROUP BY c.topic, c.aggregateid
+),
+kept AS MATERIALIZED (
+  SELECT l.id, l.seq FROM locked AS l
+  WHERE NOT EXISTS (
+    SELECT 1 FROM lost AS x WHERE x.topic = l.topic AND x.aggregateid = l.aggregateid AND x.seq < l.seq)
+),
+more AS MATERIALIZED (${lockInSeqOrder(
+    `SELECT c.id FROM cand AS c
+      WHERE c.seq > (SELECT max(seq) FROM locked) AND (SELECT count(*) FROM kept) < $3
+        AND NOT EXISTS (SELECT 1 FROM lost AS x WHERE x.topic = c.topic AND x.aggregateid = c.aggregateid)`,
+  )}),
+lost_more AS MATERIALIZED (
+  SELECT c.topic, c.aggregateid, min(c.seq) AS seq
+  FROM cand AS c
+  WHERE c.seq > (SELECT max(seq) FROM locked) AND c.seq < (SELECT max(seq) FROM more)
+    AND NOT EXISTS (SELECT 1 FROM more AS m WHERE m.id = c.id)
+  GROUP BY c.topic, c.aggregateid
+),
 claimed AS (
   UPDATE ${t} AS c
   SET locked_by = $1, locked_until = (SELECT ts FROM snap) + $2::integer * interval '1 millisecond'
   WHERE c.id = ANY(ARRAY(
-    SELECT o.id
-    FROM ${t} AS o, snap
-    WHERE o.id = ANY(ARRAY(SELECT id FROM cand))
-      AND o.status = 'pending'
-      AND ${eligible('o')}
-    ORDER BY o.seq
+    SELECT id FROM (
+      SELECT id, seq FROM kept
+      UNION ALL
+      SELECT m.id, m.seq FROM more AS m
+      WHERE NOT EXISTS (
+        SELECT 1 FROM lost_more AS x WHERE x.topic = m.topic AND x.aggregateid = m.aggregateid AND x.seq < m.seq)
+    ) AS k
+    ORDER BY seq
     LIMIT $3
-    FOR UPDATE OF o SKIP LOCKED
   ))
   RETURNING c.id, c.aggregatetype, c.aggregateid, c.type, c.topic, c.payload::text AS payload, c.headers,
     c.attempts, c.seq::text AS seq
 )
-SELECT id, aggregatetype, aggregateid, type, topic, payload, headers, attempts, seq, NULL::text AS window_end
+SELECT id, aggregatetype, aggregateid, type, topic, payload, headers, attempts, seq,
+  NULL::text AS window_end, false AS contended
 FROM claimed
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, edge.seq::text
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  CASE WHEN edge.n >= $7 THEN edge.seq::text END, edge.n < $7
 FROM edge
-WHERE edge.n >= $7 AND NOT EXISTS (SELECT 1 FROM claimed)`
+WHERE NOT EXISTS (SELECT 1 FROM claimed) AND (edge.n >= $7 OR EXISTS (SELECT 1 FROM cand))`
   return {
     text,
     values: [

@@ -111,7 +111,7 @@ export interface DeadRowsWhere {
 /**
  * Operator action: deletes dead rows for good, the given ids, the given topics, or (both
  * undefined) every dead row. Only `dead` rows go. Deleting a dead row lets the later rows of its
- * key through under `deadLetterPolicy: 'block-key'`, so run it under the claim lock, like
+ * key through under `deadLetterPolicy: 'block-key'`, so run it under the (shared) claim lock, like
  * `retryDead`. `rowCount` is the number of rows deleted.
  *
  * @example

@@ -1,25 +1,29 @@
 /**
- * The advisory lock that serialises claims (and failure marks) across relays.
+ * The claim lock: relays take it SHARED around claims and failure marks, so they run in parallel;
+ * a session holding it exclusively pauses them all.
  * @module
  */
 import type { SqlStatement } from '../db.js'
 
 /**
- * The key of the transaction-scoped advisory lock every relay takes before claiming.
+ * The key of the transaction-scoped advisory lock every relay takes, shared, before claiming and
+ * before a failure mark. Claims need no exclusion from each other (see `claimBatch`). Holding it
+ * EXCLUSIVELY (`SELECT pg_advisory_lock(122511226139000)`) pauses every relay's claims and failure
+ * marks (each waits up to its `lockWaitMs`); relays of earlier versions took it exclusively around
+ * claims, which assumed no concurrent claimer, so during a rolling upgrade they and the new relays
+ * exclude each other instead of breaking that assumption.
  * 0x6f7574626f78 is "outbox" in ASCII; any constant works as long as all relays share it. It is a
  * string because it is a bigint.
  */
 export const CLAIM_LOCK_KEY = '122511226139000'
 
 /**
- * `SELECT pg_advisory_xact_lock(key)`: must run as its OWN statement, before the claim, inside the
- * claim's transaction. In READ COMMITTED each statement takes a fresh snapshot, so the claim that
- * follows sees every claim and every failure mark committed before it got the lock. (Inside one
- * statement the snapshot would predate the wait and the serialisation would be useless.)
+ * `SELECT pg_advisory_xact_lock_shared(key)`: run it as its OWN statement, before the claim, inside
+ * the claim's transaction, so the claim's snapshot is taken after any exclusive holder let go.
  * The lock is released at COMMIT/ROLLBACK, so a crashed relay cannot hold it.
  */
 export function lockClaims(key: string = CLAIM_LOCK_KEY): SqlStatement<unknown> {
-  return { text: 'SELECT pg_advisory_xact_lock($1::bigint)', values: [key] }
+  return { text: 'SELECT pg_advisory_xact_lock_shared($1::bigint)', values: [key] }
 }
 
 /** Bounds of a claim-lock holder and waiter (see {@link lockClaimsBounded}). */
@@ -35,11 +39,12 @@ export interface ClaimLockBounds {
 /**
  * {@link lockClaims} with both ends bounded, for the first statement of a claim transaction:
  * `set_config(…, true)` (transaction-local) sets `lock_timeout` and
- * `idle_in_transaction_session_timeout`, then the lock is taken, in one statement (the target
+ * `idle_in_transaction_session_timeout`, then the shared lock is taken, in one statement (the target
  * list is evaluated left to right, and both settings are read when the wait or the idleness
- * begins). So a waiter never queues behind a holder for longer than `lockTimeoutMs`, and a holder
- * that stops talking (frozen process, paused VM, network partition) is cut off by the server after
- * `idleInTransactionMs`, which releases the lock. Works on any pool, whatever its own settings.
+ * begins). So a waiter never queues behind an exclusive holder for longer than `lockTimeoutMs`,
+ * and a relay that stops talking inside its claim transaction (frozen process, paused VM, network
+ * partition) is cut off by the server after `idleInTransactionMs`, which frees the rows it had
+ * row-locked and the lock. Works on any pool, whatever its own settings.
  *
  * @example
  * lockClaimsBounded({ lockTimeoutMs: 1000, idleInTransactionMs: 5000 })
@@ -53,7 +58,7 @@ export function lockClaimsBounded(
     bounds.statementTimeoutMs === undefined ? '' : `, set_config('statement_timeout', $4, true)`
   return {
     text: `SELECT set_config('lock_timeout', $2, true), set_config('idle_in_transaction_session_timeout', $3, true)${statement},
-  pg_advisory_xact_lock($1::bigint)`,
+  pg_advisory_xact_lock_shared($1::bigint)`,
     values: [
       key,
       ms(bounds.lockTimeoutMs),

@@ -20,7 +20,8 @@ export interface FailedRow {
  * `available_at` is the time it died: retention of dead rows counts from it). The backoff (with jitter) and the
  * dead decision are computed by the engine, which knows `attempts` from the claim and owns the
  * rows. `locked_by = relayId` keeps a relay whose lease was taken over from touching the new
- * owner's rows. Run it under the claim lock (see `lock.ts`): it makes rows claimable again.
+ * owner's rows. It makes rows claimable again, so run it under the claim lock (shared, see
+ * `lock.ts`): a session holding that lock exclusively keeps such statements out.
  *
  * @example
  * markFailed({ table: 'outbox_event', relayId: 'r1', rows: [{ id, status: 'pending', delayMs: 1000, error: 'timeout' }] })

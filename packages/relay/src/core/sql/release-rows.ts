@@ -9,7 +9,7 @@ import { quoteTable } from './table.js'
  * Clears the lease of rows we claimed but deliberately did not publish: later rows of a key whose
  * earlier row just failed in the same batch (publishing them would overtake it). They become
  * claimable again, and the claim's head-of-line check keeps them behind the failed row. Run it
- * under the claim lock, like `markFailed`.
+ * under the (shared) claim lock, like `markFailed`.
  *
  * @example
  * releaseRows({ table: 'outbox_event', relayId: 'r1', ids })
@@ -26,7 +26,7 @@ WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
 /**
  * Puts rows back for a later retry WITHOUT counting an attempt: their send failed because of the
  * broker or the network, not because of them. `available_at = now + delayMs` (the relay's pause),
- * `last_error` records why; the lease is cleared. Run it under the claim lock, like `markFailed`.
+ * `last_error` records why; the lease is cleared. Run it under the (shared) claim lock, like `markFailed`.
  *
  * @example
  * deferRows({ table: 'outbox_event', relayId: 'r1', ids, delayMs: 2000, error: 'broker unreachable' })

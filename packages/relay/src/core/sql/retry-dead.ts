@@ -12,7 +12,7 @@ import { quoteTable } from './table.js'
  * died until it is published. Only `dead` rows change, so retrying an id twice (or an id that is
  * pending or published) is a no-op; `rowCount` is the number of rows revived.
  *
- * This makes rows claimable again, so run it under the claim lock (see `lock.ts`), like the
+ * This makes rows claimable again, so run it under the (shared) claim lock (see `lock.ts`), like the
  * engine's failure marks. Under `deadLetterPolicy: 'block-key'` the revived row still comes
  * first in its key; under `'continue'` later rows of its key may already be published, so the
  * consumer receives it late.
