@@ -41,6 +41,7 @@ describe('the generated Prisma client on the migrated schema', () => {
 describe('prisma/migrations', () => {
   it.each([
     ['extension', '20261122000000_outbox_event'],
+    ['extension', '20261202000000_outbox_dead_key_idx'],
     ['consumer', '20261122000200_outbox_inbox'],
     ['consumer', '20261201000200_inbox_failed'],
   ])('ships the %s package migration %s unchanged', async (pkg, folder) => {

@@ -27,20 +27,23 @@ describe('applyMigrations', () => {
   it('applies each folder once and records it the way prisma migrate deploy does', async () => {
     db = await createTestDatabase({ migrations: [OUTBOX_MIGRATIONS] })
     const { rows } = await db.pool.query(
-      'SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM _prisma_migrations',
+      'SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM _prisma_migrations ORDER BY migration_name',
     )
-    const sql = await readFile(join(OUTBOX_MIGRATIONS, '20261122000000_outbox_event', 'migration.sql'))
-    expect(rows).toEqual([
-      {
-        migration_name: '20261122000000_outbox_event',
+    const folders = ['20261122000000_outbox_event', '20261202000000_outbox_dead_key_idx']
+    const expected = []
+    for (const folder of folders) {
+      const sql = await readFile(join(OUTBOX_MIGRATIONS, folder, 'migration.sql'))
+      expected.push({
+        migration_name: folder,
         checksum: createHash('sha256').update(sql).digest('hex'),
         finished_at: expect.any(Date),
         applied_steps_count: 1,
         rolled_back_at: null,
-      },
-    ])
+      })
+    }
+    expect(rows).toEqual(expected)
     const again = await applyMigrations(db.url, [OUTBOX_MIGRATIONS])
-    expect(again).toEqual({ applied: [], skipped: ['20261122000000_outbox_event'] })
+    expect(again).toEqual({ applied: [], skipped: folders })
     const table = await db.pool.query("SELECT to_regclass('outbox_event') AS t")
     expect(table.rows[0].t).toBe('outbox_event')
   })

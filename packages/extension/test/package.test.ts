@@ -2,7 +2,7 @@
  * The published shape: every path package.json points at exists after `npm run build`, and each
  * entry point loads. Run `npm run build` (or `npm run generate`) first.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
@@ -59,8 +59,14 @@ describe('package.json', () => {
       outboxMigrationSql(): string
       outboxModelPrisma(): string
     }
+    // Every migration folder, in order, joined by a newline.
+    const folders = readdirSync(`${root}/prisma/migrations`, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort()
+    expect(folders.length).toBeGreaterThan(1)
     expect(sql.outboxMigrationSql()).toBe(
-      readFileSync(`${root}/prisma/migrations/20261122000000_outbox_event/migration.sql`, 'utf8'),
+      folders.map((f) => readFileSync(`${root}/prisma/migrations/${f}/migration.sql`, 'utf8')).join('\n'),
     )
     expect(sql.outboxModelPrisma()).toBe(readFileSync(`${root}/prisma/outbox.prisma`, 'utf8'))
   })

@@ -55,6 +55,7 @@ describe('prisma-outbox sql', () => {
         'outbox_event_pending_seq_idx',
         'outbox_event_unfinished_key_idx',
         'outbox_event_published_at_idx',
+        'outbox_event_dead_key_idx',
       ],
       present: [],
     })

@@ -72,15 +72,16 @@ export type ClaimResultRow =
  *        `edge` finds it (per key, its smallest seq);
  *      - `e` pending, at or before `after` (a row of an earlier window, held back then or since
  *        become claimable): every such row holds its key; `held` probes, per key of the window,
- *        the key's first pending row up to `after` (same index as `dead` below), so a claim far
- *        into a held backlog never rescans the rows it has passed;
+ *        the key's first pending row up to `after` (index `(topic, aggregateid, seq) WHERE
+ *        status <> 'published'`), so a claim far into a held backlog never rescans the rows it
+ *        has passed;
  *      - `e` pending, eligible, after `after`: then `e` is in the window too (the window is a
  *        prefix of the eligible rows in `seq` order) and a candidate itself (whatever holds `e`
  *        is earlier than `s` and holds `s` as well); 3 decides whether we get it;
- *      - `e` dead and the policy is 'block-key': the `dead` probe walks, per key of the window,
- *        the key's unfinished rows below the key's last windowed `seq` (index
- *        `(topic, aggregateid, seq) WHERE status <> 'published'`): rows in or before the window,
- *        never the key's backlog after it.
+ *      - `e` dead and the policy is 'block-key': the `dead` probe looks, per key of the window,
+ *        for the key's first dead row below its last windowed `seq`, in the index of dead rows
+ *        (`outbox_event_dead_key_idx`, `(topic, aggregateid, seq) WHERE status = 'dead'`; on a
+ *        table without it, PostgreSQL walks the key's unfinished rows instead: same answer).
  *    The cost of a claim grows with the window and the rows before it that are in flight or
  *    waiting, not with any key's backlog.
  *
@@ -210,8 +211,7 @@ dead AS MATERIALIZED (
   FROM (SELECT topic, aggregateid, max(seq) AS last FROM seen WHERE $5::boolean GROUP BY topic, aggregateid) AS k
   CROSS JOIN LATERAL (
     SELECT e.seq FROM ${t} AS e
-    WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq < k.last
-      AND e.status <> 'published' AND e.status = 'dead'
+    WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq < k.last AND e.status = 'dead'
     ORDER BY e.seq
     LIMIT 1
   ) AS d
