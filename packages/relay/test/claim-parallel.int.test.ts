@@ -14,7 +14,7 @@ import type pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ClaimBatchParams, type ClaimResultRow, claimBatch } from '../src/core/sql/claim-batch.js'
 import { createEngine, type KafkaPublisher } from '../src/index.js'
-import { insertRows, useRelayServices, waitClaimable } from './helpers.js'
+import { expectInsertOrderPerKey, insertRows, useRelayServices, waitClaimable } from './helpers.js'
 
 const kafka = testKafka('relay-claim-parallel-test')
 let db: TestDatabase
@@ -229,9 +229,6 @@ describe('parallel claims', () => {
     expect(after.published).toBe(20)
     const messages = await collectMessages(kafka, [topic], { count: 60, settleMs: 1_000 })
     expect(messages).toHaveLength(60)
-    for (let k = 0; k < 6; k++) {
-      const seen = messages.filter((m) => m.key === `k${k}`).map((m) => JSON.parse(m.value as string).i)
-      expect(seen).toEqual(rows.flatMap((r, i) => (r.key === `k${k}` ? [i] : [])))
-    }
+    expectInsertOrderPerKey(messages, rows)
   })
 })

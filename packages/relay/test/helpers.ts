@@ -14,7 +14,7 @@ import {
 } from '@prisma-outbox/devkit'
 import type { Kafka } from 'kafkajs'
 import type pg from 'pg'
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest'
 import {
   type DrainResult,
   type Engine,
@@ -205,5 +205,19 @@ export async function silentListener(): Promise<{ port: number; close(): Promise
         for (const s of sockets) s.destroy()
         server.close(() => resolve())
       }),
+  }
+}
+
+/**
+ * Asserts that, for every key of `rows`, the messages carry the rows' `payload.i` in the order the
+ * rows were inserted (each row's payload is `{ i: its index }`).
+ */
+export function expectInsertOrderPerKey(
+  messages: { key: string | null; value: string | Buffer | null }[],
+  rows: NewRow[],
+): void {
+  for (const key of new Set(rows.map((r) => r.key))) {
+    const seen = messages.filter((m) => m.key === key).map((m) => JSON.parse(String(m.value)).i)
+    expect(seen, `order of key ${key}`).toEqual(rows.flatMap((r, i) => (r.key === key ? [i] : [])))
   }
 }

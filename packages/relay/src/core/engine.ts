@@ -5,12 +5,12 @@
  */
 
 import { backoffDelay } from './backoff.js'
+import { createClaimer } from './claimer.js'
 import {
   databaseCall,
   databaseError,
   LOCK_NOT_AVAILABLE,
   type PoolLike,
-  QUERY_CANCELED,
   run,
   sqlState,
   withTransaction,
@@ -28,15 +28,16 @@ import {
   type ResolvedEngineOptions,
   resolveEngineOptions,
 } from './options.js'
+import { type BatchOutcome, sortOutcomes } from './outcome.js'
 import type { Publisher } from './publisher.js'
-import { settleBatch } from './settle.js'
-import { type ClaimedRow, type ClaimResultRow, claimBatch } from './sql/claim-batch.js'
+import { type SettleResult, settleBatch } from './settle.js'
+import type { ClaimedRow } from './sql/claim-batch.js'
 import { deletePublished } from './sql/delete-published.js'
 import { lockClaimsBounded } from './sql/lock.js'
-import { type FailedRow, markFailed } from './sql/mark-failed.js'
+import { markFailed } from './sql/mark-failed.js'
 import { markPublished } from './sql/mark-published.js'
 import { deferRows, releaseRows } from './sql/release-rows.js'
-import { countDue, stats as statsSql } from './sql/stats.js'
+import { countDue, stats as statsSql, type TopicStatsRow } from './sql/stats.js'
 
 /** What one drain did; also the body of `POST /drain`. */
 export interface DrainResult {
@@ -56,6 +57,7 @@ export interface BatchInfo {
   relayId: string
   /** Rows claimed. */
   size: number
+  /** Time the batch waited for its rows (claimed during the previous publish: what was left of it). */
   claimMs: number
   publishMs: number
   markMs: number
@@ -110,12 +112,13 @@ export interface EngineCounters {
   lastBatchAt: Date | null
 }
 
+/** What a claim gives: rows in `seq` order, or `'busy'` (the claim lock did not come in time). */
+type Claimed = ClaimedRow[] | 'busy'
+
 /** The shortest time a batch is assumed to take (claim + publish + mark), ms. */
 const MIN_BATCH_MS = 50
 /** Longest single wait for the claim lock; a drain re-checks its budget and signal in between. */
 const LOCK_WAIT_SLICE_MS = 1_000
-/** Claims in a row that found every candidate taken by concurrent claims before a batch gives up. */
-const MAX_CONTENDED_CLAIMS = 10
 
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -145,6 +148,28 @@ export interface TopicStats {
 /** Totals plus per-topic rows. */
 export interface OutboxStats extends Omit<TopicStats, 'topic'> {
   topics: TopicStats[]
+}
+
+/** Totals and per-topic rows of the stats statement's rows. */
+function toOutboxStats(rows: TopicStatsRow[]): OutboxStats {
+  const topics: TopicStats[] = rows.map((r) => ({
+    topic: r.topic,
+    pending: Number(r.pending),
+    due: Number(r.due),
+    inFlight: Number(r.in_flight),
+    dead: Number(r.dead),
+    oldestPendingAgeMs: r.oldest_pending_age_ms === null ? null : Math.round(Number(r.oldest_pending_age_ms)),
+  }))
+  const sum = (f: (t: TopicStats) => number) => topics.reduce((acc, t) => acc + f(t), 0)
+  const ages = topics.map((t) => t.oldestPendingAgeMs).filter((a): a is number => a !== null)
+  return {
+    pending: sum((t) => t.pending),
+    due: sum((t) => t.due),
+    inFlight: sum((t) => t.inFlight),
+    dead: sum((t) => t.dead),
+    oldestPendingAgeMs: ages.length > 0 ? Math.max(...ages) : null,
+    topics,
+  }
 }
 
 /** What {@link createEngine} returns. */
@@ -248,137 +273,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
     return delay
   }
 
-  /** The end of the queue of this engine's claims (see {@link claimTurn}). */
-  let claimQueue: Promise<void> = Promise.resolve()
-
-  /**
-   * Claims of one engine wait their turn in process: claims of one process running at once would
-   * only find each other's rows locked (claims of different relays run in parallel), and a drain
-   * queued here holds no pooled connection (which marks and counts of other drains need) and can
-   * give up at its deadline. Resolves to a release function, or
-   * undefined when the turn did not come within `waitMs`.
-   */
-  async function claimTurn(waitMs: number): Promise<(() => void) | undefined> {
-    const previous = claimQueue
-    let release!: () => void
-    const mine = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    claimQueue = previous.then(() => mine)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const turn = await Promise.race([
-      previous.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), Math.max(0, waitMs))
-      }),
-    ])
-    clearTimeout(timer)
-    if (turn) return release
-    release()
-    return undefined
-  }
-
-  /**
-   * Claims up to `limit` rows, waiting at most `lockWaitMs` for this engine's turn and the shared
-   * claim lock; `'busy'` when they did not come in time (the caller decides whether to try again).
-   */
-  async function claim(
-    limit: number,
-    topics: string[] | undefined,
-    lockWaitMs: number,
-    claimTimeoutMs: number | undefined,
-  ): Promise<ClaimedRow[] | 'busy'> {
-    const queuedAt = performance.now()
-    const release = await claimTurn(lockWaitMs)
-    if (!release) return 'busy'
-    try {
-      const left = lockWaitMs - (performance.now() - queuedAt)
-      if (left < 1) return 'busy'
-      const rows = await claimInTurn(
-        limit,
-        topics,
-        left,
-        claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - queuedAt),
-      )
-      return rows
-    } finally {
-      release()
-    }
-  }
-
-  async function claimInTurn(
-    limit: number,
-    topics: string[] | undefined,
-    lockWaitMs: number,
-    claimTimeoutMs: number | undefined,
-  ): Promise<ClaimedRow[] | 'busy'> {
-    const started = performance.now()
-    // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
-    let after: string | undefined
-    let contended = 0
-    for (;;) {
-      const timeLeft =
-        claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - started)
-      if (timeLeft !== undefined && timeLeft < 1) return []
-      const result = await claimOnce(limit, topics, after, lockWaitMs, timeLeft)
-      if (result === 'busy' || Array.isArray(result)) return result
-      if (result.after !== undefined) after = result.after
-      else if (++contended > MAX_CONTENDED_CLAIMS) return []
-      // Every candidate was taken by a concurrent claim: let it commit, then look again.
-      else await new Promise((resolve) => setTimeout(resolve, 1 + Math.floor(random() * 5)))
-    }
-  }
-
-  /**
-   * One claim statement in a transaction of its own (so rows it locked and passed over are free
-   * again when it ends). Rows, `'busy'`, or where to look next: `after` a window held back
-   * entirely, or `{}` when concurrent claims took every candidate.
-   */
-  async function claimOnce(
-    limit: number,
-    topics: string[] | undefined,
-    after: string | undefined,
-    lockWaitMs: number,
-    claimTimeoutMs: number | undefined,
-  ): Promise<ClaimedRow[] | 'busy' | { after?: string }> {
-    let rows: ClaimResultRow[]
-    try {
-      rows = await withTransaction(pool, async (client) => {
-        await run(
-          client,
-          lockClaimsBounded({
-            lockTimeoutMs: lockWaitMs,
-            idleInTransactionMs: options.idleInTransactionMs,
-            statementTimeoutMs: claimTimeoutMs,
-          }),
-        )
-        const claim = claimBatch({
-          table,
-          relayId,
-          limit,
-          leaseMs: options.leaseMs,
-          blockOnDead,
-          topics,
-          after,
-        })
-        return (await run(client, claim)).rows
-      })
-    } catch (error) {
-      if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'
-      // The claim ran into the drain's budget (statement_timeout set above): nothing claimed.
-      if (claimTimeoutMs !== undefined && sqlState(error) === QUERY_CANCELED) return []
-      throw databaseError('claim', error)
-    }
-    const [first] = rows
-    if (first?.id === null) return first.window_end === null ? {} : { after: first.window_end }
-    // UPDATE … RETURNING does not keep the subquery's order.
-    return rows
-      .filter((row): row is ClaimedRow & { window_end: null; contended: false } => row.id !== null)
-      .sort((a, b) => {
-        const d = BigInt(a.seq) - BigInt(b.seq)
-        return d < 0n ? -1 : d > 0n ? 1 : 0
-      })
-  }
+  const claimer = createClaimer({ pool, options, random })
 
   /**
    * Runs one batch; undefined when nothing was claimable, `'busy'` when the claim lock did not
@@ -388,21 +283,71 @@ export function createEngine(args: CreateEngineArgs): Engine {
   async function runBatch(
     limit: number,
     topics: string[] | undefined,
-    bounds: { lockWaitMs: number; markLockWaitMs: number; publishDeadline: number; stop: () => boolean },
-  ): Promise<(BatchInfo & { stop: boolean }) | 'busy' | undefined> {
+    bounds: {
+      lockWaitMs: number
+      markLockWaitMs: number
+      publishDeadline: number
+      stop: () => boolean
+      /** This batch's rows, when the previous batch claimed them already. */
+      prefetched?: Promise<Claimed> | undefined
+      /** Rows to claim for the next batch while this one publishes (0: none). */
+      nextLimit: number
+    },
+  ): Promise<(BatchInfo & { stop: boolean; next?: Promise<Claimed> | undefined }) | 'busy' | undefined> {
     const t0 = performance.now()
     // The claim statement may use the time left before the publish deadline, minus a minimal send.
-    const claimTimeoutMs = Number.isFinite(bounds.publishDeadline)
-      ? Math.max(1, bounds.publishDeadline - performance.now() - MIN_BATCH_MS / 2)
-      : undefined
-    const rows = await claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs)
+    const claimTimeoutMs = () =>
+      Number.isFinite(bounds.publishDeadline)
+        ? Math.max(1, bounds.publishDeadline - performance.now() - MIN_BATCH_MS / 2)
+        : undefined
+    let rows = bounds.prefetched ? await bounds.prefetched : []
+    // Nothing claimed ahead of time (rows of keys the last batch held, say): claim now.
+    if (rows !== 'busy' && rows.length === 0)
+      rows = await claimer.claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs())
     const t1 = performance.now()
     if (rows === 'busy') return 'busy'
     if (rows.length === 0) return undefined
+    // Pipelining: the next batch is claimed while this one publishes. Its rows cannot share a key
+    // with this batch (ours are leased, so they hold their keys), and the drain releases them if
+    // it stops before their turn. A batch that came back short leaves nothing worth claiming.
+    const next =
+      bounds.nextLimit > 0 && rows.length === limit
+        ? claimer.claim(bounds.nextLimit, topics, bounds.lockWaitMs, claimTimeoutMs(), true)
+        : undefined
+    next?.catch(() => {})
 
-    const messages = rows.map(toMessage)
-    const settled = await settleBatch(
-      messages,
+    let settled: SettleResult
+    let outcome: BatchOutcome
+    let marked: number
+    let t2: number
+    try {
+      settled = await publishRows(rows, bounds)
+      t2 = performance.now()
+      outcome = sortOutcomes(rows, settled, options, random)
+      const pauseMs = settled.infrastructureFailure ? pauseRelay() : 0
+      if (outcome.publishedIds.length > 0 && !settled.infrastructureFailure) pauseStreak = 0
+      marked = await markBatch(outcome, pauseMs, bounds.markLockWaitMs)
+    } catch (error) {
+      // The drain ends with this error: the rows claimed ahead go back now, not at lease end.
+      if (next) await releaseClaim(next, bounds.markLockWaitMs)
+      throw error
+    }
+    const t3 = performance.now()
+    const info = reportBatch(rows, settled, outcome, marked, {
+      claimMs: t1 - t0,
+      publishMs: t2 - t1,
+      markMs: t3 - t2,
+    })
+    return { ...info, next }
+  }
+
+  /** Publishes a batch's rows (see `settleBatch`), each send bounded by the publish deadline. */
+  function publishRows(
+    rows: ClaimedRow[],
+    bounds: { publishDeadline: number; stop: () => boolean },
+  ): Promise<SettleResult> {
+    return settleBatch(
+      rows.map(toMessage),
       (batch) => {
         const timeoutMs = Math.max(
           1,
@@ -416,103 +361,92 @@ export function createEngine(args: CreateEngineArgs): Engine {
         stopBefore: () => bounds.stop() || performance.now() >= bounds.publishDeadline,
       },
     )
-    const t2 = performance.now()
+  }
 
-    const publishedIds: string[] = []
-    const failed: FailedRow[] = []
-    const heldIds: string[] = []
-    const deferredIds: string[] = []
-    let unsettled = 0
-    let firstError: unknown
-    let dead = 0
-    for (const row of rows) {
-      const outcome = settled.outcomes.get(row.id) ?? { kind: 'held' as const }
-      if (outcome.kind === 'published') publishedIds.push(row.id)
-      else if (outcome.kind === 'held') heldIds.push(row.id)
-      else if (outcome.kind === 'deferred') {
-        firstError ??= outcome.error
-        deferredIds.push(row.id)
-      } else if (outcome.kind === 'unsettled') {
-        firstError ??= outcome.error
-        unsettled++
-      } else {
-        firstError ??= outcome.error
-        const attempts = row.attempts + 1
-        const isDead = outcome.permanent || attempts >= options.maxAttempts
-        if (isDead) dead++
-        const error = coerceError(outcome.error)
-        failed.push({
-          id: row.id,
-          status: isDead ? 'dead' : 'pending',
-          delayMs: isDead ? 0 : backoffDelay(attempts, options.backoff, random),
-          error: isDead && !outcome.permanent ? `gave up after ${attempts} attempts: ${error}` : error,
-        })
-      }
+  /** Gives back the rows of a claim made for a batch that will not run (the drain stopped). */
+  async function releaseClaim(claim: Promise<Claimed>, lockWaitMs: number): Promise<void> {
+    const rows = await claim.catch(() => 'busy' as const)
+    if (rows === 'busy' || rows.length === 0) return
+    const unsent: BatchOutcome = {
+      publishedIds: [],
+      failed: [],
+      heldIds: rows.map((r) => r.id),
+      deferredIds: [],
+      unsettled: 0,
+      dead: 0,
+      firstError: undefined,
     }
-    const pauseMs = settled.infrastructureFailure ? pauseRelay() : 0
-    if (publishedIds.length > 0 && !settled.infrastructureFailure) pauseStreak = 0
+    // Failing that, the rows keep their lease and come back when it ends, at no attempt.
+    await markBatch(unsent, 0, lockWaitMs).catch(() => {})
+  }
 
-    let marked = 0
-    if (failed.length === 0 && heldIds.length === 0 && deferredIds.length === 0) {
-      // Fast path: publishing rows makes nothing claimable that was not, so no claim lock needed.
-      if (publishedIds.length > 0)
-        marked =
-          (
-            await databaseCall('mark published', () =>
-              run(pool, markPublished({ table, relayId, ids: publishedIds })),
-            )
-          ).rowCount ?? 0
-    } else {
-      // Failure marks and releases make rows claimable again: under the shared claim lock (lock.ts).
-      try {
-        marked = await withTransaction(pool, async (client) => {
+  /** Marks rows published (needs no lock). */
+  async function markPublishedRows(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0
+    const result = await databaseCall('mark published', () =>
+      run(pool, markPublished({ table, relayId, ids })),
+    )
+    return result.rowCount ?? 0
+  }
+
+  /**
+   * Writes a batch's outcome; returns how many published rows we marked (fewer than published
+   * when a lease was taken over). Rows deferred by a broker failure wait `pauseMs`.
+   */
+  async function markBatch(outcome: BatchOutcome, pauseMs: number, markLockWaitMs: number): Promise<number> {
+    const { publishedIds, failed, heldIds, deferredIds, firstError } = outcome
+    // Fast path: publishing rows makes nothing claimable that was not, so no claim lock needed.
+    if (failed.length === 0 && heldIds.length === 0 && deferredIds.length === 0)
+      return markPublishedRows(publishedIds)
+    // Failure marks and releases make rows claimable again: under the shared claim lock (lock.ts).
+    try {
+      return await withTransaction(pool, async (client) => {
+        await run(
+          client,
+          lockClaimsBounded({
+            lockTimeoutMs: markLockWaitMs,
+            idleInTransactionMs: options.idleInTransactionMs,
+          }),
+        )
+        let n = 0
+        if (publishedIds.length > 0)
+          n = (await run(client, markPublished({ table, relayId, ids: publishedIds }))).rowCount ?? 0
+        if (failed.length > 0) await run(client, markFailed({ table, relayId, rows: failed }))
+        if (deferredIds.length > 0)
           await run(
             client,
-            lockClaimsBounded({
-              lockTimeoutMs: bounds.markLockWaitMs,
-              idleInTransactionMs: options.idleInTransactionMs,
+            deferRows({
+              table,
+              relayId,
+              ids: deferredIds,
+              delayMs: pauseMs,
+              error: `not published, the broker is unavailable (no attempt counted): ${coerceError(firstError, 1000)}`,
             }),
           )
-          let n = 0
-          if (publishedIds.length > 0)
-            n = (await run(client, markPublished({ table, relayId, ids: publishedIds }))).rowCount ?? 0
-          if (failed.length > 0) await run(client, markFailed({ table, relayId, rows: failed }))
-          if (deferredIds.length > 0)
-            await run(
-              client,
-              deferRows({
-                table,
-                relayId,
-                ids: deferredIds,
-                delayMs: pauseMs,
-                error: `not published, the broker is unavailable (no attempt counted): ${coerceError(firstError, 1000)}`,
-              }),
-            )
-          if (heldIds.length > 0) await run(client, releaseRows({ table, relayId, ids: heldIds }))
-          return n
-        })
-      } catch (error) {
-        if (sqlState(error) !== LOCK_NOT_AVAILABLE) throw databaseError('mark failed', error)
-        // No claim lock in time: mark what went out (that needs no lock); the other rows keep
-        // their lease and come back when it expires, at no attempt.
-        marked =
-          publishedIds.length === 0
-            ? 0
-            : ((
-                await databaseCall('mark published', () =>
-                  run(pool, markPublished({ table, relayId, ids: publishedIds })),
-                )
-              ).rowCount ?? 0)
-      }
+        if (heldIds.length > 0) await run(client, releaseRows({ table, relayId, ids: heldIds }))
+        return n
+      })
+    } catch (error) {
+      if (sqlState(error) !== LOCK_NOT_AVAILABLE) throw databaseError('mark failed', error)
+      // No claim lock in time: mark what went out (that needs no lock); the other rows keep
+      // their lease and come back when it expires, at no attempt.
+      return markPublishedRows(publishedIds)
     }
-    const t3 = performance.now()
+  }
 
+  /** Counts a finished batch, tells the hooks, and returns what the drain needs of it. */
+  function reportBatch(
+    rows: ClaimedRow[],
+    settled: SettleResult,
+    outcome: BatchOutcome,
+    marked: number,
+    times: Pick<BatchInfo, 'claimMs' | 'publishMs' | 'markMs'>,
+  ): BatchInfo & { stop: boolean } {
+    const { publishedIds, failed, heldIds, deferredIds, unsettled, dead, firstError } = outcome
     const info: BatchInfo & { stop: boolean } = {
       relayId,
       size: rows.length,
-      claimMs: t1 - t0,
-      publishMs: t2 - t1,
-      markMs: t3 - t2,
+      ...times,
       sends: settled.sends,
       // Rows we published but whose lease another relay took over are counted by that relay.
       published: marked,
@@ -560,51 +494,66 @@ export function createEngine(args: CreateEngineArgs): Engine {
       const result = { published: 0, retried: 0, dead: 0 }
       let claimed = 0
       let slowest = 0
+      // The next batch's rows, claimed while the last one published.
+      let prefetched: Promise<Claimed> | undefined
+      const markLockWaitMs = budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2)
       counters.drains++
-      for (;;) {
-        if (signal?.aborted) break
-        if (request.maxEvents !== undefined && claimed >= request.maxEvents) break
-        const now = performance.now()
-        if (now < pausedUntil) break
-        // A batch starts only if one as slow as the slowest so far (or, first, a typical one)
-        // still fits; lock waits and the first batch count against the budget.
-        const estimate = Math.max(MIN_BATCH_MS, slowest || Math.min(typicalBatchMs, (budget ?? 0) / 2))
-        if (deadline - now < estimate) break
-        const lockWaitMs = Math.min(
-          LOCK_WAIT_SLICE_MS,
-          deadline - now - MIN_BATCH_MS,
-          budget === undefined ? lockGiveUp - now : Number.POSITIVE_INFINITY,
-        )
-        if (lockWaitMs < 1) {
-          if (budget !== undefined) break
-          throw new RelayError(
-            'RELAY_DATABASE',
-            `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it exclusively`,
+      try {
+        for (;;) {
+          if (signal?.aborted) break
+          if (request.maxEvents !== undefined && claimed >= request.maxEvents) break
+          const now = performance.now()
+          if (now < pausedUntil) break
+          // A batch starts only if one as slow as the slowest so far (or, first, a typical one)
+          // still fits; lock waits and the first batch count against the budget.
+          const estimate = Math.max(MIN_BATCH_MS, slowest || Math.min(typicalBatchMs, (budget ?? 0) / 2))
+          if (deadline - now < estimate) break
+          const lockWaitMs = Math.min(
+            LOCK_WAIT_SLICE_MS,
+            deadline - now - MIN_BATCH_MS,
+            budget === undefined ? lockGiveUp - now : Number.POSITIVE_INFINITY,
           )
+          if (lockWaitMs < 1) {
+            if (budget !== undefined) break
+            throw new RelayError(
+              'RELAY_DATABASE',
+              `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it exclusively`,
+            )
+          }
+          const left = (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed
+          const limit = Math.min(options.batchSize, left)
+          // Claim the next batch during this one's publish only if both may still fit the budget.
+          const nextLimit = deadline - now >= 2 * estimate ? Math.min(options.batchSize, left - limit) : 0
+          const batchStarted = performance.now()
+          const given = prefetched
+          prefetched = undefined
+          const step = () =>
+            runBatch(limit, request.topics, {
+              lockWaitMs,
+              // The final mark may use the reserve, not more.
+              markLockWaitMs,
+              publishDeadline: deadline,
+              stop: () => signal?.aborted === true,
+              prefetched: given,
+              nextLimit,
+            })
+          // The caller's wrapper as given (wrapping is not a callback that merging may drop).
+          const wrap = args.hooks?.wrapBatch
+          const batch = await (wrap ? wrap(step) : step())
+          if (batch === 'busy') continue
+          if (!batch) break
+          prefetched = batch.next
+          const took = performance.now() - batchStarted
+          slowest = Math.max(slowest, took)
+          typicalBatchMs = typicalBatchMs === 0 ? took : typicalBatchMs * 0.7 + took * 0.3
+          claimed += batch.size
+          result.published += batch.published
+          result.retried += batch.retried + batch.deferred + batch.unsettled
+          result.dead += batch.dead
+          if (batch.stop) break
         }
-        const limit = Math.min(options.batchSize, (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed)
-        const batchStarted = performance.now()
-        const step = () =>
-          runBatch(limit, request.topics, {
-            lockWaitMs,
-            // The final mark may use the reserve, not more.
-            markLockWaitMs: budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2),
-            publishDeadline: deadline,
-            stop: () => signal?.aborted === true,
-          })
-        // The caller's wrapper as given (wrapping is not a callback that merging may drop).
-        const given = args.hooks
-        const batch = await (given?.wrapBatch ? given.wrapBatch(step) : step())
-        if (batch === 'busy') continue
-        if (!batch) break
-        const took = performance.now() - batchStarted
-        slowest = Math.max(slowest, took)
-        typicalBatchMs = typicalBatchMs === 0 ? took : typicalBatchMs * 0.7 + took * 0.3
-        claimed += batch.size
-        result.published += batch.published
-        result.retried += batch.retried + batch.deferred + batch.unsettled
-        result.dead += batch.dead
-        if (batch.stop) break
+      } finally {
+        if (prefetched) await releaseClaim(prefetched, markLockWaitMs)
       }
       const due = await databaseCall('count remaining', () =>
         run(pool, countDue({ table, topics: request.topics })),
@@ -638,25 +587,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
 
     async stats() {
       const result = await databaseCall('stats', () => run(pool, statsSql({ table })))
-      const topics: TopicStats[] = result.rows.map((r) => ({
-        topic: r.topic,
-        pending: Number(r.pending),
-        due: Number(r.due),
-        inFlight: Number(r.in_flight),
-        dead: Number(r.dead),
-        oldestPendingAgeMs:
-          r.oldest_pending_age_ms === null ? null : Math.round(Number(r.oldest_pending_age_ms)),
-      }))
-      const sum = (f: (t: TopicStats) => number) => topics.reduce((acc, t) => acc + f(t), 0)
-      const ages = topics.map((t) => t.oldestPendingAgeMs).filter((a): a is number => a !== null)
-      return {
-        pending: sum((t) => t.pending),
-        due: sum((t) => t.due),
-        inFlight: sum((t) => t.inFlight),
-        dead: sum((t) => t.dead),
-        oldestPendingAgeMs: ages.length > 0 ? Math.max(...ages) : null,
-        topics,
-      }
+      return toOutboxStats(result.rows)
     },
 
     counters() {
