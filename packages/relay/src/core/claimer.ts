@@ -27,8 +27,6 @@ export interface Claimer {
    * Claims up to `limit` rows (in `seq` order), waiting at most `lockWaitMs` for this engine's
    * turn and the shared claim lock; `'busy'` when they did not come in time. Each claim statement
    * may run for at most `claimTimeoutMs` (none when undefined); past it nothing is claimed.
-   * With `once`, a single statement: a window held back entirely or taken by concurrent claims
-   * gives `[]` (a claim ahead of time must stay cheap, see the engine's pipelining).
    * @throws RelayError `RELAY_DATABASE` when a statement fails
    */
   claim(
@@ -36,7 +34,6 @@ export interface Claimer {
     topics: string[] | undefined,
     lockWaitMs: number,
     claimTimeoutMs: number | undefined,
-    once?: boolean,
   ): Promise<ClaimedRow[] | 'busy'>
 }
 
@@ -95,7 +92,6 @@ export function createClaimer(args: {
     topics: string[] | undefined,
     lockWaitMs: number,
     claimTimeoutMs: number | undefined,
-    once = false,
   ): Promise<ClaimedRow[] | 'busy'> {
     const queuedAt = performance.now()
     const release = await claimTurn(lockWaitMs)
@@ -108,7 +104,6 @@ export function createClaimer(args: {
         topics,
         left,
         claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - queuedAt),
-        once,
       )
       return rows
     } finally {
@@ -121,7 +116,6 @@ export function createClaimer(args: {
     topics: string[] | undefined,
     lockWaitMs: number,
     claimTimeoutMs: number | undefined,
-    once: boolean,
   ): Promise<ClaimedRow[] | 'busy'> {
     const started = performance.now()
     // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
@@ -133,7 +127,6 @@ export function createClaimer(args: {
       if (timeLeft !== undefined && timeLeft < 1) return []
       const result = await claimOnce(limit, topics, after, lockWaitMs, timeLeft)
       if (result === 'busy' || Array.isArray(result)) return result
-      if (once) return []
       if (result.after !== undefined) after = result.after
       else if (++contended > MAX_CONTENDED_CLAIMS) return []
       // Every candidate was taken by a concurrent claim: let it commit, then look again.

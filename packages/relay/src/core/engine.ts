@@ -57,7 +57,6 @@ export interface BatchInfo {
   relayId: string
   /** Rows claimed. */
   size: number
-  /** Time the batch waited for its rows (claimed during the previous publish: what was left of it). */
   claimMs: number
   publishMs: number
   markMs: number
@@ -111,9 +110,6 @@ export interface EngineCounters {
   publishMsTotal: number
   lastBatchAt: Date | null
 }
-
-/** What a claim gives: rows in `seq` order, or `'busy'` (the claim lock did not come in time). */
-type Claimed = ClaimedRow[] | 'busy'
 
 /** The shortest time a batch is assumed to take (claim + publish + mark), ms. */
 const MIN_BATCH_MS = 50
@@ -283,62 +279,30 @@ export function createEngine(args: CreateEngineArgs): Engine {
   async function runBatch(
     limit: number,
     topics: string[] | undefined,
-    bounds: {
-      lockWaitMs: number
-      markLockWaitMs: number
-      publishDeadline: number
-      stop: () => boolean
-      /** This batch's rows, when the previous batch claimed them already. */
-      prefetched?: Promise<Claimed> | undefined
-      /** Rows to claim for the next batch while this one publishes (0: none). */
-      nextLimit: number
-    },
-  ): Promise<(BatchInfo & { stop: boolean; next?: Promise<Claimed> | undefined }) | 'busy' | undefined> {
+    bounds: { lockWaitMs: number; markLockWaitMs: number; publishDeadline: number; stop: () => boolean },
+  ): Promise<(BatchInfo & { stop: boolean }) | 'busy' | undefined> {
     const t0 = performance.now()
     // The claim statement may use the time left before the publish deadline, minus a minimal send.
-    const claimTimeoutMs = () =>
-      Number.isFinite(bounds.publishDeadline)
-        ? Math.max(1, bounds.publishDeadline - performance.now() - MIN_BATCH_MS / 2)
-        : undefined
-    let rows = bounds.prefetched ? await bounds.prefetched : []
-    // Nothing claimed ahead of time (rows of keys the last batch held, say): claim now.
-    if (rows !== 'busy' && rows.length === 0)
-      rows = await claimer.claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs())
+    const claimTimeoutMs = Number.isFinite(bounds.publishDeadline)
+      ? Math.max(1, bounds.publishDeadline - performance.now() - MIN_BATCH_MS / 2)
+      : undefined
+    const rows = await claimer.claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs)
     const t1 = performance.now()
     if (rows === 'busy') return 'busy'
     if (rows.length === 0) return undefined
-    // Pipelining: the next batch is claimed while this one publishes. Its rows cannot share a key
-    // with this batch (ours are leased, so they hold their keys), and the drain releases them if
-    // it stops before their turn. A batch that came back short leaves nothing worth claiming.
-    const next =
-      bounds.nextLimit > 0 && rows.length === limit
-        ? claimer.claim(bounds.nextLimit, topics, bounds.lockWaitMs, claimTimeoutMs(), true)
-        : undefined
-    next?.catch(() => {})
 
-    let settled: SettleResult
-    let outcome: BatchOutcome
-    let marked: number
-    let t2: number
-    try {
-      settled = await publishRows(rows, bounds)
-      t2 = performance.now()
-      outcome = sortOutcomes(rows, settled, options, random)
-      const pauseMs = settled.infrastructureFailure ? pauseRelay() : 0
-      if (outcome.publishedIds.length > 0 && !settled.infrastructureFailure) pauseStreak = 0
-      marked = await markBatch(outcome, pauseMs, bounds.markLockWaitMs)
-    } catch (error) {
-      // The drain ends with this error: the rows claimed ahead go back now, not at lease end.
-      if (next) await releaseClaim(next, bounds.markLockWaitMs)
-      throw error
-    }
+    const settled = await publishRows(rows, bounds)
+    const t2 = performance.now()
+    const outcome = sortOutcomes(rows, settled, options, random)
+    const pauseMs = settled.infrastructureFailure ? pauseRelay() : 0
+    if (outcome.publishedIds.length > 0 && !settled.infrastructureFailure) pauseStreak = 0
+    const marked = await markBatch(outcome, pauseMs, bounds.markLockWaitMs)
     const t3 = performance.now()
-    const info = reportBatch(rows, settled, outcome, marked, {
+    return reportBatch(rows, settled, outcome, marked, {
       claimMs: t1 - t0,
       publishMs: t2 - t1,
       markMs: t3 - t2,
     })
-    return { ...info, next }
   }
 
   /** Publishes a batch's rows (see `settleBatch`), each send bounded by the publish deadline. */
@@ -361,23 +325,6 @@ export function createEngine(args: CreateEngineArgs): Engine {
         stopBefore: () => bounds.stop() || performance.now() >= bounds.publishDeadline,
       },
     )
-  }
-
-  /** Gives back the rows of a claim made for a batch that will not run (the drain stopped). */
-  async function releaseClaim(claim: Promise<Claimed>, lockWaitMs: number): Promise<void> {
-    const rows = await claim.catch(() => 'busy' as const)
-    if (rows === 'busy' || rows.length === 0) return
-    const unsent: BatchOutcome = {
-      publishedIds: [],
-      failed: [],
-      heldIds: rows.map((r) => r.id),
-      deferredIds: [],
-      unsettled: 0,
-      dead: 0,
-      firstError: undefined,
-    }
-    // Failing that, the rows keep their lease and come back when it ends, at no attempt.
-    await markBatch(unsent, 0, lockWaitMs).catch(() => {})
   }
 
   /** Marks rows published (needs no lock). */
@@ -494,66 +441,52 @@ export function createEngine(args: CreateEngineArgs): Engine {
       const result = { published: 0, retried: 0, dead: 0 }
       let claimed = 0
       let slowest = 0
-      // The next batch's rows, claimed while the last one published.
-      let prefetched: Promise<Claimed> | undefined
       const markLockWaitMs = budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2)
       counters.drains++
-      try {
-        for (;;) {
-          if (signal?.aborted) break
-          if (request.maxEvents !== undefined && claimed >= request.maxEvents) break
-          const now = performance.now()
-          if (now < pausedUntil) break
-          // A batch starts only if one as slow as the slowest so far (or, first, a typical one)
-          // still fits; lock waits and the first batch count against the budget.
-          const estimate = Math.max(MIN_BATCH_MS, slowest || Math.min(typicalBatchMs, (budget ?? 0) / 2))
-          if (deadline - now < estimate) break
-          const lockWaitMs = Math.min(
-            LOCK_WAIT_SLICE_MS,
-            deadline - now - MIN_BATCH_MS,
-            budget === undefined ? lockGiveUp - now : Number.POSITIVE_INFINITY,
+      for (;;) {
+        if (signal?.aborted) break
+        if (request.maxEvents !== undefined && claimed >= request.maxEvents) break
+        const now = performance.now()
+        if (now < pausedUntil) break
+        // A batch starts only if one as slow as the slowest so far (or, first, a typical one)
+        // still fits; lock waits and the first batch count against the budget.
+        const estimate = Math.max(MIN_BATCH_MS, slowest || Math.min(typicalBatchMs, (budget ?? 0) / 2))
+        if (deadline - now < estimate) break
+        const lockWaitMs = Math.min(
+          LOCK_WAIT_SLICE_MS,
+          deadline - now - MIN_BATCH_MS,
+          budget === undefined ? lockGiveUp - now : Number.POSITIVE_INFINITY,
+        )
+        if (lockWaitMs < 1) {
+          if (budget !== undefined) break
+          throw new RelayError(
+            'RELAY_DATABASE',
+            `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it exclusively`,
           )
-          if (lockWaitMs < 1) {
-            if (budget !== undefined) break
-            throw new RelayError(
-              'RELAY_DATABASE',
-              `claim failed: the claim lock stayed taken for ${options.lockWaitMs} ms (lockWaitMs); another session holds it exclusively`,
-            )
-          }
-          const left = (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed
-          const limit = Math.min(options.batchSize, left)
-          // Claim the next batch during this one's publish only if both may still fit the budget.
-          const nextLimit = deadline - now >= 2 * estimate ? Math.min(options.batchSize, left - limit) : 0
-          const batchStarted = performance.now()
-          const given = prefetched
-          prefetched = undefined
-          const step = () =>
-            runBatch(limit, request.topics, {
-              lockWaitMs,
-              // The final mark may use the reserve, not more.
-              markLockWaitMs,
-              publishDeadline: deadline,
-              stop: () => signal?.aborted === true,
-              prefetched: given,
-              nextLimit,
-            })
-          // The caller's wrapper as given (wrapping is not a callback that merging may drop).
-          const wrap = args.hooks?.wrapBatch
-          const batch = await (wrap ? wrap(step) : step())
-          if (batch === 'busy') continue
-          if (!batch) break
-          prefetched = batch.next
-          const took = performance.now() - batchStarted
-          slowest = Math.max(slowest, took)
-          typicalBatchMs = typicalBatchMs === 0 ? took : typicalBatchMs * 0.7 + took * 0.3
-          claimed += batch.size
-          result.published += batch.published
-          result.retried += batch.retried + batch.deferred + batch.unsettled
-          result.dead += batch.dead
-          if (batch.stop) break
         }
-      } finally {
-        if (prefetched) await releaseClaim(prefetched, markLockWaitMs)
+        const limit = Math.min(options.batchSize, (request.maxEvents ?? Number.POSITIVE_INFINITY) - claimed)
+        const batchStarted = performance.now()
+        const step = () =>
+          runBatch(limit, request.topics, {
+            lockWaitMs,
+            // The final mark may use the reserve, not more.
+            markLockWaitMs,
+            publishDeadline: deadline,
+            stop: () => signal?.aborted === true,
+          })
+        // The caller's wrapper as given (wrapping is not a callback that merging may drop).
+        const wrap = args.hooks?.wrapBatch
+        const batch = await (wrap ? wrap(step) : step())
+        if (batch === 'busy') continue
+        if (!batch) break
+        const took = performance.now() - batchStarted
+        slowest = Math.max(slowest, took)
+        typicalBatchMs = typicalBatchMs === 0 ? took : typicalBatchMs * 0.7 + took * 0.3
+        claimed += batch.size
+        result.published += batch.published
+        result.retried += batch.retried + batch.deferred + batch.unsettled
+        result.dead += batch.dead
+        if (batch.stop) break
       }
       const due = await databaseCall('count remaining', () =>
         run(pool, countDue({ table, topics: request.topics })),
