@@ -7,7 +7,7 @@ import {
 } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
 import { type BatchInfo, createEngine, type KafkaPublisher } from '../src/index.js'
-import { insertRows, sleep, statuses, useRelayServices } from './helpers.js'
+import { insertRows, sleep, statuses, useRelayServices, waitClaimable, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-drain-test')
 let publisher: KafkaPublisher
@@ -15,6 +15,25 @@ let db: TestDatabase
 useRelayServices(kafka, { publisher: (p) => (publisher = p), db: (d) => (db = d) })
 
 describe('drain', () => {
+  it('Should keep draining past lockWaitMs when it never had to wait for the claim lock', async () => {
+    const topic = uniqueTopic('relay')
+    await insertRows(
+      db.pool,
+      Array.from({ length: 40 }, (_, i) => ({ topic, key: `k${i}` })),
+    )
+    await waitClaimable(db.pool)
+    // 8 batches of 30 ms each: the drain publishes for longer than lockWaitMs in all.
+    const slow = wrapPublisher(publisher, { before: () => sleep(30) })
+    const engine = createEngine({
+      pool: db.pool,
+      publisher: slow,
+      options: { batchSize: 5, lockWaitMs: 150 },
+    })
+    const result = await engine.drain()
+    expect(result).toMatchObject({ published: 40, remaining: 0 })
+    expect(result.durationMs).toBeGreaterThan(150)
+  })
+
   it('Should publish every row with key, value and headers intact and mark them published', async () => {
     const topic = uniqueTopic('relay')
     await createTopics(kafka, [topic], 3)

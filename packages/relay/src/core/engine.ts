@@ -437,11 +437,13 @@ export function createEngine(args: CreateEngineArgs): Engine {
       // The time kept back for marking the last batch and counting what remains.
       const reserve = budget === undefined ? 0 : drainReserveMs(budget)
       const deadline = budget === undefined ? Number.POSITIVE_INFINITY : started + budget - reserve
-      const lockGiveUp = started + options.lockWaitMs
       const result = { published: 0, retried: 0, dead: 0 }
       let claimed = 0
       let slowest = 0
       const markLockWaitMs = budget === undefined ? options.lockWaitMs : Math.max(50, reserve / 2)
+      // Time spent waiting for the claim lock in vain: a drain without a budget fails past
+      // `lockWaitMs` of it (however long it has been publishing).
+      let lockWaited = 0
       counters.drains++
       for (;;) {
         if (signal?.aborted) break
@@ -455,7 +457,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
         const lockWaitMs = Math.min(
           LOCK_WAIT_SLICE_MS,
           deadline - now - MIN_BATCH_MS,
-          budget === undefined ? lockGiveUp - now : Number.POSITIVE_INFINITY,
+          budget === undefined ? options.lockWaitMs - lockWaited : Number.POSITIVE_INFINITY,
         )
         if (lockWaitMs < 1) {
           if (budget !== undefined) break
@@ -477,7 +479,10 @@ export function createEngine(args: CreateEngineArgs): Engine {
         // The caller's wrapper as given (wrapping is not a callback that merging may drop).
         const wrap = args.hooks?.wrapBatch
         const batch = await (wrap ? wrap(step) : step())
-        if (batch === 'busy') continue
+        if (batch === 'busy') {
+          lockWaited += performance.now() - batchStarted
+          continue
+        }
         if (!batch) break
         const took = performance.now() - batchStarted
         slowest = Math.max(slowest, took)
