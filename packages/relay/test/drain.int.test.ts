@@ -5,6 +5,7 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { type BatchInfo, createEngine, type KafkaPublisher } from '../src/index.js'
 import { insertRows, sleep, statuses, useRelayServices, waitClaimable, wrapPublisher } from './helpers.js'
@@ -33,6 +34,34 @@ describe('drain', () => {
     expect(result).toMatchObject({ published: 40, remaining: 0 })
     expect(result.durationMs).toBeGreaterThan(150)
   })
+
+  it.each([
+    [undefined, true],
+    [false, false],
+  ])(
+    'Should prepare the claim once per connection on a pg.Pool (preparedStatements: %s)',
+    async (prepared, expected) => {
+      const topic = uniqueTopic('relay')
+      await insertRows(
+        db.pool,
+        Array.from({ length: 12 }, (_, i) => ({ topic, key: `k${i % 3}` })),
+      )
+      await waitClaimable(db.pool)
+      // One connection, so the claims and the check below share a session.
+      const pool = new pg.Pool({ connectionString: db.url, max: 1 })
+      try {
+        const options = { batchSize: 2, ...(prepared === undefined ? {} : { preparedStatements: prepared }) }
+        const result = await createEngine({ pool, publisher, options }).drain()
+        expect(result).toMatchObject({ published: 12, remaining: 0 })
+        const { rows } = await pool.query<{ name: string }>(
+          "SELECT name FROM pg_prepared_statements WHERE name LIKE 'outbox_claim_%'",
+        )
+        expect(rows.length > 0).toBe(expected)
+      } finally {
+        await pool.end()
+      }
+    },
+  )
 
   it('Should publish every row with key, value and headers intact and mark them published', async () => {
     const topic = uniqueTopic('relay')

@@ -7,6 +7,7 @@
 
 import {
   databaseError,
+  isNodePostgresPool,
   LOCK_NOT_AVAILABLE,
   type PoolLike,
   QUERY_CANCELED,
@@ -52,6 +53,7 @@ export function createClaimer(args: {
   const random = args.random ?? Math.random
   const { table, relayId } = options
   const blockOnDead = options.deadLetterPolicy === 'block-key'
+  const prepare = options.preparedStatements ?? isNodePostgresPool(pool)
 
   /** The end of the queue of this engine's claims (see {@link claimTurn}). */
   let claimQueue: Promise<void> = Promise.resolve()
@@ -166,7 +168,7 @@ export function createClaimer(args: {
           topics,
           after,
         })
-        return (await run(client, claim)).rows
+        return (await run(client, claim, prepare)).rows
       })
     } catch (error) {
       if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'

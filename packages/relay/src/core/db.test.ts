@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { databaseCall, type PoolClientLike, type PoolLike, withTransaction } from './db.js'
+import {
+  databaseCall,
+  isNodePostgresPool,
+  type PoolClientLike,
+  type PoolLike,
+  run,
+  statementName,
+  withTransaction,
+} from './db.js'
 import { RelayError } from './errors.js'
 
 /** A checked-out client that behaves like node-postgres: an EventEmitter with query/release. */
@@ -66,5 +74,40 @@ describe('databaseCall', () => {
     )
     expect(error).toMatchObject({ code: 'RELAY_DATABASE' })
     expect((error as Error).message).toMatch(/^list dead failed \(no answer within 20 ms\)/)
+  })
+})
+
+describe('run', () => {
+  const calls: unknown[][] = []
+  const db = {
+    query: async (...args: unknown[]) => {
+      calls.push(args)
+      return { rows: [], rowCount: 0 }
+    },
+  }
+  it('Should send a named statement as a prepared one only when asked to', async () => {
+    calls.length = 0
+    const statement = { text: 'SELECT $1::int', values: [1], name: statementName('t', 'SELECT $1::int') }
+    await run(db, statement)
+    await run(db, statement, true)
+    await run(db, { text: 'SELECT 2', values: [] }, true)
+    expect(calls).toEqual([
+      ['SELECT $1::int', [1]],
+      [{ name: statement.name, text: 'SELECT $1::int', values: [1] }],
+      ['SELECT 2', []],
+    ])
+  })
+
+  it('Should derive one stable name per text', () => {
+    expect(statementName('p', 'SELECT 1')).toBe(statementName('p', 'SELECT 1'))
+    expect(statementName('p', 'SELECT 1')).toMatch(/^p_[0-9a-f]{16}$/)
+    expect(statementName('p', 'SELECT 1')).not.toBe(statementName('p', 'SELECT 2'))
+    expect(statementName('p', 'ab')).not.toBe(statementName('p', 'ba'))
+  })
+
+  it('Should tell a node-postgres pool by the client class it keeps', () => {
+    expect(isNodePostgresPool({ Client: class {} })).toBe(true)
+    expect(isNodePostgresPool({ query: () => {} })).toBe(false)
+    expect(isNodePostgresPool(null)).toBe(false)
   })
 })

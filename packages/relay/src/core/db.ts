@@ -34,6 +34,12 @@ export interface PoolLike extends Queryable {
 export interface SqlStatement<Row = QueryResultLike['rows'][number]> {
   text: string
   values: unknown[]
+  /**
+   * A name for drivers that prepare named statements (node-postgres): the server then plans the
+   * statement once per connection. Derived from the text (see {@link statementName}), so one name
+   * never stands for two texts.
+   */
+  name?: string
   /** The type of the rows it returns, for {@link run}; never set at run time. */
   readonly row?: Row
 }
@@ -77,9 +83,53 @@ export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable)
   }
 }
 
-/** Runs a {@link SqlStatement}. @internal */
-export function run<Row>(db: Queryable, statement: SqlStatement<Row>): Promise<QueryResult<Row>> {
+/** A driver that also takes node-postgres's query config, e.g. to prepare a named statement. */
+export interface PreparingQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<QueryResultLike>
+}
+
+/**
+ * Whether `pool` is a node-postgres pool (`pg.Pool`, or a pool built on it), whose clients
+ * prepare named statements: pg-pool keeps the client class it makes connections with.
+ * @internal
+ */
+export function isNodePostgresPool(pool: unknown): boolean {
+  return typeof (pool as { Client?: unknown } | null)?.Client === 'function'
+}
+
+/**
+ * Runs a {@link SqlStatement}; with `prepare`, one that has a `name` as a named prepared statement.
+ * @internal
+ */
+export function run<Row>(
+  db: Queryable,
+  statement: SqlStatement<Row>,
+  prepare = false,
+): Promise<QueryResult<Row>> {
+  if (prepare && statement.name !== undefined) {
+    const { name, text, values } = statement
+    return (db as Queryable & PreparingQueryable).query({ name, text, values })
+  }
   return db.query(statement.text, statement.values)
+}
+
+/**
+ * A statement name derived from its text: `prefix` and 64 bits of two FNV-1a hashes (web APIs
+ * only, no crypto needed: a collision would need two texts of one relay's few statements to meet).
+ * @internal
+ * @example
+ * statementName('outbox_claim', 'SELECT 1') // 'outbox_claim_…' (16 hex digits)
+ */
+export function statementName(prefix: string, text: string): string {
+  let a = 0x811c9dc5
+  let b = 0x01000193 ^ 0x5bd1e995
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13)
+  }
+  const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0')
+  return `${prefix}_${hex(a)}${hex(b)}`
 }
 
 /** SQLSTATE of a statement that waited longer than `lock_timeout`. */

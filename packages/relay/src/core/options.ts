@@ -95,6 +95,13 @@ export const engineOptionsSchema = z
      */
     maxMessageBytes: z.number().int().min(0).default(1_000_000),
     table: tableName.default(DEFAULT_TABLE),
+    /**
+     * Send the claim as a named prepared statement, planned once per connection instead of once
+     * per claim. Unset: on when the pool is node-postgres's (`pg.Pool`). Turn it off behind a
+     * pooler that cannot keep prepared statements across transactions (PgBouncer in transaction
+     * mode before 1.21, or without `max_prepared_statements`).
+     */
+    preparedStatements: z.boolean().optional(),
     retention: z
       .strictObject({
         publishedMaxAgeMs: z
@@ -124,6 +131,7 @@ export const engineOptionsSchema = z
  * @param [backoff.maxMs=300000] - cap of the retry delay
  * @param [deadLetterPolicy='block-key'] - see {@link DeadLetterPolicy}
  * @param [table='outbox_event'] - `table` or `schema.table`
+ * @param [preparedStatements] - prepare the claim once per connection; unset: on for `pg.Pool`
  * @param [retention.publishedMaxAgeMs=604800000] - published rows older than this are purged (7 days)
  * @param [retention.batchSize=1000] - rows deleted per statement
  */

@@ -63,16 +63,36 @@ describe('statements', () => {
       blockOnDead: true,
       topics: ['t'],
     })
-    expect(claim.values).toEqual(['r1', 500, 10, ['t'], true, null, 10 * CLAIM_WINDOW_FACTOR])
-    expect(
-      claimBatch({ table, relayId: 'r1', limit: 10, leaseMs: 500, blockOnDead: true, after: '42' }).values[5],
-    ).toBe('42')
+    expect(claim.values).toEqual(['r1', 500, 10, 10 * CLAIM_WINDOW_FACTOR, ['t']])
+    expect(claim.text).toContain('o.topic = ANY($5::text[])')
+    const after = claimBatch({
+      table,
+      relayId: 'r1',
+      limit: 10,
+      leaseMs: 500,
+      blockOnDead: true,
+      after: '42',
+    })
+    expect(after.values).toEqual(['r1', 500, 10, 10 * CLAIM_WINDOW_FACTOR, '42'])
+    expect(after.text).toContain('o.seq > $5::bigint')
     expect(claim.text).toContain('UPDATE "app"."outbox" AS c')
     expect(claim.text).toContain('FOR UPDATE OF o SKIP LOCKED')
     expect(claim.text).toContain('o.txid < snap.xmin')
+    // What a claim does not need is left out of its text, so one plan fits every value.
+    const plain = claimBatch({ table, relayId: 'r', limit: 1, leaseMs: 1, blockOnDead: false, topics: [] })
+    expect(plain.values).toEqual(['r', 1, 1, CLAIM_WINDOW_FACTOR])
+    expect(plain.text).not.toMatch(/dead AS|\.topic = ANY|seq > \$/)
+    expect(claim.text).toContain('dead AS MATERIALIZED')
+
+    // One name per text, and a different name for a different text.
+    expect(claim.name).toMatch(/^outbox_claim_[0-9a-f]{16}$/)
     expect(
-      claimBatch({ table, relayId: 'r', limit: 1, leaseMs: 1, blockOnDead: false, topics: [] }).values[3],
-    ).toBeNull()
+      claimBatch({ table, relayId: 'r2', limit: 99, leaseMs: 1, blockOnDead: true, topics: ['u'] }).name,
+    ).toBe(claim.name)
+    expect(new Set([claim.name, after.name, plain.name]).size).toBe(3)
+    expect(
+      claimBatch({ table: 'other', relayId: 'r1', limit: 10, leaseMs: 500, blockOnDead: true }).name,
+    ).not.toBe(claimBatch({ table, relayId: 'r1', limit: 10, leaseMs: 500, blockOnDead: true }).name)
 
     expect(lockClaims().text).toBe('SELECT pg_advisory_xact_lock_shared($1::bigint)')
     expect(markPublished({ table, relayId: 'r1', ids: ['a'] })).toMatchObject({ values: [['a'], 'r1'] })

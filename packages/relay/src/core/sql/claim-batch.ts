@@ -2,7 +2,7 @@
  * Claims the next batch of rows to publish.
  * @module
  */
-import type { SqlStatement } from '../db.js'
+import { type SqlStatement, statementName } from '../db.js'
 import { quoteTable } from './table.js'
 
 /** A row as the claim returns it (only the columns the relay needs). */
@@ -144,28 +144,65 @@ export type ClaimResultRow =
  * `id IN (subquery)`: with IN the planner may hash the picked ids and seq-scan the whole table
  * to find them again; an array is looked up through the primary key.
  *
+ * The text leaves out what a claim does not need (the `after` probes, the topic filter, the dead
+ * probe), so each variant has one plan that fits every value, and carries a `name`: a driver that
+ * prepares named statements (node-postgres) plans it once per connection instead of per claim,
+ * which on a small backlog is most of the claim's time.
+ *
  * @param params.limit - batch size (LIMIT)
  * @param params.leaseMs - lease length in milliseconds
  * @example
  * const { text, values } = claimBatch({ table: 'outbox_event', relayId: 'r1', limit: 500, leaseMs: 30_000, blockOnDead: true })
  */
 export function claimBatch(params: ClaimBatchParams): SqlStatement<ClaimResultRow> {
-  const t = quoteTable(params.table)
-  const topics = params.topics && params.topics.length > 0 ? params.topics : null
-  const eligible = (r: string) =>
-    `${r}.available_at <= snap.ts AND (${r}.locked_until IS NULL OR ${r}.locked_until < snap.ts) AND ${r}.txid < snap.xmin`
-  /** Up to `limit` of the rows `ids` selects that are still eligible, row-locked in `seq` order. */
-  const lockInSeqOrder = (ids: string) => `
-  SELECT o.id, o.seq, o.topic, o.aggregateid
-  FROM ${t} AS o, snap
-  WHERE o.id = ANY(ARRAY(${ids}))
-    AND o.status = 'pending'
-    AND ${eligible('o')}
-  ORDER BY o.seq
-  LIMIT $3
-  FOR UPDATE OF o SKIP LOCKED
-`
-  const text = `WITH snap AS MATERIALIZED (
+  const values: unknown[] = []
+  const param = (value: unknown, type: string) => {
+    values.push(value)
+    return `$${values.length}::${type}`
+  }
+  const topics = params.topics && params.topics.length > 0 ? params.topics : undefined
+  const q: ClaimQuery = {
+    t: quoteTable(params.table),
+    relayId: param(params.relayId, 'text'),
+    leaseMs: param(params.leaseMs, 'integer'),
+    limit: param(params.limit, 'integer'),
+    window: param(params.limit * CLAIM_WINDOW_FACTOR, 'integer'),
+    topics: topics === undefined ? undefined : param(topics, 'text[]'),
+    after: params.after === undefined ? undefined : param(params.after, 'bigint'),
+    blockOnDead: params.blockOnDead,
+  }
+  const text = `WITH ${[snapCte, seenCte, heldCte, deadCte, candCte, lockCtes, claimedCte]
+    .map((part) => part(q))
+    .filter((part) => part !== '')
+    .join(',\n')}
+${resultSelect(q)}`
+  return { text, values, name: statementName('outbox_claim', text) }
+}
+
+/** The parts of one claim statement: SQL text and `$n` placeholders (with their casts). */
+interface ClaimQuery {
+  t: string
+  relayId: string
+  leaseMs: string
+  limit: string
+  window: string
+  /** Absent: every topic. */
+  topics: string | undefined
+  /** Absent: from the first row. */
+  after: string | undefined
+  blockOnDead: boolean
+}
+
+/** The condition that row `r` is eligible: due, not leased, written by an ended transaction. */
+const eligible = (r: string) =>
+  `${r}.available_at <= snap.ts AND (${r}.locked_until IS NULL OR ${r}.locked_until < snap.ts) AND ${r}.txid < snap.xmin`
+
+/** `AND …` conditions on row `r` for the claim's topics and the rows after `after`. */
+const scope = (q: ClaimQuery, r: string) =>
+  `${q.after === undefined ? '' : ` AND ${r}.seq > ${q.after}`}${q.topics === undefined ? '' : ` AND ${r}.topic = ANY(${q.topics})`}`
+
+/** The statement's time and `xmin` (see 4). */
+const snapCte = () => `snap AS MATERIALIZED (
   SELECT statement_timestamp() AS ts, coalesce(
     (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
      WHERE NOT EXISTS (
@@ -174,56 +211,85 @@ export function claimBatch(params: ClaimBatchParams): SqlStatement<ClaimResultRo
      )),
     pg_snapshot_xmax(pg_current_snapshot())
   ) AS xmin
-),
-seen AS MATERIALIZED (
+)`
+
+/** The window (1) and where it ends. */
+const seenCte = (q: ClaimQuery) => `seen AS MATERIALIZED (
   SELECT o.id, o.seq, o.topic, o.aggregateid
-  FROM ${t} AS o, snap
-  WHERE o.status = 'pending'
-    AND ($6::bigint IS NULL OR o.seq > $6::bigint)
+  FROM ${q.t} AS o, snap
+  WHERE o.status = 'pending'${scope(q, 'o')}
     AND ${eligible('o')}
-    AND ($4::text[] IS NULL OR o.topic = ANY($4::text[]))
   ORDER BY o.seq
-  LIMIT $7
+  LIMIT ${q.window}
 ),
-edge AS MATERIALIZED (SELECT max(seq) AS seq, count(*) AS n FROM seen),
-held AS MATERIALIZED (
+edge AS MATERIALIZED (SELECT max(seq) AS seq, count(*) AS n FROM seen)`
+
+/** Per key, the first row that holds it back (2): not eligible before the edge, or up to `after`. */
+const heldCte = (q: ClaimQuery) => `held AS MATERIALIZED (
   SELECT h.topic, h.aggregateid, min(h.seq) AS seq
-  FROM ${t} AS h, snap, edge
+  FROM ${q.t} AS h, snap, edge
   WHERE h.status = 'pending'
-    AND h.seq < edge.seq
-    AND ($6::bigint IS NULL OR h.seq > $6::bigint)
-    AND ($4::text[] IS NULL OR h.topic = ANY($4::text[]))
+    AND h.seq < edge.seq${scope(q, 'h')}
     AND NOT (${eligible('h')})
-  GROUP BY h.topic, h.aggregateid
+  GROUP BY h.topic, h.aggregateid${
+    q.after === undefined
+      ? ''
+      : `
   UNION ALL
   SELECT k.topic, k.aggregateid, b.seq
-  FROM (SELECT DISTINCT topic, aggregateid FROM seen WHERE $6::bigint IS NOT NULL) AS k
+  FROM (SELECT DISTINCT topic, aggregateid FROM seen) AS k
   CROSS JOIN LATERAL (
-    SELECT e.seq FROM ${t} AS e
-    WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq <= $6::bigint
+    SELECT e.seq FROM ${q.t} AS e
+    WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq <= ${q.after}
       AND e.status <> 'published' AND e.status = 'pending'
     ORDER BY e.seq
     LIMIT 1
-  ) AS b
-),
-dead AS MATERIALIZED (
+  ) AS b`
+  }
+)`
+
+/** Per key of the window, its first dead row before its last windowed row ('block-key' only). */
+const deadCte = (q: ClaimQuery) =>
+  q.blockOnDead
+    ? `dead AS MATERIALIZED (
   SELECT k.topic, k.aggregateid, d.seq
-  FROM (SELECT topic, aggregateid, max(seq) AS last FROM seen WHERE $5::boolean GROUP BY topic, aggregateid) AS k
+  FROM (SELECT topic, aggregateid, max(seq) AS last FROM seen GROUP BY topic, aggregateid) AS k
   CROSS JOIN LATERAL (
-    SELECT e.seq FROM ${t} AS e
+    SELECT e.seq FROM ${q.t} AS e
     WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq < k.last AND e.status = 'dead'
     ORDER BY e.seq
     LIMIT 1
   ) AS d
-),
-cand AS MATERIALIZED (
+)`
+    : ''
+
+/** The window's rows that nothing earlier of their key holds back, in the snapshot (2). */
+const candCte = (q: ClaimQuery) => `cand AS MATERIALIZED (
   SELECT s.id, s.seq, s.topic, s.aggregateid FROM seen AS s
   WHERE NOT EXISTS (
-      SELECT 1 FROM held AS h WHERE h.topic = s.topic AND h.aggregateid = s.aggregateid AND h.seq < s.seq)
+      SELECT 1 FROM held AS h WHERE h.topic = s.topic AND h.aggregateid = s.aggregateid AND h.seq < s.seq)${
+        q.blockOnDead
+          ? `
     AND NOT EXISTS (
-      SELECT 1 FROM dead AS d WHERE d.topic = s.topic AND d.aggregateid = s.aggregateid AND d.seq < s.seq)
-),
-locked AS MATERIALIZED (${lockInSeqOrder('SELECT id FROM cand')}),
+      SELECT 1 FROM dead AS d WHERE d.topic = s.topic AND d.aggregateid = s.aggregateid AND d.seq < s.seq)`
+          : ''
+      }
+)`
+
+/** Up to `limit` of the rows `ids` selects that are still eligible, row-locked in `seq` order. */
+const lockInSeqOrder = (q: ClaimQuery, ids: string) => `
+  SELECT o.id, o.seq, o.topic, o.aggregateid
+  FROM ${q.t} AS o, snap
+  WHERE o.id = ANY(ARRAY(${ids}))
+    AND o.status = 'pending'
+    AND ${eligible('o')}
+  ORDER BY o.seq
+  LIMIT ${q.limit}
+  FOR UPDATE OF o SKIP LOCKED
+`
+
+/** The two rounds of row locks and the rows each loses to concurrent claims (3). */
+const lockCtes = (q: ClaimQuery) => `locked AS MATERIALIZED (${lockInSeqOrder(q, 'SELECT id FROM cand')}),
 lost AS MATERIALIZED (
   SELECT c.topic, c.aggregateid, min(c.seq) AS seq
   FROM cand AS c
@@ -237,20 +303,23 @@ kept AS MATERIALIZED (
     SELECT 1 FROM lost AS x WHERE x.topic = l.topic AND x.aggregateid = l.aggregateid AND x.seq < l.seq)
 ),
 more AS MATERIALIZED (${lockInSeqOrder(
-    `SELECT c.id FROM cand AS c
-      WHERE c.seq > (SELECT max(seq) FROM locked) AND (SELECT count(*) FROM kept) < $3
+  q,
+  `SELECT c.id FROM cand AS c
+      WHERE c.seq > (SELECT max(seq) FROM locked) AND (SELECT count(*) FROM kept) < ${q.limit}
         AND NOT EXISTS (SELECT 1 FROM lost AS x WHERE x.topic = c.topic AND x.aggregateid = c.aggregateid)`,
-  )}),
+)}),
 lost_more AS MATERIALIZED (
   SELECT c.topic, c.aggregateid, min(c.seq) AS seq
   FROM cand AS c
   WHERE c.seq > (SELECT max(seq) FROM locked) AND c.seq < (SELECT max(seq) FROM more)
     AND NOT EXISTS (SELECT 1 FROM more AS m WHERE m.id = c.id)
   GROUP BY c.topic, c.aggregateid
-),
-claimed AS (
-  UPDATE ${t} AS c
-  SET locked_by = $1, locked_until = (SELECT ts FROM snap) + $2::integer * interval '1 millisecond'
+)`
+
+/** The lease of the first `limit` rows either round kept (5). */
+const claimedCte = (q: ClaimQuery) => `claimed AS (
+  UPDATE ${q.t} AS c
+  SET locked_by = ${q.relayId}, locked_until = (SELECT ts FROM snap) + ${q.leaseMs} * interval '1 millisecond'
   WHERE c.id = ANY(ARRAY(
     SELECT id FROM (
       SELECT id, seq FROM kept
@@ -260,29 +329,20 @@ claimed AS (
         SELECT 1 FROM lost_more AS x WHERE x.topic = m.topic AND x.aggregateid = m.aggregateid AND x.seq < m.seq)
     ) AS k
     ORDER BY seq
-    LIMIT $3
+    LIMIT ${q.limit}
   ))
   RETURNING c.id, c.aggregatetype, c.aggregateid, c.type, c.topic, c.payload::text AS payload, c.headers,
     c.attempts, c.seq::text AS seq
-)
-SELECT id, aggregatetype, aggregateid, type, topic, payload, headers, attempts, seq,
+)`
+
+/** The claimed rows, or one row saying why there are none (6). */
+const resultSelect = (
+  q: ClaimQuery,
+) => `SELECT id, aggregatetype, aggregateid, type, topic, payload, headers, attempts, seq,
   NULL::text AS window_end, false AS contended
 FROM claimed
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  CASE WHEN edge.n >= $7 THEN edge.seq::text END, edge.n < $7
+  CASE WHEN edge.n >= ${q.window} THEN edge.seq::text END, edge.n < ${q.window}
 FROM edge
-WHERE NOT EXISTS (SELECT 1 FROM claimed) AND (edge.n >= $7 OR EXISTS (SELECT 1 FROM cand))`
-  return {
-    text,
-    values: [
-      params.relayId,
-      params.leaseMs,
-      params.limit,
-      topics,
-      params.blockOnDead,
-      params.after ?? null,
-      params.limit * CLAIM_WINDOW_FACTOR,
-    ],
-  }
-}
+WHERE NOT EXISTS (SELECT 1 FROM claimed) AND (edge.n >= ${q.window} OR EXISTS (SELECT 1 FROM cand))`
