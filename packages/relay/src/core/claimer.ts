@@ -18,6 +18,7 @@ import {
 import type { ResolvedEngineOptions } from './options.js'
 import { type ClaimedRow, type ClaimResultRow, claimBatch } from './sql/claim-batch.js'
 import { lockClaimsBounded } from './sql/lock.js'
+import { TurnQueue } from './turns.js'
 
 /** Claims in a row that found every candidate taken by concurrent claims before a batch gives up. */
 const MAX_CONTENDED_CLAIMS = 10
@@ -38,6 +39,20 @@ export interface Claimer {
   ): Promise<ClaimedRow[] | 'busy'>
 }
 
+/** What the claims of one engine share. */
+interface ClaimContext {
+  pool: PoolLike
+  options: ResolvedEngineOptions
+  random: () => number
+  blockOnDead: boolean
+  /** Send the claim as a named prepared statement (see `preparedStatements`). */
+  prepare: boolean
+  turns: TurnQueue
+}
+
+/** Where one claim statement left off: look `after` a window held back entirely, or `{}` (contended). */
+type ClaimNext = { after?: string }
+
 /**
  * The claimer of one engine.
  * @example
@@ -49,143 +64,116 @@ export function createClaimer(args: {
   options: ResolvedEngineOptions
   random?: () => number
 }): Claimer {
-  const { pool, options } = args
-  const random = args.random ?? Math.random
-  const { table, relayId } = options
-  const blockOnDead = options.deadLetterPolicy === 'block-key'
-  const prepare = options.preparedStatements ?? isNodePostgresPool(pool)
+  const ctx: ClaimContext = {
+    pool: args.pool,
+    options: args.options,
+    random: args.random ?? Math.random,
+    blockOnDead: args.options.deadLetterPolicy === 'block-key',
+    prepare: args.options.preparedStatements ?? isNodePostgresPool(args.pool),
+    turns: new TurnQueue(),
+  }
+  return {
+    claim: (limit, topics, lockWaitMs, claimTimeoutMs) =>
+      claim(ctx, limit, topics, lockWaitMs, claimTimeoutMs),
+  }
+}
 
-  /** The end of the queue of this engine's claims (see {@link claimTurn}). */
-  let claimQueue: Promise<void> = Promise.resolve()
-
-  /**
-   * Claims of one engine wait their turn in process: claims of one process running at once would
-   * only find each other's rows locked (claims of different relays run in parallel), and a drain
-   * queued here holds no pooled connection (which marks and counts of other drains need) and can
-   * give up at its deadline. Resolves to a release function, or
-   * undefined when the turn did not come within `waitMs`.
-   */
-  async function claimTurn(waitMs: number): Promise<(() => void) | undefined> {
-    const previous = claimQueue
-    let release!: () => void
-    const mine = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    claimQueue = previous.then(() => mine)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const turn = await Promise.race([
-      previous.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), Math.max(0, waitMs))
-      }),
-    ])
-    clearTimeout(timer)
-    if (turn) return release
+/**
+ * Claims up to `limit` rows, waiting at most `lockWaitMs` for this engine's turn and the shared
+ * claim lock; `'busy'` when they did not come in time (the caller decides whether to try again).
+ */
+async function claim(
+  ctx: ClaimContext,
+  limit: number,
+  topics: string[] | undefined,
+  lockWaitMs: number,
+  claimTimeoutMs: number | undefined,
+): Promise<ClaimedRow[] | 'busy'> {
+  const queuedAt = performance.now()
+  const release = await ctx.turns.take(lockWaitMs)
+  if (!release) return 'busy'
+  try {
+    const left = lockWaitMs - (performance.now() - queuedAt)
+    if (left < 1) return 'busy'
+    const timeLeft =
+      claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - queuedAt)
+    return await claimInTurn(ctx, limit, topics, left, timeLeft)
+  } finally {
     release()
-    return undefined
   }
+}
 
-  /**
-   * Claims up to `limit` rows, waiting at most `lockWaitMs` for this engine's turn and the shared
-   * claim lock; `'busy'` when they did not come in time (the caller decides whether to try again).
-   */
-  async function claim(
-    limit: number,
-    topics: string[] | undefined,
-    lockWaitMs: number,
-    claimTimeoutMs: number | undefined,
-  ): Promise<ClaimedRow[] | 'busy'> {
-    const queuedAt = performance.now()
-    const release = await claimTurn(lockWaitMs)
-    if (!release) return 'busy'
-    try {
-      const left = lockWaitMs - (performance.now() - queuedAt)
-      if (left < 1) return 'busy'
-      const rows = await claimInTurn(
-        limit,
-        topics,
-        left,
-        claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - queuedAt),
-      )
-      return rows
-    } finally {
-      release()
-    }
+/** Claim statements until one claims rows, finds nothing, or the time is up. */
+async function claimInTurn(
+  ctx: ClaimContext,
+  limit: number,
+  topics: string[] | undefined,
+  lockWaitMs: number,
+  claimTimeoutMs: number | undefined,
+): Promise<ClaimedRow[] | 'busy'> {
+  const started = performance.now()
+  // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
+  let after: string | undefined
+  let contended = 0
+  for (;;) {
+    const timeLeft = claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - started)
+    if (timeLeft !== undefined && timeLeft < 1) return []
+    const result = await claimOnce(ctx, { limit, topics, after }, lockWaitMs, timeLeft)
+    if (result === 'busy' || Array.isArray(result)) return result
+    if (result.after !== undefined) after = result.after
+    else if (++contended > MAX_CONTENDED_CLAIMS) return []
+    // Every candidate was taken by a concurrent claim: let it commit, then look again.
+    else await new Promise((resolve) => setTimeout(resolve, 1 + Math.floor(ctx.random() * 5)))
   }
+}
 
-  async function claimInTurn(
-    limit: number,
-    topics: string[] | undefined,
-    lockWaitMs: number,
-    claimTimeoutMs: number | undefined,
-  ): Promise<ClaimedRow[] | 'busy'> {
-    const started = performance.now()
-    // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
-    let after: string | undefined
-    let contended = 0
-    for (;;) {
-      const timeLeft =
-        claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - started)
-      if (timeLeft !== undefined && timeLeft < 1) return []
-      const result = await claimOnce(limit, topics, after, lockWaitMs, timeLeft)
-      if (result === 'busy' || Array.isArray(result)) return result
-      if (result.after !== undefined) after = result.after
-      else if (++contended > MAX_CONTENDED_CLAIMS) return []
-      // Every candidate was taken by a concurrent claim: let it commit, then look again.
-      else await new Promise((resolve) => setTimeout(resolve, 1 + Math.floor(random() * 5)))
-    }
+/**
+ * One claim statement in a transaction of its own (so rows it locked and passed over are free
+ * again when it ends). Rows, `'busy'`, or where to look next.
+ */
+async function claimOnce(
+  ctx: ClaimContext,
+  what: { limit: number; topics: string[] | undefined; after: string | undefined },
+  lockWaitMs: number,
+  claimTimeoutMs: number | undefined,
+): Promise<ClaimedRow[] | 'busy' | ClaimNext> {
+  const { options } = ctx
+  const statement = claimBatch({
+    table: options.table,
+    relayId: options.relayId,
+    leaseMs: options.leaseMs,
+    blockOnDead: ctx.blockOnDead,
+    ...what,
+  })
+  const bounds = lockClaimsBounded({
+    lockTimeoutMs: lockWaitMs,
+    idleInTransactionMs: options.idleInTransactionMs,
+    statementTimeoutMs: claimTimeoutMs,
+  })
+  let rows: ClaimResultRow[]
+  try {
+    rows = await withTransaction(ctx.pool, async (client) => {
+      await run(client, bounds)
+      return (await run(client, statement, ctx.prepare)).rows
+    })
+  } catch (error) {
+    if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'
+    // The claim ran into the drain's budget (statement_timeout set above): nothing claimed.
+    if (claimTimeoutMs !== undefined && sqlState(error) === QUERY_CANCELED) return []
+    throw databaseError('claim', error)
   }
+  return claimedOrNext(rows)
+}
 
-  /**
-   * One claim statement in a transaction of its own (so rows it locked and passed over are free
-   * again when it ends). Rows, `'busy'`, or where to look next: `after` a window held back
-   * entirely, or `{}` when concurrent claims took every candidate.
-   */
-  async function claimOnce(
-    limit: number,
-    topics: string[] | undefined,
-    after: string | undefined,
-    lockWaitMs: number,
-    claimTimeoutMs: number | undefined,
-  ): Promise<ClaimedRow[] | 'busy' | { after?: string }> {
-    let rows: ClaimResultRow[]
-    try {
-      rows = await withTransaction(pool, async (client) => {
-        await run(
-          client,
-          lockClaimsBounded({
-            lockTimeoutMs: lockWaitMs,
-            idleInTransactionMs: options.idleInTransactionMs,
-            statementTimeoutMs: claimTimeoutMs,
-          }),
-        )
-        const claim = claimBatch({
-          table,
-          relayId,
-          limit,
-          leaseMs: options.leaseMs,
-          blockOnDead,
-          topics,
-          after,
-        })
-        return (await run(client, claim, prepare)).rows
-      })
-    } catch (error) {
-      if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'
-      // The claim ran into the drain's budget (statement_timeout set above): nothing claimed.
-      if (claimTimeoutMs !== undefined && sqlState(error) === QUERY_CANCELED) return []
-      throw databaseError('claim', error)
-    }
-    const [first] = rows
-    if (first?.id === null) return first.window_end === null ? {} : { after: first.window_end }
-    // UPDATE … RETURNING does not keep the subquery's order.
-    return rows
-      .filter((row): row is ClaimedRow & { window_end: null; contended: false } => row.id !== null)
-      .sort((a, b) => {
-        const d = BigInt(a.seq) - BigInt(b.seq)
-        return d < 0n ? -1 : d > 0n ? 1 : 0
-      })
-  }
-
-  return { claim }
+/** The claimed rows in `seq` order, or the sentinel row's answer (see claimBatch, 6). */
+function claimedOrNext(rows: ClaimResultRow[]): ClaimedRow[] | ClaimNext {
+  const [first] = rows
+  if (first?.id === null) return first.window_end === null ? {} : { after: first.window_end }
+  // UPDATE … RETURNING does not keep the subquery's order.
+  return rows
+    .filter((row): row is ClaimedRow & { window_end: null; contended: false } => row.id !== null)
+    .sort((a, b) => {
+      const d = BigInt(a.seq) - BigInt(b.seq)
+      return d < 0n ? -1 : d > 0n ? 1 : 0
+    })
 }

@@ -71,17 +71,45 @@ export async function settleBatch(
     stopBefore?: () => boolean
   },
 ): Promise<SettleResult> {
-  const classify = options.classify ?? classifyPublishFailure
-  const outcomes = new Map<string, RowOutcome>()
-  const blocked = new Set<string>()
-  let sends = 0
-  let stopped = false
-  let retriableFailure = false
-  let infrastructureFailure = false
+  const state: Settlement = {
+    publish,
+    classify: options.classify ?? classifyPublishFailure,
+    blockOnDead: options.blockOnDead,
+    stopBefore: options.stopBefore,
+    outcomes: new Map(),
+    blocked: new Set(),
+    sends: 0,
+    stopped: false,
+    retriableFailure: false,
+    infrastructureFailure: false,
+  }
+  await attempt(state, failOversized(state, messages, options.maxMessageBytes ?? 0))
+  const { outcomes, sends, retriableFailure, infrastructureFailure } = state
+  return { outcomes, sends, retriableFailure, infrastructureFailure }
+}
 
-  // Oversized rows would fail the request that carries them, and with it rows Kafka had accepted
-  // on other partitions (which then repeat): fail them here, before any send.
-  const limit = options.maxMessageBytes ?? 0
+/** One batch being settled: how to send, and what is known so far. */
+interface Settlement {
+  publish: (messages: OutboxMessage[]) => Promise<void>
+  classify: (error: unknown) => PublishFailureKind
+  blockOnDead: boolean
+  stopBefore: (() => boolean) | undefined
+  outcomes: Map<string, RowOutcome>
+  /** Keys (`keyOf`) whose later rows are held. */
+  blocked: Set<string>
+  sends: number
+  /** No more sends: the rest is held. */
+  stopped: boolean
+  retriableFailure: boolean
+  infrastructureFailure: boolean
+}
+
+/**
+ * Fails rows larger than `limit` (0: no check) and returns the others. Oversized rows would fail
+ * the request that carries them, and with it rows Kafka had accepted on other partitions (which
+ * then repeat): fail them here, before any send.
+ */
+function failOversized(state: Settlement, messages: OutboxMessage[], limit: number): OutboxMessage[] {
   const sendable: OutboxMessage[] = []
   for (const m of messages) {
     const bytes = limit > 0 ? messageBytes(m) : 0
@@ -90,57 +118,63 @@ export async function settleBatch(
         'RELAY_PUBLISH_PERMANENT',
         `message too large: ${bytes} bytes (key + value + headers) exceeds maxMessageBytes ${limit}`,
       )
-      outcomes.set(m.id, { kind: 'failed', permanent: true, error })
-      if (options.blockOnDead) blocked.add(keyOf(m))
+      state.outcomes.set(m.id, { kind: 'failed', permanent: true, error })
+      if (state.blockOnDead) state.blocked.add(keyOf(m))
     } else sendable.push(m)
   }
+  return sendable
+}
 
-  const attempt = async (list: OutboxMessage[]): Promise<void> => {
-    if (!stopped && options.stopBefore?.()) stopped = true
-    const sendable: OutboxMessage[] = []
-    for (const m of list) {
-      if (stopped || blocked.has(keyOf(m))) outcomes.set(m.id, { kind: 'held' })
-      else sendable.push(m)
-    }
-    if (sendable.length === 0) return
-    try {
-      sends++
-      await publish(sendable)
-      for (const m of sendable) outcomes.set(m.id, { kind: 'published' })
-      return
-    } catch (error) {
-      const kind = classify(error)
-      if (kind === 'permanent' && sendable.length > 1) {
-        const middle = Math.ceil(sendable.length / 2)
-        await attempt(sendable.slice(0, middle))
-        await attempt(sendable.slice(middle))
-        return
-      }
-      if (kind === 'not-sent') {
-        for (const m of sendable) outcomes.set(m.id, { kind: 'held' })
-        stopped = true
-        return
-      }
-      if (kind === 'unavailable' || kind === 'timeout') {
-        for (const m of sendable)
-          outcomes.set(m.id, { kind: kind === 'timeout' ? 'unsettled' : 'deferred', error })
-        stopped = true
-        retriableFailure = true
-        infrastructureFailure = true
-        return
-      }
-      const permanent = kind === 'permanent'
-      for (const m of sendable) {
-        outcomes.set(m.id, { kind: 'failed', permanent, error })
-        if (!permanent || options.blockOnDead) blocked.add(keyOf(m))
-      }
-      if (!permanent) {
-        stopped = true
-        retriableFailure = true
-      }
-    }
+/** Sends `list` (minus held rows) in one call; a permanent failure of several rows is bisected. */
+async function attempt(state: Settlement, list: OutboxMessage[]): Promise<void> {
+  if (!state.stopped && state.stopBefore?.()) state.stopped = true
+  const sendable: OutboxMessage[] = []
+  for (const m of list) {
+    if (state.stopped || state.blocked.has(keyOf(m))) state.outcomes.set(m.id, { kind: 'held' })
+    else sendable.push(m)
   }
+  if (sendable.length === 0) return
+  try {
+    state.sends++
+    await state.publish(sendable)
+    for (const m of sendable) state.outcomes.set(m.id, { kind: 'published' })
+  } catch (error) {
+    const kind = state.classify(error)
+    if (kind === 'permanent' && sendable.length > 1) {
+      const middle = Math.ceil(sendable.length / 2)
+      await attempt(state, sendable.slice(0, middle))
+      await attempt(state, sendable.slice(middle))
+    } else recordFailure(state, sendable, kind, error)
+  }
+}
 
-  await attempt(sendable)
-  return { outcomes, sends, retriableFailure, infrastructureFailure }
+/** The outcome of rows whose send failed with `kind` (and was not bisected). */
+function recordFailure(
+  state: Settlement,
+  sent: OutboxMessage[],
+  kind: PublishFailureKind,
+  error: unknown,
+): void {
+  if (kind === 'not-sent') {
+    for (const m of sent) state.outcomes.set(m.id, { kind: 'held' })
+    state.stopped = true
+    return
+  }
+  if (kind === 'unavailable' || kind === 'timeout') {
+    for (const m of sent)
+      state.outcomes.set(m.id, { kind: kind === 'timeout' ? 'unsettled' : 'deferred', error })
+    state.stopped = true
+    state.retriableFailure = true
+    state.infrastructureFailure = true
+    return
+  }
+  const permanent = kind === 'permanent'
+  for (const m of sent) {
+    state.outcomes.set(m.id, { kind: 'failed', permanent, error })
+    if (!permanent || state.blockOnDead) state.blocked.add(keyOf(m))
+  }
+  if (!permanent) {
+    state.stopped = true
+    state.retriableFailure = true
+  }
 }

@@ -129,9 +129,9 @@ export function createWatcher(watcherOptions: WatcherOptions): Watcher {
       // observers must not break the watcher
     }
   }
-  const drains = createDrainScheduler(options, settings, report)
+  const drains = new DrainScheduler(options, settings, report)
   // Rows committed while we were not listening got no notification we could see: drain on each (re)connect.
-  const listener = createListener(options, settings, report, {
+  const listener = new Listener(options, settings, report, {
     notified: () => drains.wake('notify'),
     ready: (reason) => drains.drainNow(reason),
   })
@@ -193,89 +193,111 @@ type Report = (error: unknown, where: 'drain' | 'listen') => void
  * One drain at a time: a wake-up during a drain runs one more after it; notifications are
  * debounced; a drain that found due rows but could claim none is retried after a doubling delay.
  */
-function createDrainScheduler(options: WatcherOptions, settings: WatcherSettings, report: Report) {
-  const { engine } = options
-  const { pollMs, debounceMs, recheckMinMs } = settings
-  let stopped = false
-  let debounceTimer: ReturnType<typeof setTimeout> | undefined
-  let recheckTimer: ReturnType<typeof setTimeout> | undefined
-  let recheckDelay = recheckMinMs
-  let running: Promise<void> | undefined
-  let again: WakeReason | undefined
-  const abort = new AbortController()
+class DrainScheduler {
+  private stopped = false
+  private debounceTimer: ReturnType<typeof setTimeout> | undefined
+  private recheckTimer: ReturnType<typeof setTimeout> | undefined
+  private recheckDelay: number
+  private running: Promise<void> | undefined
+  /** Why to drain once more after the drain running now. */
+  private again: WakeReason | undefined
+  private readonly abort = new AbortController()
 
-  async function drainLoop(reason: WakeReason): Promise<void> {
-    let next: WakeReason | undefined = reason
-    while (next && !stopped) {
-      const why: WakeReason = next
-      again = undefined
-      next = undefined
-      try {
-        const result = await engine.drain({ ...options.drain, signal: abort.signal })
-        if (result.published + result.retried + result.dead > 0) {
-          try {
-            options.onDrain?.(result, why)
-          } catch {
-            // ignore
-          }
-        }
-        if (result.published > 0 && result.remaining > 0) next = 'more'
-        else if (result.remaining > 0 && result.published + result.retried + result.dead === 0)
-          scheduleRecheck()
-        if (result.published > 0 || result.remaining === 0) recheckDelay = recheckMinMs
-      } catch (error) {
-        report(error, 'drain')
-      }
-      next = again ?? next
-    }
+  constructor(
+    private readonly options: WatcherOptions,
+    private readonly settings: WatcherSettings,
+    private readonly report: Report,
+  ) {
+    this.recheckDelay = settings.recheckMinMs
   }
 
-  function scheduleRecheck() {
-    if (stopped || recheckTimer) return
-    const delay = recheckDelay
-    recheckDelay = Math.min(pollMs, recheckDelay * 2)
-    recheckTimer = setTimeout(() => {
-      recheckTimer = undefined
-      drainNow('recheck')
-    }, delay)
-  }
-
-  function drainNow(reason: WakeReason) {
-    if (stopped) return
-    if (running) {
-      again ??= reason
+  /** Drains now, or once more right after the drain running now. */
+  drainNow(reason: WakeReason): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again ??= reason
       return
     }
-    running = drainLoop(reason).finally(() => {
-      running = undefined
+    this.running = this.drainLoop(reason).finally(() => {
+      this.running = undefined
     })
   }
 
-  return {
-    drainNow,
-    wake(reason: WakeReason) {
-      if (stopped) return
-      if (debounceMs === 0) return drainNow(reason)
-      if (debounceTimer) return
-      debounceTimer = setTimeout(() => {
-        debounceTimer = undefined
-        drainNow(reason)
-      }, debounceMs)
-    },
-    async stop() {
-      stopped = true
-      abort.abort()
-      clearTimeout(debounceTimer)
-      clearTimeout(recheckTimer)
-      await running
-    },
-    async idle() {
-      for (;;) {
-        if (debounceTimer) await new Promise((r) => setTimeout(r, debounceMs + 1))
-        else if (running) await running
-        else return
+  /** Drains after `debounceMs`, together with every other wake-up until then. */
+  wake(reason: WakeReason): void {
+    if (this.stopped) return
+    const { debounceMs } = this.settings
+    if (debounceMs === 0) {
+      this.drainNow(reason)
+      return
+    }
+    if (this.debounceTimer) return
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined
+      this.drainNow(reason)
+    }, debounceMs)
+  }
+
+  /** Aborts the drain running (its batch in flight finishes) and starts no other. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.abort.abort()
+    clearTimeout(this.debounceTimer)
+    clearTimeout(this.recheckTimer)
+    await this.running
+  }
+
+  /** Resolves when no drain runs or waits for its debounce. */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.debounceTimer) await new Promise((r) => setTimeout(r, this.settings.debounceMs + 1))
+      else if (this.running) await this.running
+      else return
+    }
+  }
+
+  private async drainLoop(reason: WakeReason): Promise<void> {
+    let next: WakeReason | undefined = reason
+    while (next && !this.stopped) {
+      const why: WakeReason = next
+      this.again = undefined
+      next = undefined
+      try {
+        next = this.afterDrain(
+          await this.options.engine.drain({ ...this.options.drain, signal: this.abort.signal }),
+          why,
+        )
+      } catch (error) {
+        this.report(error, 'drain')
       }
-    },
+      next = this.again ?? next
+    }
+  }
+
+  /** Tells `onDrain`; returns `'more'` when the drain stopped with due rows left after publishing. */
+  private afterDrain(result: DrainResult, why: WakeReason): WakeReason | undefined {
+    const worked = result.published + result.retried + result.dead > 0
+    if (worked) {
+      try {
+        this.options.onDrain?.(result, why)
+      } catch {
+        // ignore
+      }
+    }
+    if (result.published > 0 || result.remaining === 0) this.recheckDelay = this.settings.recheckMinMs
+    if (result.published > 0 && result.remaining > 0) return 'more'
+    if (result.remaining > 0 && !worked) this.scheduleRecheck()
+    return undefined
+  }
+
+  private scheduleRecheck(): void {
+    if (this.stopped || this.recheckTimer) return
+    const delay = this.recheckDelay
+    this.recheckDelay = Math.min(this.settings.pollMs, this.recheckDelay * 2)
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined
+      this.drainNow('recheck')
+    }, delay)
   }
 }
 
@@ -299,98 +321,106 @@ async function connectFirst(
 }
 
 /** The dedicated LISTEN connection: connects, reconnects with a doubling delay, pings. */
-function createListener(
-  options: WatcherOptions,
-  settings: WatcherSettings,
-  report: Report,
-  events: { notified(): void; ready(reason: WakeReason): void },
-) {
-  const { channel, reconnectMinMs, reconnectMaxMs } = settings
-  const quotedChannel = `"${channel.replaceAll('"', '""')}"`
-  let stopped = false
-  let client: ListenClient | undefined
-  let listening = false
-  let reconnectDelay = reconnectMinMs
-  let reconnectTimer: ReturnType<typeof setTimeout> | undefined
+class Listener {
+  private stopped = false
+  private client: ListenClient | undefined
+  private isListening = false
+  private reconnectDelay: number
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined
 
-  /** The established connection `c` failed or ended (events of other clients are ignored). */
-  function lost(c: ListenClient, error?: unknown) {
-    if (c !== client || stopped) return
-    listening = false
-    client = undefined
-    c.end().catch(() => {})
-    report(error ?? new Error('the LISTEN connection ended'), 'listen')
-    scheduleReconnect()
+  constructor(
+    private readonly options: WatcherOptions,
+    private readonly settings: WatcherSettings,
+    private readonly report: Report,
+    private readonly events: { notified(): void; ready(reason: WakeReason): void },
+  ) {
+    this.reconnectDelay = settings.reconnectMinMs
   }
 
-  function scheduleReconnect() {
-    if (stopped || reconnectTimer) return
-    const delay = reconnectDelay
-    reconnectDelay = Math.min(reconnectMaxMs, reconnectDelay * 2)
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = undefined
-      listen('reconnect').catch((error) => {
-        report(error, 'listen')
-        scheduleReconnect()
+  get listening(): boolean {
+    return this.isListening
+  }
+
+  /** The first connection (see {@link connectFirst}). */
+  connectFirst(): Promise<void> {
+    return connectFirst(
+      () => this.listen('start'),
+      this.settings,
+      this.report,
+      () => this.stopped,
+    )
+  }
+
+  /** A query on the connection, so a dead one is noticed between drains. */
+  ping(): void {
+    const c = this.client
+    if (c) c.query('SELECT 1').catch((error) => this.lost(c, error))
+  }
+
+  /** No reconnect from now on; `listening` turns false. */
+  halt(): void {
+    this.stopped = true
+    clearTimeout(this.reconnectTimer)
+    this.isListening = false
+  }
+
+  async close(): Promise<void> {
+    const c = this.client
+    this.client = undefined
+    await c?.end().catch(() => {})
+  }
+
+  /** The established connection `c` failed or ended (events of other clients are ignored). */
+  private lost(c: ListenClient, error?: unknown): void {
+    if (c !== this.client || this.stopped) return
+    this.isListening = false
+    this.client = undefined
+    c.end().catch(() => {})
+    this.report(error ?? new Error('the LISTEN connection ended'), 'listen')
+    this.scheduleReconnect()
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return
+    const delay = this.reconnectDelay
+    this.reconnectDelay = Math.min(this.settings.reconnectMaxMs, this.reconnectDelay * 2)
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined
+      this.listen('reconnect').catch((error) => {
+        this.report(error, 'listen')
+        this.scheduleReconnect()
       })
     }, delay)
   }
 
-  async function listen(reason: WakeReason): Promise<void> {
-    const c = options.createClient()
-    c.on('error', (error: unknown) => lost(c, error))
-    c.on('end', () => lost(c))
+  private async listen(reason: WakeReason): Promise<void> {
+    const { channel } = this.settings
+    const c = this.options.createClient()
+    c.on('error', (error: unknown) => this.lost(c, error))
+    c.on('end', () => this.lost(c))
     c.on('notification', (message: { channel?: string }) => {
-      if (message.channel === channel) events.notified()
+      if (message.channel === channel) this.events.notified()
     })
     try {
       await c.connect()
-      await c.query(`LISTEN ${quotedChannel}`)
+      await c.query(`LISTEN "${channel.replaceAll('"', '""')}"`)
     } catch (error) {
       await c.end().catch(() => {})
       throw error
     }
-    if (stopped) {
+    if (this.stopped) {
       await c.end().catch(() => {})
       return
     }
-    client = c
-    listening = true
-    reconnectDelay = reconnectMinMs
+    this.client = c
+    this.isListening = true
+    this.reconnectDelay = this.settings.reconnectMinMs
     try {
-      options.onListening?.()
+      this.options.onListening?.()
     } catch {
       // ignore
     }
-    events.ready(reason)
-  }
-
-  return {
-    get listening() {
-      return listening
-    },
-    connectFirst: () =>
-      connectFirst(
-        () => listen('start'),
-        settings,
-        report,
-        () => stopped,
-      ),
-    ping() {
-      const c = client
-      if (c) c.query('SELECT 1').catch((error) => lost(c, error))
-    },
-    /** No reconnect from now on; `listening` turns false. */
-    halt() {
-      stopped = true
-      clearTimeout(reconnectTimer)
-      listening = false
-    },
-    async close() {
-      const c = client
-      client = undefined
-      await c?.end().catch(() => {})
-    },
+    this.events.ready(reason)
   }
 }
 
