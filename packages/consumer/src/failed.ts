@@ -2,12 +2,15 @@
  * Failed inbox records: an event given up on is kept in the inbox table as `'failed'`, with its
  * message, instead of going to a dead-letter topic. A redelivery finds the row and is skipped, so
  * the event is not redelivered forever; `retryFailed` runs the handler on it again. The SQL of
- * these records is all here.
+ * these records is all here, and the inbox's listing and retrying of them.
  * @module
  */
 import type { KafkaMessage } from 'kafkajs'
+import type { InboxContext } from './context.js'
 import { InboxError } from './errors.js'
 import { decodeHeaders, eventFromMessage, type OutboxEvent } from './event.js'
+import type { InboxHandler, InboxTransactionClient } from './inbox.js'
+import { prepareEvent } from './typed.js'
 
 /** A failed event, as `inbox.failed()` lists it. */
 export interface FailedEvent {
@@ -111,4 +114,59 @@ export function eventOfRecord(row: {
     attributes: 0,
   } as KafkaMessage
   return eventFromMessage(row.topic ?? '', row.partition ?? 0, message)
+}
+
+/** `inbox.failed()`: this consumer's failed events, oldest first. @internal */
+export async function listFailed<Tx extends InboxTransactionClient>(
+  ctx: InboxContext<Tx>,
+  { limit = 100 }: { limit?: number } = {},
+): Promise<FailedEvent[]> {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new InboxError(
+      'INBOX_INVALID_OPTIONS',
+      `failed: limit must be an integer >= 1, got ${String(limit)}`,
+    )
+  return ctx.prisma.$transaction((tx) =>
+    queryRows<FailedEvent>(tx, ctx.statements.failed.list, ctx.consumer, limit),
+  )
+}
+
+/**
+ * `inbox.retryFailed()`: the handler runs again on a failed event, in a transaction that also marks
+ * it processed; a handler that throws leaves it failed (attempts and error updated), and rethrows.
+ * @internal
+ */
+export async function retryFailed<Tx extends InboxTransactionClient, Payload>(
+  ctx: InboxContext<Tx>,
+  eventId: string,
+  handler: InboxHandler<Tx, Payload>,
+): Promise<RetryFailedResult> {
+  const statements = ctx.statements.failed
+  try {
+    return await ctx.prisma
+      .$transaction(
+        async (tx): Promise<RetryFailedResult> => {
+          type Row = Parameters<typeof eventOfRecord>[0]
+          const [row] = await queryRows<Row>(tx, statements.take, ctx.consumer, eventId)
+          if (!row) return 'not-found'
+          const event = prepareEvent(handler, eventOfRecord(row) as OutboxEvent<Payload>)
+          await handler(event, tx)
+          return 'processed'
+        },
+        { timeout: ctx.timeout },
+      )
+      .then((result) => {
+        if (result === 'processed') ctx.counts.processed++
+        return result
+      })
+  } catch (error) {
+    await ctx.prisma
+      .$transaction((tx) =>
+        Promise.resolve(
+          tx.$executeRawUnsafe(statements.stillFailed, ctx.consumer, eventId, errorText(error)),
+        ),
+      )
+      .catch(() => {})
+    throw error
+  }
 }

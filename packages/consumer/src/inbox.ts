@@ -4,27 +4,14 @@
  * same Prisma transaction as the handler's effects: either both commit or neither does.
  * @module
  */
-import type { EachBatchPayload, EachMessagePayload, KafkaMessage } from 'kafkajs'
-import { InboxError } from './errors.js'
-import { eventFromMessage, type OutboxEvent } from './event.js'
-import {
-  errorText,
-  eventOfRecord,
-  type FailedEvent,
-  failedRecordValues,
-  failedSql,
-  queryRows,
-  type RetryFailedResult,
-} from './failed.js'
-import {
-  type DeadLetterOptions,
-  deadLetterMessage,
-  failurePolicy,
-  type InboxCounters,
-  type InboxHooks,
-  type RetryOptions,
-} from './failure.js'
-import { type Purging, type StartPurgingOptions, schedulePurge } from './retention.js'
+import type { EachBatchPayload, EachMessagePayload } from 'kafkajs'
+import { inboxContext } from './context.js'
+import { deliver } from './deliver.js'
+import type { OutboxEvent } from './event.js'
+import { type FailedEvent, listFailed, type RetryFailedResult, retryFailed } from './failed.js'
+import type { DeadLetterOptions, InboxCounters, InboxHooks, RetryOptions } from './failure.js'
+import { handleEvent } from './handle.js'
+import { type Purging, purgeRecords, type StartPurgingOptions, schedulePurge } from './retention.js'
 
 /** What the inbox needs of a Prisma client: interactive transactions and raw statements. */
 export interface InboxPrismaClient<Tx extends InboxTransactionClient = InboxTransactionClient> {
@@ -81,19 +68,6 @@ export interface PurgeOptions {
 }
 
 export type HandleResult = 'processed' | 'duplicate'
-
-const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
-
-/**
- * `table` or `schema.table` for SQL text: each part a double-quoted identifier with embedded
- * quotes doubled (`app.outbox_inbox` → `"app"."outbox_inbox"`), the rule of the relay and the
- * extension; undefined when a part is not a plain identifier.
- */
-function quoteTable(name: string): string | undefined {
-  const parts = name.split('.')
-  if (parts.length > 2 || !parts.every((part) => NAME.test(part))) return undefined
-  return parts.map((part) => `"${part.replaceAll('"', '""')}"`).join('.')
-}
 
 export interface Inbox<Tx> {
   /**
@@ -166,270 +140,31 @@ export function createInbox<Tx extends InboxTransactionClient>(
   prisma: InboxPrismaClient<Tx>,
   options: InboxOptions,
 ): Inbox<Tx> {
-  if (!options || typeof options.consumer !== 'string' || options.consumer.trim() === '') {
-    throw new InboxError(
-      'INBOX_INVALID_OPTIONS',
-      'options.consumer must name the consumer (a non-empty string)',
-    )
-  }
-  const table = quoteTable(options.table ?? 'outbox_inbox')
-  if (table === undefined) {
-    throw new InboxError(
-      'INBOX_INVALID_OPTIONS',
-      `options.table "${options.table}" must be a plain SQL identifier, or two joined by a dot (schema.table)`,
-    )
-  }
-  const timeout = options.timeoutMs ?? 15_000
-  const policy = failurePolicy(options.retry, options.deadLetter, options.random)
-  const hooks = options.hooks ?? {}
-  if (options.recordFailed && options.deadLetter) {
-    throw new InboxError(
-      'INBOX_INVALID_OPTIONS',
-      'options.recordFailed and options.deadLetter exclude each other: give up to the inbox table or to a topic',
-    )
-  }
-  const failedStatements = failedSql(table)
-  const counts: InboxCounters = {
-    processed: 0,
-    duplicates: 0,
-    retries: 0,
-    deadLettered: 0,
-    failed: 0,
-    recordedFailed: 0,
-  }
-  const safely = (call: () => void) => {
-    try {
-      call()
-    } catch {
-      // hooks are for logs and metrics; they must not change what the inbox does
-    }
-  }
-  // ON CONFLICT DO NOTHING: a concurrent delivery of the same event waits on the unique key
-  // until the first transaction ends, then sees the conflict and is skipped.
-  const record = `INSERT INTO ${table} ("consumer", "event_id", "event_type", "topic", "partition", "offset")
-    VALUES ($1, $2::uuid, $3, $4, $5, $6::bigint) ON CONFLICT DO NOTHING`
-  // ctid batches: a bounded DELETE without a key of its own (the index on processed_at finds them).
-  // The try-lock (per consumer and table) lets one instance purge at a time: the others delete
-  // nothing and stop at once. The candidates are a MATERIALIZED CTE, run once, so the statement
-  // never deletes more than $3 rows whatever plan it gets; SKIP LOCKED never waits on a row.
-  const purgeBatch = `WITH lock AS (
-      SELECT pg_try_advisory_xact_lock(hashtext('prisma-outbox inbox purge ' || $4 || ' ' || $1)) AS ok
-    ), old AS MATERIALIZED (
-      SELECT i.ctid FROM ${table} AS i, lock
-      WHERE lock.ok AND i."consumer" = $1 AND i."status" = 'processed'
-        AND i."processed_at" < now() - make_interval(secs => $2::double precision / 1000)
-      LIMIT $3
-      FOR UPDATE OF i SKIP LOCKED
-    )
-    DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM old)`
-
-  const handle = async <Payload>(event: OutboxEvent<Payload>, handler: InboxHandler<Tx, Payload>) => {
-    const result = await prisma.$transaction(
-      async (tx): Promise<HandleResult> => {
-        const inserted = await tx.$executeRawUnsafe(
-          record,
-          options.consumer,
-          event.id,
-          event.type ?? null,
-          event.topic,
-          event.partition,
-          event.offset,
-        )
-        if (inserted === 0) return 'duplicate'
-        await handler(event, tx)
-        return 'processed'
-      },
-      { timeout },
-    )
-    if (result === 'duplicate') {
-      counts.duplicates++
-      safely(() => hooks.onDuplicate?.(event as OutboxEvent))
-    } else counts.processed++
-    return result
-  }
-
-  /** Gives up on a message: to the dead-letter topic when there is one, else rethrows. */
-  const giveUp = async (
-    source: { topic: string; partition: number; message: KafkaMessage },
-    error: unknown,
-    attempts: number,
-    event?: OutboxEvent,
-  ) => {
-    const info = {
-      topic: source.topic,
-      partition: source.partition,
-      offset: source.message.offset,
-      error,
-      attempts,
-    }
-    const deadLetter = policy.deadLetter
-    if (options.recordFailed && event) {
-      await prisma.$transaction((tx) =>
-        Promise.resolve(
-          tx.$executeRawUnsafe(
-            failedStatements.record,
-            ...failedRecordValues(options.consumer, event, source.message, error, attempts),
-          ),
-        ),
-      )
-      counts.recordedFailed++
-      safely(() => hooks.onDeadLetter?.({ ...info, event, recordedFailed: true }))
-      return
-    }
-    if (!deadLetter) {
-      counts.failed++
-      safely(() => hooks.onDeadLetter?.(event ? { ...info, event } : info))
-      throw error
-    }
-    const deadLetterTopic = deadLetter.topic(source.topic)
-    await deadLetter.producer.send({
-      topic: deadLetterTopic,
-      acks: -1,
-      messages: [deadLetterMessage(source, options.consumer, error, attempts)],
-    })
-    counts.deadLettered++
-    safely(() => hooks.onDeadLetter?.({ ...info, ...(event ? { event } : {}), deadLetterTopic }))
-  }
-
-  /** One message with the failure policy: bounded retries, then dead letter. */
-  const deliver = async <Payload>(
-    source: { topic: string; partition: number; message: KafkaMessage },
-    handler: InboxHandler<Tx, Payload>,
-    heartbeat: () => Promise<void>,
-  ) => {
-    let event: OutboxEvent<Payload>
-    try {
-      event = eventFromMessage(source.topic, source.partition, source.message) as OutboxEvent<Payload>
-    } catch (error) {
-      // Not an outbox event: no retry can fix it.
-      await giveUp(source, error, 1)
-      return
-    }
-    const prepare = (handler as { prepare?: (event: OutboxEvent) => OutboxEvent | undefined }).prepare
-    if (typeof prepare === 'function') {
-      try {
-        // Typed handlers: a payload failing its schema never reaches the handler, nor a retry.
-        event = (prepare(event as OutboxEvent) ?? event) as OutboxEvent<Payload>
-      } catch (error) {
-        await giveUp(source, error, 1, event as OutboxEvent)
-        return
-      }
-    }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await handle(event, handler)
-        return
-      } catch (error) {
-        if (attempt >= policy.maxAttempts) {
-          await giveUp(source, error, attempt, event as OutboxEvent)
-          return
-        }
-        const delayMs = policy.delayMs(attempt)
-        counts.retries++
-        safely(() => hooks.onRetry?.({ event: event as OutboxEvent, error, attempt, delayMs }))
-        await heartbeat()
-        await new Promise((resolve) => setTimeout(resolve, delayMs))
-        await heartbeat()
-      }
-    }
-  }
-
-  const retryFailed = async <Payload>(
-    eventId: string,
-    handler: InboxHandler<Tx, Payload>,
-  ): Promise<RetryFailedResult> => {
-    try {
-      return await prisma
-        .$transaction(
-          async (tx): Promise<RetryFailedResult> => {
-            type Row = Parameters<typeof eventOfRecord>[0]
-            const [row] = await queryRows<Row>(tx, failedStatements.take, options.consumer, eventId)
-            if (!row) return 'not-found'
-            let event = eventOfRecord(row) as OutboxEvent<Payload>
-            const prepare = (handler as { prepare?: (event: OutboxEvent) => OutboxEvent | undefined }).prepare
-            if (typeof prepare === 'function')
-              event = (prepare(event as OutboxEvent) ?? event) as OutboxEvent<Payload>
-            await handler(event, tx)
-            return 'processed'
-          },
-          { timeout },
-        )
-        .then((result) => {
-          if (result === 'processed') counts.processed++
-          return result
-        })
-    } catch (error) {
-      await prisma
-        .$transaction((tx) =>
-          Promise.resolve(
-            tx.$executeRawUnsafe(failedStatements.stillFailed, options.consumer, eventId, errorText(error)),
-          ),
-        )
-        .catch(() => {})
-      throw error
-    }
-  }
-
+  const ctx = inboxContext(prisma, options)
   const inbox: Inbox<Tx> = {
-    handle,
+    handle: (event, handler) => handleEvent(ctx, event, handler),
     eachMessage:
       (handler) =>
       async ({ topic, partition, message, heartbeat }) => {
-        await deliver({ topic, partition, message }, handler, heartbeat)
+        await deliver(ctx, { topic, partition, message }, handler, heartbeat)
       },
     eachBatch:
       (handler) =>
       async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         for (const message of batch.messages) {
           if (!isRunning() || isStale()) break
-          await deliver({ topic: batch.topic, partition: batch.partition, message }, handler, heartbeat)
+          await deliver(ctx, { topic: batch.topic, partition: batch.partition, message }, handler, heartbeat)
           resolveOffset(message.offset)
           await heartbeat()
         }
       },
-    async purge({ olderThanMs, batchSize = 1_000, maxBatches = 100 }) {
-      if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-        throw new InboxError(
-          'INBOX_INVALID_OPTIONS',
-          `purge: olderThanMs must be a number >= 0, got ${String(olderThanMs)}`,
-        )
-      }
-      for (const [name, value] of [
-        ['batchSize', batchSize],
-        ['maxBatches', maxBatches],
-      ] as const) {
-        if (!Number.isInteger(value) || value < 1) {
-          throw new InboxError(
-            'INBOX_INVALID_OPTIONS',
-            `purge: ${name} must be an integer >= 1, got ${String(value)}`,
-          )
-        }
-      }
-      let deleted = 0
-      for (let i = 0; i < maxBatches; i++) {
-        const n = await prisma.$transaction((tx) =>
-          Promise.resolve(tx.$executeRawUnsafe(purgeBatch, options.consumer, olderThanMs, batchSize, table)),
-        )
-        deleted += n
-        if (n < batchSize) break
-      }
-      return deleted
-    },
+    purge: (purgeOptions) => purgeRecords(ctx, purgeOptions),
     startPurging(purging) {
-      return schedulePurge((o) => inbox.purge(o), purging, options.random)
+      return schedulePurge((o) => inbox.purge(o), purging, ctx.random)
     },
-    async failed({ limit = 100 } = {}) {
-      if (!Number.isInteger(limit) || limit < 1)
-        throw new InboxError(
-          'INBOX_INVALID_OPTIONS',
-          `failed: limit must be an integer >= 1, got ${String(limit)}`,
-        )
-      return prisma.$transaction((tx) =>
-        queryRows<FailedEvent>(tx, failedStatements.list, options.consumer, limit),
-      )
-    },
-    retryFailed: (eventId, handler) => retryFailed(eventId, handler),
-    counters: () => ({ ...counts }),
+    failed: (failedOptions) => listFailed(ctx, failedOptions),
+    retryFailed: (eventId, handler) => retryFailed(ctx, eventId, handler),
+    counters: () => ({ ...ctx.counts }),
   }
   return inbox
 }

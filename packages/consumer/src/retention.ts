@@ -1,9 +1,45 @@
 /**
- * Purging the inbox on an interval, for long-running consumers.
+ * Purging the inbox: old records in bounded batches, and on an interval for long-running consumers.
  * @module
  */
+import type { InboxContext } from './context.js'
 import { InboxError } from './errors.js'
-import type { PurgeOptions } from './inbox.js'
+import type { InboxTransactionClient, PurgeOptions } from './inbox.js'
+
+/** `inbox.purge()`: deletes this consumer's old records in bounded batches. @internal */
+export async function purgeRecords<Tx extends InboxTransactionClient>(
+  ctx: InboxContext<Tx>,
+  { olderThanMs, batchSize = 1_000, maxBatches = 100 }: PurgeOptions,
+): Promise<number> {
+  if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new InboxError(
+      'INBOX_INVALID_OPTIONS',
+      `purge: olderThanMs must be a number >= 0, got ${String(olderThanMs)}`,
+    )
+  }
+  for (const [name, value] of [
+    ['batchSize', batchSize],
+    ['maxBatches', maxBatches],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new InboxError(
+        'INBOX_INVALID_OPTIONS',
+        `purge: ${name} must be an integer >= 1, got ${String(value)}`,
+      )
+    }
+  }
+  let deleted = 0
+  for (let i = 0; i < maxBatches; i++) {
+    const n = await ctx.prisma.$transaction((tx) =>
+      Promise.resolve(
+        tx.$executeRawUnsafe(ctx.statements.purgeBatch, ctx.consumer, olderThanMs, batchSize, ctx.table),
+      ),
+    )
+    deleted += n
+    if (n < batchSize) break
+  }
+  return deleted
+}
 
 /** Options of `inbox.startPurging`: {@link PurgeOptions} plus the schedule. */
 export interface StartPurgingOptions extends PurgeOptions {

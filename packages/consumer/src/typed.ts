@@ -146,6 +146,17 @@ export function typedHandler<C extends EventCatalogue, Tx>(
   return Object.assign(handler, { prepare })
 }
 
+/**
+ * The event the inbox hands to `handler`: a typed handler's `prepare` parses it first (and throws
+ * when its payload fails the schema); other handlers get it as it is.
+ * @internal
+ */
+export function prepareEvent<Payload>(handler: unknown, event: OutboxEvent<Payload>): OutboxEvent<Payload> {
+  const prepare = (handler as { prepare?: (event: OutboxEvent) => OutboxEvent | undefined }).prepare
+  if (typeof prepare !== 'function') return event
+  return (prepare(event as OutboxEvent) ?? event) as OutboxEvent<Payload>
+}
+
 function describe(error: unknown): string {
   const issues = (error as { issues?: { path?: PropertyKey[]; message?: string }[] })?.issues
   if (!Array.isArray(issues)) return String(error)

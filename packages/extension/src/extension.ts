@@ -13,7 +13,7 @@ import {
   isPrismaPromise,
   runIn,
 } from './internals.js'
-import { type OutboxOptions, readHeaders, resolveOptions } from './options.js'
+import { type OutboxOptions, type ResolvedOptions, readHeaders, resolveOptions } from './options.js'
 
 /** What `$outbox` offers on the client and on each transaction client. */
 export interface OutboxApi<E extends DeclaredEvents | undefined = undefined> {
@@ -105,69 +105,92 @@ export function outbox<E extends DeclaredEvents | undefined = undefined>(
       'options.events must be the non-empty result of defineEvents({ ... })',
     )
   }
+  return Prisma.defineExtension((client: BaseClient) =>
+    extendClient(client, datamodel, resolved, events),
+  ) as unknown as OutboxExtension<E>
+}
 
-  return Prisma.defineExtension((client: BaseClient) => {
-    checkPrismaInternals(client)
-    const adapterSchema = adapterSchemaOf(client)
-    if (resolved.schema !== undefined && adapterSchema !== undefined && resolved.schema !== adapterSchema) {
-      throw new OutboxError(
-        'OUTBOX_INVALID_OPTIONS',
-        `options.schema "${resolved.schema}" differs from the driver adapter's schema "${adapterSchema}", where the client writes its rows; the outbox and the capture triggers must be in that schema`,
-      )
-    }
-    const capture = new Capture(client, datamodel, resolved, resolved.schema ?? adapterSchema)
-    const baseTransaction = client.$transaction as (this: unknown, ...args: unknown[]) => Promise<unknown>
-
-    const ready = () => capture.checkNow()
-    const emitOn = (target: BaseClient) => (input: unknown) => {
-      const event = events ? emitInputOf(events, input) : (input as EmitInput)
-      const row = rowForEmit(event, readHeaders(resolved.headers))
-      return target.$executeRawUnsafe(...insertRowsStatement(capture.outboxTable, [row]))
-    }
-    /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */
-    const withOutbox = (tx: BaseClient): BaseClient => {
-      const api: OutboxApi<undefined> = { emit: emitOn(tx), ready }
-      return new Proxy(tx, {
-        get: (target, prop) => (prop === '$outbox' ? api : Reflect.get(target, prop, target)),
-      })
-    }
-
-    return client.$extends({
-      name: 'prisma-outbox',
-      client: {
-        $outbox: { emit: emitOn(client), ready } satisfies OutboxApi<undefined>,
-        /**
-         * Interactive callbacks get a client with `$outbox`. With the `headers` option, a batch
-         * runs as one interactive transaction (with no timeout of its own), so the headers of
-         * each write reach its events; anything Prisma would refuse goes to Prisma unchanged.
-         */
-        $transaction(this: BaseClient, input: unknown, txOptions?: unknown) {
-          if (typeof input === 'function') {
-            const callback = input as (tx: BaseClient) => Promise<unknown>
-            return baseTransaction.call(this, (tx: BaseClient) => callback(withOutbox(tx)), txOptions)
-          }
-          if (!resolved.headers || !Array.isArray(input) || !input.every(isPrismaPromise)) {
-            return baseTransaction.call(this, input, txOptions)
-          }
-          return baseTransaction.call(
-            this,
-            async (tx: BaseClient) => {
-              const itx = interactiveTransactionOf(tx)
-              const results: unknown[] = []
-              for (const request of input) results.push(await runIn(request as PromiseLike<unknown>, itx))
-              return results
-            },
-            { ...NO_TIMEOUT, ...(txOptions as object | undefined) },
-          )
-        },
-      },
-      query: {
-        $allModels: {
-          $allOperations(params: unknown) {
-            return capture.onQuery(params as unknown as HookParams)
-          },
-        },
-      },
+/** One client with the outbox: `$outbox`, the `$transaction` override and the capture of writes. */
+function extendClient(
+  client: BaseClient,
+  datamodel: OutboxDatamodel,
+  resolved: ResolvedOptions,
+  events: DeclaredEvents | undefined,
+) {
+  checkPrismaInternals(client)
+  const capture = new Capture(client, datamodel, resolved, captureSchema(client, resolved))
+  const ready = () => capture.checkNow()
+  const emitOn = (target: BaseClient) => (input: unknown) => {
+    const event = events ? emitInputOf(events, input) : (input as EmitInput)
+    const row = rowForEmit(event, readHeaders(resolved.headers))
+    return target.$executeRawUnsafe(...insertRowsStatement(capture.outboxTable, [row]))
+  }
+  /** The transaction client handed to callbacks, with `$outbox` bound to its transaction. */
+  const withOutbox = (tx: BaseClient): BaseClient => {
+    const api: OutboxApi<undefined> = { emit: emitOn(tx), ready }
+    return new Proxy(tx, {
+      get: (target, prop) => (prop === '$outbox' ? api : Reflect.get(target, prop, target)),
     })
-  }) as unknown as OutboxExtension<E>
+  }
+
+  return client.$extends({
+    name: 'prisma-outbox',
+    client: {
+      $outbox: { emit: emitOn(client), ready } satisfies OutboxApi<undefined>,
+      $transaction: outboxTransaction(client.$transaction, resolved, withOutbox),
+    },
+    query: {
+      $allModels: {
+        $allOperations(params: unknown) {
+          return capture.onQuery(params as unknown as HookParams)
+        },
+      },
+    },
+  })
+}
+
+/**
+ * The schema of the outbox and the captured tables: `options.schema`, else the driver adapter's.
+ * @throws OutboxError `OUTBOX_INVALID_OPTIONS` when both are given and differ
+ */
+function captureSchema(client: BaseClient, resolved: ResolvedOptions): string | undefined {
+  const adapterSchema = adapterSchemaOf(client)
+  if (resolved.schema !== undefined && adapterSchema !== undefined && resolved.schema !== adapterSchema) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      `options.schema "${resolved.schema}" differs from the driver adapter's schema "${adapterSchema}", where the client writes its rows; the outbox and the capture triggers must be in that schema`,
+    )
+  }
+  return resolved.schema ?? adapterSchema
+}
+
+/**
+ * The client's `$transaction`. Interactive callbacks get a client with `$outbox`. With the
+ * `headers` option, a batch runs as one interactive transaction (with no timeout of its own), so
+ * the headers of each write reach its events; anything Prisma would refuse goes to Prisma unchanged.
+ */
+function outboxTransaction(
+  baseTransaction: (this: unknown, ...args: unknown[]) => Promise<unknown>,
+  resolved: ResolvedOptions,
+  withOutbox: (tx: BaseClient) => BaseClient,
+) {
+  return function $transaction(this: BaseClient, input: unknown, txOptions?: unknown) {
+    if (typeof input === 'function') {
+      const callback = input as (tx: BaseClient) => Promise<unknown>
+      return baseTransaction.call(this, (tx: BaseClient) => callback(withOutbox(tx)), txOptions)
+    }
+    if (!resolved.headers || !Array.isArray(input) || !input.every(isPrismaPromise)) {
+      return baseTransaction.call(this, input, txOptions)
+    }
+    return baseTransaction.call(
+      this,
+      async (tx: BaseClient) => {
+        const itx = interactiveTransactionOf(tx)
+        const results: unknown[] = []
+        for (const request of input) results.push(await runIn(request as PromiseLike<unknown>, itx))
+        return results
+      },
+      { ...NO_TIMEOUT, ...(txOptions as object | undefined) },
+    )
+  }
 }

@@ -103,8 +103,19 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
     )
   }
   const options = parsed.data
-  const known = Object.keys(datamodel.models)
   const outboxModel = options.outboxModel ?? 'OutboxEvent'
+  const outboxInfo = checkOutboxModel(datamodel, outboxModel)
+  return {
+    captured: capturedModels(datamodel, options.models ?? {}, outboxModel),
+    outboxTable: outboxInfo.dbName,
+    ...(options.schema === undefined ? {} : { schema: options.schema }),
+    triggers: options.triggers ?? 'install',
+    headers: options.headers as ResolvedOptions['headers'],
+  }
+}
+
+/** The outbox model, once it is known to be in the schema with the columns the extension writes. */
+function checkOutboxModel(datamodel: OutboxDatamodel, outboxModel: string) {
   const outboxInfo = datamodel.models[outboxModel]
   if (!outboxInfo) {
     throw new OutboxError(
@@ -119,36 +130,27 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
       `the outbox model "${outboxModel}" lacks the field(s) ${missing.join(', ')}: copy it from @prisma-outbox/extension/prisma/outbox.prisma`,
     )
   }
+  return outboxInfo
+}
 
+/**
+ * The models to capture: those annotated `/// @outbox`, then those of `options.models`, whose
+ * settings override the annotation's. Each must have a primary key (its events' aggregateid).
+ */
+function capturedModels(
+  datamodel: OutboxDatamodel,
+  models: Record<string, ModelOutboxOptions | true>,
+  outboxModel: string,
+): Map<string, CapturedModel> {
   const captured = new Map<string, CapturedModel>()
-  const add = (model: string, settings: ModelOutboxOptions, source: string) => {
-    const aggregateType = settings.aggregateType ?? defaultAggregateType(model)
-    const aggregateCheck = aggregateTypeSchema.safeParse(aggregateType)
-    if (!aggregateCheck.success) {
-      throw new OutboxError(
-        'OUTBOX_INVALID_OPTIONS',
-        `${source}: aggregateType "${aggregateType}" of model ${model} must be ${aggregateCheck.error.issues[0]?.message}`,
-      )
-    }
-    const topic = settings.topic ?? defaultTopic(aggregateType)
-    const topicCheck = topicSchema.safeParse(topic)
-    if (!topicCheck.success) {
-      throw new OutboxError(
-        'OUTBOX_INVALID_OPTIONS',
-        `${source}: topic "${topic}" of model ${model} must be ${topicCheck.error.issues[0]?.message}`,
-      )
-    }
-    captured.set(model, { aggregateType, topic })
-  }
-
   for (const [model, info] of Object.entries(datamodel.models)) {
-    if (info.outbox) add(model, info.outbox, `/// @outbox on model ${model}`)
+    if (info.outbox) captured.set(model, capturedModel(model, info.outbox, `/// @outbox on model ${model}`))
   }
-  for (const [model, settings] of Object.entries(options.models ?? {})) {
+  for (const [model, settings] of Object.entries(models)) {
     if (!datamodel.models[model]) {
       throw new OutboxError(
         'OUTBOX_INVALID_OPTIONS',
-        `models.${model}: there is no model "${model}" in the Prisma schema (known: ${known.join(', ')})`,
+        `models.${model}: there is no model "${model}" in the Prisma schema (known: ${Object.keys(datamodel.models).join(', ')})`,
       )
     }
     if (model === outboxModel) {
@@ -158,7 +160,8 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
       )
     }
     const fromSchema = datamodel.models[model]?.outbox ?? {}
-    add(model, settings === true ? fromSchema : { ...fromSchema, ...settings }, `models.${model}`)
+    const merged = settings === true ? fromSchema : { ...fromSchema, ...settings }
+    captured.set(model, capturedModel(model, merged, `models.${model}`))
   }
   for (const model of captured.keys()) {
     if ((datamodel.models[model]?.primaryKey.length ?? 0) === 0) {
@@ -168,13 +171,31 @@ export function resolveOptions(datamodel: OutboxDatamodel, input: unknown): Reso
       )
     }
   }
-  return {
-    captured,
-    outboxTable: outboxInfo.dbName,
-    ...(options.schema === undefined ? {} : { schema: options.schema }),
-    triggers: options.triggers ?? 'install',
-    headers: options.headers as ResolvedOptions['headers'],
+  return captured
+}
+
+/**
+ * A model's aggregate type and topic, the defaults filled in and both checked.
+ * @param source - where the settings come from, for the error message
+ */
+function capturedModel(model: string, settings: ModelOutboxOptions, source: string): CapturedModel {
+  const aggregateType = settings.aggregateType ?? defaultAggregateType(model)
+  const aggregateCheck = aggregateTypeSchema.safeParse(aggregateType)
+  if (!aggregateCheck.success) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      `${source}: aggregateType "${aggregateType}" of model ${model} must be ${aggregateCheck.error.issues[0]?.message}`,
+    )
   }
+  const topic = settings.topic ?? defaultTopic(aggregateType)
+  const topicCheck = topicSchema.safeParse(topic)
+  if (!topicCheck.success) {
+    throw new OutboxError(
+      'OUTBOX_INVALID_OPTIONS',
+      `${source}: topic "${topic}" of model ${model} must be ${topicCheck.error.issues[0]?.message}`,
+    )
+  }
+  return { aggregateType, topic }
 }
 
 export function checkHeaders(headers: unknown, where: string): Record<string, string> {

@@ -8,12 +8,12 @@ import { z } from 'zod'
 import { ConfigError, loadConfig, type RelayConfig } from '../cli/config.js'
 import type { ProgressStream } from '../cli/progress.js'
 import { startRetention } from '../cli/retention-config.js'
-import { applicationName, cliLogger, createRuntime } from '../cli/runtime.js'
+import { applicationName, cliLogger, createRuntime, type Runtime } from '../cli/runtime.js'
 import { coerceError } from '../core/errors.js'
-import { log } from '../core/log.js'
+import { type Logger, log } from '../core/log.js'
 import { serveStreamStats } from './metrics.js'
 import { checkStreamName } from './sql.js'
-import { createStreamer, DEFAULT_STREAM_SLOT, dropStreamSetup } from './streamer.js'
+import { createStreamer, DEFAULT_STREAM_SLOT, dropStreamSetup, type Streamer } from './streamer.js'
 
 /** Usage text of `outbox-relay stream`. */
 export const STREAM_USAGE = `usage: outbox-relay stream [--drop-slot]
@@ -118,6 +118,68 @@ function waitForAbort(signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
+/** The streamer a `StreamConfig` describes, on the runtime's pool and publisher. */
+function configuredStreamer(config: StreamConfig, runtime: Runtime, logger: Logger): Streamer {
+  return createStreamer({
+    connectionString: config.relay.databaseUrl,
+    pool: runtime.pool,
+    publisher: runtime.publisher,
+    table: config.relay.engine?.table,
+    slot: config.slot,
+    publication: config.publication,
+    batchSize: config.batchSize,
+    deadLetterPolicy: config.relay.engine?.deadLetterPolicy,
+    standbyRetryMs: config.standbyRetryMs,
+    lingerMs: config.lingerMs,
+    lagAlertBytes: config.lagAlertBytes,
+    healthCheckMs: config.healthCheckMs,
+    streamId: config.relay.engine?.relayId,
+    applicationName: applicationName(config.relay),
+    // Degraded is a warning, so it shows even with --quiet: this is what the DBA has to hear of.
+    onHealthChange: (stats) =>
+      stats.health === 'ok'
+        ? log(
+            logger,
+            'info',
+            `stream healthy again (slot ${config.slot}, lag ${stats.lagBytes ?? '?'} bytes)`,
+          )
+        : log(logger, 'warn', `stream degraded (slot ${config.slot}): ${stats.problems.join('; ')}`),
+    logger,
+  })
+}
+
+/** Streams (with the stats endpoint and retention, if configured) until `signal` aborts. */
+async function streamUntilAborted(
+  config: StreamConfig,
+  runtime: Runtime,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const streamer = configuredStreamer(config, runtime, logger)
+  await streamer.start()
+  const http = config.http ? await serveStreamStats(() => streamer.stats(), config.http) : undefined
+  if (http)
+    log(logger, 'info', `stream stats on ${http.url}/stats and ${http.url}/metrics`, { url: http.url })
+  const retention = startRetention(config.relay, runtime, logger)
+  try {
+    await waitForAbort(signal)
+  } finally {
+    await retention?.stop()
+    await http?.close()
+    await streamer.stop()
+  }
+}
+
+/** `--drop-slot`: uninstalls and prints what was dropped. */
+async function dropSlotCommand(
+  config: StreamConfig,
+  runtime: Runtime,
+  stdout: { write(text: string): unknown },
+): Promise<void> {
+  const result = await dropStreamSetup(runtime.pool, { slot: config.slot, publication: config.publication })
+  stdout.write(`${JSON.stringify({ slot: config.slot, publication: config.publication, ...result })}\n`)
+}
+
 /**
  * Runs `outbox-relay stream` (argv after the command name); returns the exit code: 0 after a
  * signal or a successful `--drop-slot`, 1 on a runtime failure, 2 on bad configuration.
@@ -149,54 +211,8 @@ export async function streamMain(
   try {
     const runtime = await createRuntime(config.relay, { logger })
     try {
-      if (config.dropSlot) {
-        const result = await dropStreamSetup(runtime.pool, {
-          slot: config.slot,
-          publication: config.publication,
-        })
-        io.stdout.write(
-          `${JSON.stringify({ slot: config.slot, publication: config.publication, ...result })}\n`,
-        )
-        return 0
-      }
-      const streamer = createStreamer({
-        connectionString: config.relay.databaseUrl,
-        pool: runtime.pool,
-        publisher: runtime.publisher,
-        table: config.relay.engine?.table,
-        slot: config.slot,
-        publication: config.publication,
-        batchSize: config.batchSize,
-        deadLetterPolicy: config.relay.engine?.deadLetterPolicy,
-        standbyRetryMs: config.standbyRetryMs,
-        lingerMs: config.lingerMs,
-        lagAlertBytes: config.lagAlertBytes,
-        healthCheckMs: config.healthCheckMs,
-        streamId: config.relay.engine?.relayId,
-        applicationName: applicationName(config.relay),
-        // Degraded is a warning, so it shows even with --quiet: this is what the DBA has to hear of.
-        onHealthChange: (stats) =>
-          stats.health === 'ok'
-            ? log(
-                logger,
-                'info',
-                `stream healthy again (slot ${config.slot}, lag ${stats.lagBytes ?? '?'} bytes)`,
-              )
-            : log(logger, 'warn', `stream degraded (slot ${config.slot}): ${stats.problems.join('; ')}`),
-        logger,
-      })
-      await streamer.start()
-      const http = config.http ? await serveStreamStats(() => streamer.stats(), config.http) : undefined
-      if (http)
-        log(logger, 'info', `stream stats on ${http.url}/stats and ${http.url}/metrics`, { url: http.url })
-      const retention = startRetention(config.relay, runtime, logger)
-      try {
-        await waitForAbort(io.signal)
-      } finally {
-        await retention?.stop()
-        await http?.close()
-        await streamer.stop()
-      }
+      if (config.dropSlot) await dropSlotCommand(config, runtime, io.stdout)
+      else await streamUntilAborted(config, runtime, logger, io.signal)
       return 0
     } finally {
       await runtime.close()

@@ -5,10 +5,84 @@
 import { createServer, type Server } from 'node:http'
 import type { StreamStats } from './streamer.js'
 
-function gauge(lines: string[], name: string, help: string, value: number | null, type = 'gauge'): void {
-  if (value === null || !Number.isFinite(value)) return
-  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`)
+/** One metric of {@link streamMetricsText}; a null (or non-finite) value leaves it out. */
+interface StreamMetric {
+  name: string
+  help: string
+  type?: 'gauge' | 'counter'
+  value: (stats: StreamStats) => number | null
 }
+
+const seconds = (iso: string | null) => (iso === null ? null : Date.parse(iso) / 1000)
+
+const counter = (
+  name: string,
+  help: string,
+  key: 'published' | 'dead' | 'held' | 'skipped',
+): StreamMetric => ({
+  name,
+  help,
+  type: 'counter',
+  value: (s) => s[key],
+})
+
+/** The metrics in the order they are written. */
+const STREAM_METRICS: StreamMetric[] = [
+  {
+    name: 'outbox_stream_active',
+    help: '1 when this process streams from the slot, 0 when it stands by',
+    value: (s) => (s.role === 'active' ? 1 : 0),
+  },
+  {
+    name: 'outbox_stream_slot_active',
+    help: '1 when some connection streams from the slot',
+    value: (s) => (s.slotActive ? 1 : 0),
+  },
+  {
+    name: 'outbox_stream_slot_lag_bytes',
+    help: 'pg_current_wal_lsn() - confirmed_flush_lsn of the slot',
+    value: (s) => s.lagBytes,
+  },
+  {
+    name: 'outbox_stream_slot_lag_alert_bytes',
+    help: 'slot lag above which outbox_stream_slot_lag_alert is 1',
+    value: (s) => s.lagAlertBytes,
+  },
+  {
+    name: 'outbox_stream_slot_lag_alert',
+    help: '1 when the slot lag is above the alert threshold or the slot lost WAL',
+    value: (s) => (s.lagAlert ? 1 : 0),
+  },
+  {
+    name: 'outbox_stream_healthy',
+    help: '0 when the slot lag is above the limit, the slot risks or lost WAL, or it does not exist (see problems in /stats)',
+    value: (s) => (s.health === 'ok' ? 1 : 0),
+  },
+  {
+    name: 'outbox_stream_slot_safe_wal_size_bytes',
+    help: 'WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it',
+    value: (s) => s.safeWalSizeBytes,
+  },
+  {
+    name: 'outbox_stream_last_ack_timestamp_seconds',
+    help: 'when Kafka last acknowledged a batch',
+    value: (s) => seconds(s.lastAckAt),
+  },
+  {
+    name: 'outbox_stream_last_publish_timestamp_seconds',
+    help: 'when this process last handed a batch to the publisher',
+    value: (s) => seconds(s.lastPublishAt),
+  },
+  {
+    name: 'outbox_stream_buffered_events',
+    help: 'events decoded and not yet settled',
+    value: (s) => s.buffered,
+  },
+  counter('outbox_stream_published_total', 'events published by this process', 'published'),
+  counter('outbox_stream_dead_total', 'events this process sent to the dead letters', 'dead'),
+  counter('outbox_stream_held_total', 'events held back behind a dead event of their key', 'held'),
+  counter('outbox_stream_skipped_total', 'events decoded again that were already finished', 'skipped'),
+]
 
 /**
  * Prometheus exposition of {@link StreamStats}: slot lag, the alert flag, health, the role, the WAL
@@ -19,89 +93,11 @@ function gauge(lines: string[], name: string, help: string, value: number | null
  */
 export function streamMetricsText(stats: StreamStats): string {
   const lines: string[] = []
-  gauge(
-    lines,
-    'outbox_stream_active',
-    '1 when this process streams from the slot, 0 when it stands by',
-    stats.role === 'active' ? 1 : 0,
-  )
-  gauge(
-    lines,
-    'outbox_stream_slot_active',
-    '1 when some connection streams from the slot',
-    stats.slotActive ? 1 : 0,
-  )
-  gauge(
-    lines,
-    'outbox_stream_slot_lag_bytes',
-    'pg_current_wal_lsn() - confirmed_flush_lsn of the slot',
-    stats.lagBytes,
-  )
-  gauge(
-    lines,
-    'outbox_stream_slot_lag_alert_bytes',
-    'slot lag above which outbox_stream_slot_lag_alert is 1',
-    stats.lagAlertBytes,
-  )
-  gauge(
-    lines,
-    'outbox_stream_slot_lag_alert',
-    '1 when the slot lag is above the alert threshold or the slot lost WAL',
-    stats.lagAlert ? 1 : 0,
-  )
-  gauge(
-    lines,
-    'outbox_stream_healthy',
-    '0 when the slot lag is above the limit, the slot risks or lost WAL, or it does not exist (see problems in /stats)',
-    stats.health === 'ok' ? 1 : 0,
-  )
-  gauge(
-    lines,
-    'outbox_stream_slot_safe_wal_size_bytes',
-    'WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it',
-    stats.safeWalSizeBytes,
-  )
-  gauge(
-    lines,
-    'outbox_stream_last_ack_timestamp_seconds',
-    'when Kafka last acknowledged a batch',
-    stats.lastAckAt === null ? null : Date.parse(stats.lastAckAt) / 1000,
-  )
-  gauge(
-    lines,
-    'outbox_stream_last_publish_timestamp_seconds',
-    'when this process last handed a batch to the publisher',
-    stats.lastPublishAt === null ? null : Date.parse(stats.lastPublishAt) / 1000,
-  )
-  gauge(lines, 'outbox_stream_buffered_events', 'events decoded and not yet settled', stats.buffered)
-  gauge(
-    lines,
-    'outbox_stream_published_total',
-    'events published by this process',
-    stats.published,
-    'counter',
-  )
-  gauge(
-    lines,
-    'outbox_stream_dead_total',
-    'events this process sent to the dead letters',
-    stats.dead,
-    'counter',
-  )
-  gauge(
-    lines,
-    'outbox_stream_held_total',
-    'events held back behind a dead event of their key',
-    stats.held,
-    'counter',
-  )
-  gauge(
-    lines,
-    'outbox_stream_skipped_total',
-    'events decoded again that were already finished',
-    stats.skipped,
-    'counter',
-  )
+  for (const { name, help, type = 'gauge', value } of STREAM_METRICS) {
+    const v = value(stats)
+    if (v === null || !Number.isFinite(v)) continue
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${v}`)
+  }
   return `${lines.join('\n')}\n`
 }
 
