@@ -216,6 +216,91 @@ export function wantsHelp(argv: string[]): boolean {
   return argv.length === 0 || argv.includes('--help') || argv.includes('-h') || argv[0] === 'help'
 }
 
+/** The command, first of the positionals; anything after it is refused. */
+function parseCommand(positionals: string[]): Command {
+  const [command, ...extra] = positionals
+  if (!command || !(COMMANDS as readonly string[]).includes(command))
+    throw new ConfigError(
+      command
+        ? `unknown command "${command}"${didYouMean(command, ALL_COMMANDS)} (see outbox-relay --help)`
+        : `missing command\n\n${USAGE}`,
+    )
+  if (extra.length > 0) throw new ConfigError(`unexpected argument "${extra[0]}"\n\n${USAGE}`)
+  return command as Command
+}
+
+/** The flags with values, named as the user types them so that errors say `--budget-ms`. */
+const flagValuesSchema = z.object({
+  '--max-events': int(1, 10_000_000).optional(),
+  '--budget-ms': int(1, 86_400_000).optional(),
+  '--topics': commaList.pipe(z.array(pgText.max(249)).min(1, 'must list at least one topic')).optional(),
+  '--port': int(0, 65_535).optional(),
+  '--poll-ms': int(10, 86_400_000).optional(),
+})
+type FlagValues = z.output<typeof flagValuesSchema>
+type ParsedFlags = ReturnType<typeof parseFlags>['values']
+
+/** Problems between variables that are each valid alone, one line per problem. */
+function crossCheck(command: Command, e: RelayEnv): string[] {
+  const problems: string[] = []
+  if (command === 'serve' && !e.RELAY_TOKEN && !e.RELAY_WEBHOOK_SECRET && !e.RELAY_AUTH)
+    problems.push(
+      '  RELAY_TOKEN: is required for serve (or RELAY_WEBHOOK_SECRET, or RELAY_AUTH=none to disable auth)',
+    )
+  if (e.KAFKA_SASL_MECHANISM && (!e.KAFKA_SASL_USERNAME || !e.KAFKA_SASL_PASSWORD))
+    problems.push(
+      `  ${e.KAFKA_SASL_USERNAME ? 'KAFKA_SASL_PASSWORD' : 'KAFKA_SASL_USERNAME'}: is required with KAFKA_SASL_MECHANISM`,
+    )
+  if (e.RELAY_AUTH === 'none' && (e.RELAY_TOKEN || e.RELAY_WEBHOOK_SECRET))
+    problems.push('  RELAY_AUTH: "none" contradicts RELAY_TOKEN/RELAY_WEBHOOK_SECRET: unset one of them')
+  return problems
+}
+
+interface ValidInput {
+  env: RelayEnv
+  flags: FlagValues
+  retention: z.output<typeof retentionEnvSchema>
+}
+
+/** Parses the environment (empty values count as unset) and the flags; throws naming every problem. */
+function validate(command: Command, env: Record<string, string | undefined>, flags: ParsedFlags): ValidInput {
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''))
+  const parsed = envSchema.safeParse(input)
+  const problems: string[] = []
+  if (!parsed.success) problems.push(issuesText(parsed.error))
+  const f = flagValuesSchema.safeParse({
+    '--max-events': flags['max-events'],
+    '--budget-ms': flags['budget-ms'],
+    '--topics': flags.topics,
+    '--port': flags.port,
+    '--poll-ms': flags['poll-ms'],
+  })
+  if (!f.success) problems.push(issuesText(f.error))
+  const retention = retentionEnvSchema.safeParse(input)
+  if (!retention.success) problems.push(issuesText(retention.error))
+  if (parsed.success) problems.push(...crossCheck(command, parsed.data))
+  if (problems.length > 0 || !parsed.success || !f.success || !retention.success)
+    throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
+  return { env: parsed.data, flags: f.data, retention: retention.data }
+}
+
+function kafkaConfig(e: RelayEnv): RelayConfig['kafka'] {
+  return {
+    client: e.RELAY_KAFKA_CLIENT,
+    clientId: e.KAFKA_CLIENT_ID,
+    brokers: e.KAFKA_BROKERS as string[],
+    ssl: e.KAFKA_SSL,
+    sasl: e.KAFKA_SASL_MECHANISM
+      ? {
+          mechanism: e.KAFKA_SASL_MECHANISM,
+          username: e.KAFKA_SASL_USERNAME ?? '',
+          password: e.KAFKA_SASL_PASSWORD ?? '',
+        }
+      : undefined,
+    numPartitions: e.KAFKA_TOPIC_PARTITIONS,
+  }
+}
+
 /**
  * Validates the environment and the flags of one CLI invocation.
  *
@@ -230,73 +315,15 @@ export function loadConfig(
   env: Record<string, string | undefined> = process.env,
 ): RelayConfig {
   const { values: flags, positionals } = parseFlags(argv)
-  const [command, ...extra] = positionals
-  if (!command || !(COMMANDS as readonly string[]).includes(command))
-    throw new ConfigError(
-      command
-        ? `unknown command "${command}"${didYouMean(command, ALL_COMMANDS)} (see outbox-relay --help)`
-        : `missing command\n\n${USAGE}`,
-    )
-  if (extra.length > 0) throw new ConfigError(`unexpected argument "${extra[0]}"\n\n${USAGE}`)
-
-  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''))
-  const parsed = envSchema.safeParse(input)
-  const problems: string[] = []
-  if (!parsed.success) problems.push(issuesText(parsed.error))
-  const flagSchema = z.object({
-    '--max-events': int(1, 10_000_000).optional(),
-    '--budget-ms': int(1, 86_400_000).optional(),
-    '--topics': commaList.pipe(z.array(pgText.max(249)).min(1, 'must list at least one topic')).optional(),
-    '--port': int(0, 65_535).optional(),
-    '--poll-ms': int(10, 86_400_000).optional(),
-  })
-  const f = flagSchema.safeParse({
-    '--max-events': flags['max-events'],
-    '--budget-ms': flags['budget-ms'],
-    '--topics': flags.topics,
-    '--port': flags.port,
-    '--poll-ms': flags['poll-ms'],
-  })
-  if (!f.success) problems.push(issuesText(f.error))
-  const retention = retentionEnvSchema.safeParse(input)
-  if (!retention.success) problems.push(issuesText(retention.error))
-  if (parsed.success) {
-    const e = parsed.data
-    if (command === 'serve' && !e.RELAY_TOKEN && !e.RELAY_WEBHOOK_SECRET && !e.RELAY_AUTH)
-      problems.push(
-        '  RELAY_TOKEN: is required for serve (or RELAY_WEBHOOK_SECRET, or RELAY_AUTH=none to disable auth)',
-      )
-    if (e.KAFKA_SASL_MECHANISM && (!e.KAFKA_SASL_USERNAME || !e.KAFKA_SASL_PASSWORD))
-      problems.push(
-        `  ${e.KAFKA_SASL_USERNAME ? 'KAFKA_SASL_PASSWORD' : 'KAFKA_SASL_USERNAME'}: is required with KAFKA_SASL_MECHANISM`,
-      )
-    if (e.RELAY_AUTH === 'none' && (e.RELAY_TOKEN || e.RELAY_WEBHOOK_SECRET))
-      problems.push('  RELAY_AUTH: "none" contradicts RELAY_TOKEN/RELAY_WEBHOOK_SECRET: unset one of them')
-  }
-  if (problems.length > 0 || !parsed.success || !f.success || !retention.success)
-    throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
-
-  const e = parsed.data
-  const fl = f.data
+  const command = parseCommand(positionals)
+  const { env: e, flags: fl, retention } = validate(command, env, flags)
+  const quiet = flags.quiet === true
   const auth: AuthOptions =
     e.RELAY_AUTH === 'none' ? 'none' : { token: e.RELAY_TOKEN, webhookSecret: e.RELAY_WEBHOOK_SECRET }
   return {
-    command: command as Command,
+    command,
     databaseUrl: e.DATABASE_URL,
-    kafka: {
-      client: e.RELAY_KAFKA_CLIENT,
-      clientId: e.KAFKA_CLIENT_ID,
-      brokers: e.KAFKA_BROKERS as string[],
-      ssl: e.KAFKA_SSL,
-      sasl: e.KAFKA_SASL_MECHANISM
-        ? {
-            mechanism: e.KAFKA_SASL_MECHANISM,
-            username: e.KAFKA_SASL_USERNAME ?? '',
-            password: e.KAFKA_SASL_PASSWORD ?? '',
-          }
-        : undefined,
-      numPartitions: e.KAFKA_TOPIC_PARTITIONS,
-    },
+    kafka: kafkaConfig(e),
     engine: {
       ...(e.RELAY_ID ? { relayId: e.RELAY_ID } : {}),
       table: e.OUTBOX_TABLE,
@@ -312,14 +339,11 @@ export function loadConfig(
     },
     http: { port: fl['--port'] ?? e.PORT, host: e.HOST, auth, maxBudgetMs: e.DRAIN_MAX_BUDGET_MS },
     watch: { pollMs: fl['--poll-ms'] ?? e.WATCH_POLL_MS, debounceMs: e.WATCH_DEBOUNCE_MS },
-    quiet: flags.quiet === true,
+    quiet,
     tracing: e.RELAY_TRACING,
-    retention: retentionConfig(retention.data),
+    retention: retentionConfig(retention),
     log: {
-      level:
-        flags.quiet === true && LOG_LEVELS.indexOf(e.LOG_LEVEL) < LOG_LEVELS.indexOf('warn')
-          ? 'warn'
-          : e.LOG_LEVEL,
+      level: quiet && LOG_LEVELS.indexOf(e.LOG_LEVEL) < LOG_LEVELS.indexOf('warn') ? 'warn' : e.LOG_LEVEL,
       format: e.LOG_FORMAT,
     },
   }

@@ -52,6 +52,81 @@ export interface MetricFamily {
 }
 
 /**
+ * The drain duration histogram (cumulative buckets, sum, count). A drain result is counted once
+ * however often it is observed: the engine's hook and the app may both report it.
+ */
+class DrainHistogram {
+  private readonly seen = new WeakSet<DrainResult>()
+  private readonly buckets = DRAIN_DURATION_BUCKETS.map(() => 0)
+  private count = 0
+  private sum = 0
+
+  observe(result: DrainResult): void {
+    if (this.seen.has(result)) return
+    this.seen.add(result)
+    const seconds = result.durationMs / 1000
+    this.count++
+    this.sum += seconds
+    DRAIN_DURATION_BUCKETS.forEach((le, i) => {
+      if (seconds <= le) this.buckets[i] = (this.buckets[i] as number) + 1
+    })
+  }
+
+  samples(): MetricSample[] {
+    return [
+      ...DRAIN_DURATION_BUCKETS.map((le, i) => ({
+        suffix: '_bucket',
+        labels: { le: String(le) },
+        value: this.buckets[i] as number,
+      })),
+      { suffix: '_bucket', labels: { le: '+Inf' }, value: this.count },
+      { suffix: '_sum', labels: {}, value: this.sum },
+      { suffix: '_count', labels: {}, value: this.count },
+    ]
+  }
+}
+
+type TopicStats = OutboxStats['topics'][number]
+
+/** The backlog gauges, one sample per topic: name (after the prefix), help, value (null: no sample). */
+const BACKLOG_GAUGES: ReadonlyArray<readonly [string, string, (t: TopicStats) => number | null]> = [
+  ['backlog_pending', 'Pending outbox rows (not yet published), by topic.', (t) => t.pending],
+  ['backlog_due', 'Pending rows due now (not waiting for a retry), by topic.', (t) => t.due],
+  ['backlog_in_flight', 'Rows leased by a relay right now, by topic.', (t) => t.inFlight],
+  ['dead', 'Dead rows waiting for an operator, by topic.', (t) => t.dead],
+  [
+    'oldest_pending_age_seconds',
+    'Age of the oldest pending row, by topic (absent without pending rows).',
+    (t) => (t.oldestPendingAgeMs === null ? null : t.oldestPendingAgeMs / 1000),
+  ],
+]
+
+const one = (value: number): MetricSample[] => [{ labels: {}, value }]
+
+/** The families of one scrape, names without the prefix: stats_up, backlog gauges, counters. */
+function engineFamilies({ counters, stats }: MetricsInput): MetricFamily[] {
+  const out: MetricFamily[] = [
+    {
+      name: 'stats_up',
+      type: 'gauge',
+      help: '1 when the backlog statistics could be read from the database.',
+      samples: one(stats ? 1 : 0),
+    },
+  ]
+  if (stats)
+    for (const [name, help, value] of BACKLOG_GAUGES) {
+      const samples = stats.topics.flatMap((t) => {
+        const v = value(t)
+        return v === null ? [] : [{ labels: { topic: t.topic }, value: v }]
+      })
+      out.push({ name, type: 'gauge', help, samples })
+    }
+  for (const [name, key, help] of COUNTERS)
+    out.push({ name, type: 'counter', help, samples: one(counters[key]) })
+  return out
+}
+
+/**
  * Creates the metrics state.
  *
  * @param [options.prefix='outbox'] - metric name prefix
@@ -63,91 +138,17 @@ export interface MetricFamily {
 export function createRelayMetrics(options: { prefix?: string } = {}): RelayMetrics {
   const prefix = options.prefix ?? 'outbox'
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new Error(`invalid metric prefix "${prefix}"`)
-  const seen = new WeakSet<DrainResult>()
-  const buckets = DRAIN_DURATION_BUCKETS.map(() => 0)
-  let count = 0
-  let sum = 0
-
-  const observeDrain = (result: DrainResult) => {
-    if (seen.has(result)) return
-    seen.add(result)
-    const seconds = result.durationMs / 1000
-    count++
-    sum += seconds
-    DRAIN_DURATION_BUCKETS.forEach((le, i) => {
-      if (seconds <= le) buckets[i] = (buckets[i] as number) + 1
-    })
-  }
-
-  const collect = ({ counters, stats }: MetricsInput): MetricFamily[] => {
-    const out: MetricFamily[] = []
-    const metric = (name: string, type: MetricFamily['type'], help: string, samples: MetricSample[]) => {
-      out.push({ name: `${prefix}_${name}`, type, help, samples })
-    }
-    const one = (value: number): MetricSample[] => [{ labels: {}, value }]
-    metric(
-      'stats_up',
-      'gauge',
-      '1 when the backlog statistics could be read from the database.',
-      one(stats ? 1 : 0),
-    )
-    if (stats) {
-      const perTopic = (f: (t: OutboxStats['topics'][number]) => number | null): MetricSample[] =>
-        stats.topics.flatMap((t) => {
-          const value = f(t)
-          return value === null ? [] : [{ labels: { topic: t.topic }, value }]
-        })
-      metric(
-        'backlog_pending',
-        'gauge',
-        'Pending outbox rows (not yet published), by topic.',
-        perTopic((t) => t.pending),
-      )
-      metric(
-        'backlog_due',
-        'gauge',
-        'Pending rows due now (not waiting for a retry), by topic.',
-        perTopic((t) => t.due),
-      )
-      metric(
-        'backlog_in_flight',
-        'gauge',
-        'Rows leased by a relay right now, by topic.',
-        perTopic((t) => t.inFlight),
-      )
-      metric(
-        'dead',
-        'gauge',
-        'Dead rows waiting for an operator, by topic.',
-        perTopic((t) => t.dead),
-      )
-      metric(
-        'oldest_pending_age_seconds',
-        'gauge',
-        'Age of the oldest pending row, by topic (absent without pending rows).',
-        perTopic((t) => (t.oldestPendingAgeMs === null ? null : t.oldestPendingAgeMs / 1000)),
-      )
-    }
-    for (const [name, key, help] of COUNTERS) metric(name, 'counter', help, one(counters[key]))
-    const name = `${prefix}_relay_drain_duration_seconds`
-    out.push({
-      name,
+  const histogram = new DrainHistogram()
+  const observeDrain = (result: DrainResult) => histogram.observe(result)
+  const collect = (input: MetricsInput): MetricFamily[] => [
+    ...engineFamilies(input).map((f) => ({ ...f, name: `${prefix}_${f.name}` })),
+    {
+      name: `${prefix}_relay_drain_duration_seconds`,
       type: 'histogram',
       help: 'Duration of drains.',
-      samples: [
-        ...DRAIN_DURATION_BUCKETS.map((le, i) => ({
-          suffix: '_bucket',
-          labels: { le: String(le) },
-          value: buckets[i] as number,
-        })),
-        { suffix: '_bucket', labels: { le: '+Inf' }, value: count },
-        { suffix: '_sum', labels: {}, value: sum },
-        { suffix: '_count', labels: {}, value: count },
-      ],
-    })
-    return out
-  }
-
+      samples: histogram.samples(),
+    },
+  ]
   return {
     hooks: { onDrain: observeDrain },
     observeDrain,
