@@ -133,6 +133,7 @@ describe('loadConfig', () => {
         DRAIN_MAX_ATTEMPTS: '3',
         DRAIN_LEASE_MS: '60000',
         DEAD_LETTER_POLICY: 'continue',
+        DB_PREPARED_STATEMENTS: 'false',
         WATCH_DEBOUNCE_MS: '0',
         RELAY_TRACING: 'yes',
         UNRELATED: 'ignored',
@@ -153,7 +154,12 @@ describe('loadConfig', () => {
       maxAttempts: 3,
       leaseMs: 60_000,
       deadLetterPolicy: 'continue',
+      preparedStatements: false,
     })
+    expect(loadConfig(['drain'], base).engine).not.toHaveProperty('preparedStatements')
+    expect(error(['drain'], { ...base, DB_PREPARED_STATEMENTS: 'maybe' })).toMatch(
+      /DB_PREPARED_STATEMENTS: must be true or false/,
+    )
     expect(config.drain).toEqual({ maxEvents: 100, budgetMs: 5_000, topics: ['a', 'b'] })
     expect(config.watch).toEqual({ pollMs: 60_000, debounceMs: 0 })
     expect(config.http.maxBudgetMs).toBe(9_000)
