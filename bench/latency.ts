@@ -8,6 +8,7 @@
  * All three clocks are `performance.now()` of this one process.
  */
 import { performance } from 'node:perf_hooks'
+import type { TestDatabase } from '@prisma-outbox/devkit'
 import {
   createEngine,
   createWatcher,
@@ -15,7 +16,7 @@ import {
   type OutboxMessage,
   type Publisher,
 } from '@prisma-outbox/relay'
-import type { Consumer } from 'kafkajs'
+import type { Consumer, Kafka } from 'kafkajs'
 import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
 import {
@@ -85,25 +86,7 @@ export async function watchLatency(options: {
   const kafka = benchKafka()
   const topic = await freshTopic(kafka, 'latency')
   const times: Timings = { committed: new Map(), acked: new Map(), consumed: new Map() }
-  const publisher = new TimedPublisher(new KafkaPublisher({ kafka, createTopics: false }), (messages, at) => {
-    for (const m of messages) times.acked.set(m.id, at)
-  })
-  const engine = createEngine({
-    pool: db.pool,
-    publisher,
-    options: { batchSize: 500, relayId: 'bench-watch' },
-  })
-  let drains = 0
-  const watcher = createWatcher({
-    engine,
-    createClient: () => new pg.Client({ connectionString: db.url }),
-    debounceMs,
-    pollMs: 1_000,
-    onDrain: () => {
-      drains++
-    },
-    onError: (error, where) => log(`  watcher ${where} error: ${(error as Error)?.message ?? error}`),
-  })
+  const { publisher, watcher, counter } = watchRelay(db, kafka, debounceMs, times.acked)
   const consumer = kafka.consumer({ groupId: `bench-latency-${Date.now()}`, maxWaitTimeInMs: 100 })
   // A separate small pool for the writer, so it never waits for the relay's connections.
   const writer = new pg.Pool({ connectionString: db.url, max: 4 })
@@ -140,7 +123,7 @@ export async function watchLatency(options: {
       consumed: times.consumed.size,
       ack: summarize(ackLat),
       consume: summarize(consumeLat),
-      drains,
+      drains: counter.drains,
       achievedRate: written / writeSeconds,
     }
   } finally {
@@ -150,6 +133,30 @@ export async function watchLatency(options: {
     await writer.end()
     await db.drop()
   }
+}
+
+/** The relay under test: an engine whose publisher records acks, run by a watcher that counts its drains. */
+function watchRelay(db: TestDatabase, kafka: Kafka, debounceMs: number, acked: Map<string, number>) {
+  const publisher = new TimedPublisher(new KafkaPublisher({ kafka, createTopics: false }), (messages, at) => {
+    for (const m of messages) acked.set(m.id, at)
+  })
+  const engine = createEngine({
+    pool: db.pool,
+    publisher,
+    options: { batchSize: 500, relayId: 'bench-watch' },
+  })
+  const counter = { drains: 0 }
+  const watcher = createWatcher({
+    engine,
+    createClient: () => new pg.Client({ connectionString: db.url }),
+    debounceMs,
+    pollMs: 1_000,
+    onDrain: () => {
+      counter.drains++
+    },
+    onError: (error, where) => log(`  watcher ${where} error: ${(error as Error)?.message ?? error}`),
+  })
+  return { publisher, watcher, counter }
 }
 
 /** Subscribes `consumer` to `topic` from the beginning, recording each id's arrival; resolves once it joined. */
