@@ -85,12 +85,8 @@ function profileOf(batches: BatchInfo[]): BatchProfile {
   }
 }
 
-/**
- * Drains a fresh backlog of `rows` rows over `keys` keys with `relays` engines running at once
- * (each its own engine, relay id and idempotent producer, all on one pg pool), until every row
- * is published. Times from the first claim to the last mark.
- */
-export async function relayDrain(options: {
+/** What {@link relayDrain} drains, and how. */
+interface RelayDrainOptions {
   rows: number
   keys: number
   relays: number
@@ -105,7 +101,14 @@ export async function relayDrain(options: {
   sharedEngine?: boolean
   /** Each engine's publisher (default: a `KafkaPublisher`), not connected yet. */
   createPublisher?: () => Publisher
-}): Promise<RelayDrainResult> {
+}
+
+/**
+ * Drains a fresh backlog of `rows` rows over `keys` keys with `relays` engines running at once
+ * (each its own engine, relay id and idempotent producer, all on one pg pool), until every row
+ * is published. Times from the first claim to the last mark.
+ */
+export async function relayDrain(options: RelayDrainOptions): Promise<RelayDrainResult> {
   const { rows, keys, relays, batchSize } = options
   const db = await freshDatabase()
   const kafka = benchKafka()
@@ -145,27 +148,14 @@ export async function relayDrain(options: {
     const ticker = setInterval(() => report(published), 500)
     const meter = cpuMeter()
     const t0 = performance.now()
-    const drainers = options.sharedEngine
-      ? Array.from({ length: relays }, () => engines[0] as Engine)
-      : engines
-    await Promise.all(
-      drainers.map(async (engine) => {
-        for (;;) {
-          const result = await engine.drain()
-          if (result.remaining === 0 && result.published === 0) return
-          // Everything left is leased by the other relays (or held behind their keys): retry soon.
-          if (result.published === 0) await sleep(2)
-        }
-      }),
+    await drainConcurrently(
+      options.sharedEngine ? Array.from({ length: relays }, () => engines[0] as Engine) : engines,
     )
     const ms = performance.now() - t0
     const cpu = meter()
     clearInterval(ticker)
     report(published)
-    const { rows: left } = await db.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM outbox_event WHERE status <> 'published'`,
-    )
-    if ((left[0]?.n ?? 0) > 0) throw new Error(`relay drain left ${left[0]?.n} rows unpublished`)
+    await assertAllPublished(db.pool)
     const inKafka = await topicMessageCount(kafka, topic)
     const result: RelayDrainResult = {
       rows,
@@ -187,6 +177,31 @@ export async function relayDrain(options: {
     if (relayPool !== db.pool) await relayPool.end()
     await db.drop()
   }
+}
+
+/**
+ * Drains with every engine of `drainers` at once (an engine listed twice drains twice
+ * concurrently) until none finds anything left.
+ */
+async function drainConcurrently(drainers: Engine[]): Promise<void> {
+  await Promise.all(
+    drainers.map(async (engine) => {
+      for (;;) {
+        const result = await engine.drain()
+        if (result.remaining === 0 && result.published === 0) return
+        // Everything left is leased by the other relays (or held behind their keys): retry soon.
+        if (result.published === 0) await sleep(2)
+      }
+    }),
+  )
+}
+
+/** Throws when a row of the backlog is not published. */
+async function assertAllPublished(pool: import('pg').Pool): Promise<void> {
+  const { rows: left } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM outbox_event WHERE status <> 'published'`,
+  )
+  if ((left[0]?.n ?? 0) > 0) throw new Error(`relay drain left ${left[0]?.n} rows unpublished`)
 }
 
 /** EXPLAIN (ANALYZE, BUFFERS) of the relay's claim statement on the full backlog, rolled back. */

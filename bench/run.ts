@@ -189,229 +189,235 @@ async function repeated<T extends object>(
   return cfg.repeat > 1 ? { ...median, repeats: runs.map(score) } : median
 }
 
-async function main() {
-  const wall = performance.now()
-  const startedAt = new Date()
-  log(
-    `prisma-outbox bench (${quick ? 'quick' : 'full'}): ${JSON.stringify(cfg)}; parts: ${[...parts].join(', ')}`,
-  )
-  const probe = await freshDatabase()
-  const machine = await machineInfo(probe)
-  await probe.drop()
+/** Options of a relay drain run, apart from its backlog. */
+type DrainOpts = Omit<Parameters<typeof relayDrain>[0], 'rows' | 'keys'>
 
-  const r: Results = { relay: [], sweep: [], latency: [], ceilingSweep: [] }
+/** Part 1a/1b: the bare sendBatch ceiling, then the relay runs (×1, ×N, N drains on one engine). */
+async function measureCeilingAndRelays(r: Results): Promise<void> {
   const { rows, keys, batch } = cfg
-
-  if (parts.has('drain')) {
-    log(`1. drain throughput: ${rows.toLocaleString('en')} rows over ${keys.toLocaleString('en')} keys`)
-    log(' 1a. bare kafkajs sendBatch (ceiling)')
-    r.ceiling = await repeated(
-      () => measure('ceiling', () => bareSendBatch({ rows, keys, batchSize: batch })),
-      (c) => c.eventsPerSec,
+  log(' 1a. bare kafkajs sendBatch (ceiling)')
+  r.ceiling = await repeated(
+    () => measure('ceiling', () => bareSendBatch({ rows, keys, batchSize: batch })),
+    (c) => c.eventsPerSec,
+  )
+  log(`  → ${Math.round(r.ceiling.eventsPerSec).toLocaleString('en')} events/s`)
+  const relayRuns: { label: string; opts: DrainOpts }[] = [
+    { label: 'relay ×1', opts: { relays: 1, batchSize: batch, explain: true } },
+  ]
+  if (cfg.relays > 1)
+    relayRuns.push(
+      { label: `relay ×${cfg.relays}`, opts: { relays: cfg.relays, batchSize: batch } },
+      {
+        label: `relay ${cfg.relays} drains on one engine`,
+        opts: {
+          relays: cfg.relays,
+          batchSize: batch,
+          sharedEngine: true,
+          variant: `relay, ${cfg.relays} concurrent drains on one engine (one producer)`,
+        },
+      },
     )
-    log(`  → ${Math.round(r.ceiling.eventsPerSec).toLocaleString('en')} events/s`)
-    const relayRuns: { label: string; opts: Omit<Parameters<typeof relayDrain>[0], 'rows' | 'keys'> }[] = [
-      { label: 'relay ×1', opts: { relays: 1, batchSize: batch, explain: true } },
-    ]
-    if (cfg.relays > 1)
-      relayRuns.push(
-        { label: `relay ×${cfg.relays}`, opts: { relays: cfg.relays, batchSize: batch } },
-        {
-          label: `relay ${cfg.relays} drains on one engine`,
-          opts: {
-            relays: cfg.relays,
-            batchSize: batch,
-            sharedEngine: true,
-            variant: `relay, ${cfg.relays} concurrent drains on one engine (one producer)`,
-          },
-        },
-      )
-    for (const run of relayRuns) {
-      log(` 1b. ${run.label}, batch ${batch}`)
-      const res = await repeated(
-        () => measure(run.label, () => relayDrain({ rows, keys, ...run.opts })),
-        (x) => x.eventsPerSec,
-        (x) => logDrain(x),
-      )
-      logDrain(res)
-      r.relay.push(res)
-    }
-    log(` 1c. naive loop on ${cfg.naiveRows.toLocaleString('en')} rows`)
-    r.naive = await measure('naive loop', () => naiveLoop({ rows: cfg.naiveRows, keys }))
-    log(`  → ${Math.round(r.naive.eventsPerSec).toLocaleString('en')} events/s`)
-
-    const sr = cfg.sweepRows
-    for (const batchSize of cfg.sweep) {
-      log(
-        ` 1d. tuning: batch size ${batchSize} on ${sr.toLocaleString('en')} rows (relay ×1, and bare sendBatch)`,
-      )
-      const res = await measure(`batch ${batchSize}`, () =>
-        relayDrain({ rows: sr, keys, relays: 1, batchSize }),
-      )
-      logDrain(res)
-      r.sweep.push(res)
-      const c = await measure(`ceiling batch ${batchSize}`, () =>
-        bareSendBatch({ rows: sr, keys, batchSize }),
-      )
-      log(`  → ceiling at batch ${batchSize}: ${Math.round(c.eventsPerSec).toLocaleString('en')} events/s`)
-      r.ceilingSweep.push(c)
-    }
-    if (cfg.sweep.length > 0) {
-      const experiments: {
-        variant: string
-        opts: Omit<Parameters<typeof relayDrain>[0], 'rows' | 'keys'>
-      }[] = [
-        { variant: 'default (relay ×1, reference for this table)', opts: { relays: 1, batchSize: batch } },
-        {
-          variant: 'fillfactor 70',
-          opts: { relays: 1, batchSize: batch, setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 70)'] },
-        },
-        {
-          variant: 'fillfactor 40',
-          opts: { relays: 1, batchSize: batch, setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 40)'] },
-        },
-        {
-          variant: "synchronous_commit=off (relay's connections)",
-          opts: { relays: 1, batchSize: batch, pgOptions: '-c synchronous_commit=off' },
-        },
-        {
-          variant: `${cfg.relays} drains on one engine + synchronous_commit=off`,
-          opts: {
-            relays: cfg.relays,
-            batchSize: batch,
-            sharedEngine: true,
-            pgOptions: '-c synchronous_commit=off',
-          },
-        },
-        {
-          variant: `${cfg.relays} drains on one engine, batch 1000`,
-          opts: { relays: cfg.relays, batchSize: 1000, sharedEngine: true },
-        },
-        {
-          variant: `all combined: fillfactor 40 + synchronous_commit=off + batch 1000 + ${cfg.relays} drains on one engine`,
-          opts: {
-            relays: cfg.relays,
-            batchSize: 1000,
-            sharedEngine: true,
-            pgOptions: '-c synchronous_commit=off',
-            setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 40)'],
-          },
-        },
-      ]
-      for (const e of experiments) {
-        log(` 1e. tuning: ${e.variant}, ${sr.toLocaleString('en')} rows`)
-        const res = await measure(e.variant, () =>
-          relayDrain({ rows: sr, keys, ...e.opts, variant: e.variant }),
-        )
-        logDrain(res)
-        r.sweep.push(res)
-      }
-    }
-    if (cfg.profileRows > 0) {
-      log(
-        ` 1f. CPU profile of a relay process (node --cpu-prof) draining ${cfg.profileRows.toLocaleString('en')} rows`,
-      )
-      r.profile = await measure('profile', async () => {
-        const dir = mkdtempSync(`${tmpdir()}/outbox-bench-prof-`)
-        try {
-          await relayRss({ rows: cfg.profileRows, keys, batchSize: batch, cpuProfDir: dir })
-          const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
-          return file ? summarizeProfile(`${dir}/${file}`, cfg.profileRows) : undefined
-        } finally {
-          rmSync(dir, { recursive: true, force: true })
-        }
-      })
-    }
+  for (const run of relayRuns) {
+    log(` 1b. ${run.label}, batch ${batch}`)
+    const res = await repeated(
+      () => measure(run.label, () => relayDrain({ rows, keys, ...run.opts })),
+      (x) => x.eventsPerSec,
+      (x) => logDrain(x),
+    )
+    logDrain(res)
+    r.relay.push(res)
   }
+}
 
-  if (parts.has('write')) {
-    log(`2. write overhead: ${cfg.writes.toLocaleString('en')} creates per variant and mode`)
-    r.write = await measure('write overhead', () =>
-      writeOverhead({ writes: cfg.writes, rounds: 3, warmup: quick ? 50 : 200 }),
-    )
-    const w = r.write.us
+/** Part 1d: the relay (×1) and the bare sendBatch at each batch size of `--sweep`. */
+async function measureBatchSweep(r: Results): Promise<void> {
+  const { keys, sweepRows: sr } = cfg
+  for (const batchSize of cfg.sweep) {
     log(
-      `  → standalone µs/write: extension ${w.standalone.extension.toFixed(0)}, hand-written ${w.standalone.handwritten.toFixed(0)}, plain ${w.standalone.plain.toFixed(0)}`,
+      ` 1d. tuning: batch size ${batchSize} on ${sr.toLocaleString('en')} rows (relay ×1, and bare sendBatch)`,
     )
+    const res = await measure(`batch ${batchSize}`, () =>
+      relayDrain({ rows: sr, keys, relays: 1, batchSize }),
+    )
+    logDrain(res)
+    r.sweep.push(res)
+    const c = await measure(`ceiling batch ${batchSize}`, () => bareSendBatch({ rows: sr, keys, batchSize }))
+    log(`  → ceiling at batch ${batchSize}: ${Math.round(c.eventsPerSec).toLocaleString('en')} events/s`)
+    r.ceilingSweep.push(c)
   }
+}
 
-  if (parts.has('tracing')) {
-    log(`6. tracing overhead: ${cfg.writes.toLocaleString('en')} creates per variant`)
-    r.tracing = await measure('tracing overhead', () =>
-      tracingOverhead({ writes: cfg.writes, rounds: 3, warmup: quick ? 50 : 200 }),
-    )
-    const u = r.tracing.us
-    log(
-      `  → µs/write: untraced ${u.untraced.toFixed(0)}, traceHeaders without a span ${u.noSpan.toFixed(0)}, inside a span ${u.activeSpan.toFixed(0)}`,
-    )
-    log(`6b. relay tracing: ${cfg.tracingRows.toLocaleString('en')} rows per round and variant, 3 rounds`)
-    r.relayTracing = await measure('relay tracing', () =>
-      relayTracingOverhead({ rows: cfg.tracingRows, keys, batchSize: batch, rounds: 3 }),
-    )
-    const e = r.relayTracing.eventsPerSec
-    log(`  → events/s: untraced ${e.untraced.toFixed(0)}, traced ${e.traced.toFixed(0)}`)
+/** The tuning experiments of part 1e: table and connection settings, alone and combined. */
+function tuningExperiments(): { variant: string; opts: DrainOpts }[] {
+  const { batch, relays } = cfg
+  return [
+    { variant: 'default (relay ×1, reference for this table)', opts: { relays: 1, batchSize: batch } },
+    {
+      variant: 'fillfactor 70',
+      opts: { relays: 1, batchSize: batch, setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 70)'] },
+    },
+    {
+      variant: 'fillfactor 40',
+      opts: { relays: 1, batchSize: batch, setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 40)'] },
+    },
+    {
+      variant: "synchronous_commit=off (relay's connections)",
+      opts: { relays: 1, batchSize: batch, pgOptions: '-c synchronous_commit=off' },
+    },
+    {
+      variant: `${relays} drains on one engine + synchronous_commit=off`,
+      opts: { relays, batchSize: batch, sharedEngine: true, pgOptions: '-c synchronous_commit=off' },
+    },
+    {
+      variant: `${relays} drains on one engine, batch 1000`,
+      opts: { relays, batchSize: 1000, sharedEngine: true },
+    },
+    {
+      variant: `all combined: fillfactor 40 + synchronous_commit=off + batch 1000 + ${relays} drains on one engine`,
+      opts: {
+        relays,
+        batchSize: 1000,
+        sharedEngine: true,
+        pgOptions: '-c synchronous_commit=off',
+        setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 40)'],
+      },
+    },
+  ]
+}
+
+/** Part 1e: each tuning experiment on `--sweep-rows` rows (only when a batch sweep runs). */
+async function measureTuning(r: Results): Promise<void> {
+  const { keys, sweepRows: sr } = cfg
+  for (const e of tuningExperiments()) {
+    log(` 1e. tuning: ${e.variant}, ${sr.toLocaleString('en')} rows`)
+    const res = await measure(e.variant, () => relayDrain({ rows: sr, keys, ...e.opts, variant: e.variant }))
+    logDrain(res)
+    r.sweep.push(res)
   }
+}
 
-  if (parts.has('latency')) {
-    log(`3. watch-mode latency: ${cfg.latencyRate}/s for ${cfg.latencySeconds} s`)
-    for (const debounceMs of quick ? [20] : [20, 0]) {
-      const res = await measure(`latency debounce ${debounceMs}`, () =>
-        watchLatency({ rate: cfg.latencyRate, seconds: cfg.latencySeconds, tickMs: 10, keys, debounceMs }),
-      )
-      log(
-        `  → debounce ${debounceMs} ms: commit→ack p50 ${res.ack.p50.toFixed(1)} / p95 ${res.ack.p95.toFixed(1)} / p99 ${res.ack.p99.toFixed(1)} ms`,
-      )
-      r.latency.push(res)
+/** Part 1f: a CPU profile of a relay process draining `--profile-rows` rows. */
+async function measureProfile(r: Results): Promise<void> {
+  log(
+    ` 1f. CPU profile of a relay process (node --cpu-prof) draining ${cfg.profileRows.toLocaleString('en')} rows`,
+  )
+  r.profile = await measure('profile', async () => {
+    const dir = mkdtempSync(`${tmpdir()}/outbox-bench-prof-`)
+    try {
+      await relayRss({ rows: cfg.profileRows, keys: cfg.keys, batchSize: cfg.batch, cpuProfDir: dir })
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
+      return file ? summarizeProfile(`${dir}/${file}`, cfg.profileRows) : undefined
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
-  }
+  })
+}
 
-  if (parts.has('rss')) {
-    log(`4. relay peak RSS over ${cfg.rssRows.toLocaleString('en')} rows`)
-    r.rss = await measure('rss', () => relayRss({ rows: cfg.rssRows, keys, batchSize: batch }))
-  }
+/** Part 1: drain throughput. */
+async function measureDrain(r: Results): Promise<void> {
+  log(`1. drain throughput: ${cfg.rows.toLocaleString('en')} rows over ${cfg.keys.toLocaleString('en')} keys`)
+  await measureCeilingAndRelays(r)
+  log(` 1c. naive loop on ${cfg.naiveRows.toLocaleString('en')} rows`)
+  r.naive = await measure('naive loop', () => naiveLoop({ rows: cfg.naiveRows, keys: cfg.keys }))
+  log(`  → ${Math.round(r.naive.eventsPerSec).toLocaleString('en')} events/s`)
+  await measureBatchSweep(r)
+  if (cfg.sweep.length > 0) await measureTuning(r)
+  if (cfg.profileRows > 0) await measureProfile(r)
+}
 
-  if (parts.has('bulk')) {
-    r.bulk = []
-    for (const rows of cfg.bulkRows) {
-      log(`5. bulk writes: createMany/updateMany/deleteMany of ${rows.toLocaleString('en')} rows`)
-      const res = await measure(`bulk ${rows}`, () => bulkWrites({ rows, rounds: quick ? 1 : 3 }))
-      for (const [op, m] of Object.entries(res.ms)) {
-        log(`  → ${op}: extension ${m.extension.toFixed(0)} ms, plain ${m.plain.toFixed(0)} ms`)
-      }
-      r.bulk.push(res)
-    }
-  }
+/** Part 2: the extension's write overhead. */
+async function measureWrite(r: Results): Promise<void> {
+  log(`2. write overhead: ${cfg.writes.toLocaleString('en')} creates per variant and mode`)
+  r.write = await measure('write overhead', () =>
+    writeOverhead({ writes: cfg.writes, rounds: 3, warmup: quick ? 50 : 200 }),
+  )
+  const w = r.write.us
+  log(
+    `  → standalone µs/write: extension ${w.standalone.extension.toFixed(0)}, hand-written ${w.standalone.handwritten.toFixed(0)}, plain ${w.standalone.plain.toFixed(0)}`,
+  )
+}
 
-  if (parts.has('sidebyside')) {
-    log(`7. side by side: writers alone, watch, stream, Debezium (${cfg.sideSeconds} s per run)`)
-    // Not wrapped in measure(): its own relay processes would count as other work.
-    if (!(await waitForQuietMachine())) disturbed.push('side by side')
-    r.sideBySide = await sideBySide({ seconds: cfg.sideSeconds, repeat: cfg.repeat })
-  }
+/** Part 6: tracing's cost on writes, then on the relay. */
+async function measureTracing(r: Results): Promise<void> {
+  log(`6. tracing overhead: ${cfg.writes.toLocaleString('en')} creates per variant`)
+  r.tracing = await measure('tracing overhead', () =>
+    tracingOverhead({ writes: cfg.writes, rounds: 3, warmup: quick ? 50 : 200 }),
+  )
+  const u = r.tracing.us
+  log(
+    `  → µs/write: untraced ${u.untraced.toFixed(0)}, traceHeaders without a span ${u.noSpan.toFixed(0)}, inside a span ${u.activeSpan.toFixed(0)}`,
+  )
+  log(`6b. relay tracing: ${cfg.tracingRows.toLocaleString('en')} rows per round and variant, 3 rounds`)
+  r.relayTracing = await measure('relay tracing', () =>
+    relayTracingOverhead({ rows: cfg.tracingRows, keys: cfg.keys, batchSize: cfg.batch, rounds: 3 }),
+  )
+  const e = r.relayTracing.eventsPerSec
+  log(`  → events/s: untraced ${e.untraced.toFixed(0)}, traced ${e.traced.toFixed(0)}`)
+}
 
-  if (parts.has('publishers')) {
-    log(
-      `8. Kafka clients: drain of ${cfg.publisherRows.toLocaleString('en')} rows and bare publish, interleaved, ${cfg.repeat} round(s)`,
+/** Part 3: watch-mode latency, per debounce. */
+async function measureLatency(r: Results): Promise<void> {
+  log(`3. watch-mode latency: ${cfg.latencyRate}/s for ${cfg.latencySeconds} s`)
+  for (const debounceMs of quick ? [20] : [20, 0]) {
+    const res = await measure(`latency debounce ${debounceMs}`, () =>
+      watchLatency({
+        rate: cfg.latencyRate,
+        seconds: cfg.latencySeconds,
+        tickMs: 10,
+        keys: cfg.keys,
+        debounceMs,
+      }),
     )
-    r.publishers = await comparePublishers({
-      rows: cfg.publisherRows,
-      keys,
-      batchSize: batch,
-      repeat: cfg.repeat,
-      measure,
-    })
+    log(
+      `  → debounce ${debounceMs} ms: commit→ack p50 ${res.ack.p50.toFixed(1)} / p95 ${res.ack.p95.toFixed(1)} / p99 ${res.ack.p99.toFixed(1)} ms`,
+    )
+    r.latency.push(res)
   }
+}
 
-  const saved: Saved = {
-    cfg,
-    quick,
-    results: r,
-    machine,
-    startedAt: startedAt.toISOString(),
-    totalS: (performance.now() - wall) / 1000,
-    disturbed,
-    relayBuild: relayBuildHash(),
+/** Part 4: the relay's peak RSS over a large backlog. */
+async function measureRss(r: Results): Promise<void> {
+  log(`4. relay peak RSS over ${cfg.rssRows.toLocaleString('en')} rows`)
+  r.rss = await measure('rss', () => relayRss({ rows: cfg.rssRows, keys: cfg.keys, batchSize: cfg.batch }))
+}
+
+/** Part 5: bulk writes, at each of `--bulk-rows`. */
+async function measureBulk(r: Results): Promise<void> {
+  r.bulk = []
+  for (const rows of cfg.bulkRows) {
+    log(`5. bulk writes: createMany/updateMany/deleteMany of ${rows.toLocaleString('en')} rows`)
+    const res = await measure(`bulk ${rows}`, () => bulkWrites({ rows, rounds: quick ? 1 : 3 }))
+    for (const [op, m] of Object.entries(res.ms)) {
+      log(`  → ${op}: extension ${m.extension.toFixed(0)} ms, plain ${m.plain.toFixed(0)} ms`)
+    }
+    r.bulk.push(res)
   }
+}
+
+/** Part 7: writers alone, watch, stream and Debezium side by side. */
+async function measureSideBySide(r: Results): Promise<void> {
+  log(`7. side by side: writers alone, watch, stream, Debezium (${cfg.sideSeconds} s per run)`)
+  // Not wrapped in measure(): its own relay processes would count as other work.
+  if (!(await waitForQuietMachine())) disturbed.push('side by side')
+  r.sideBySide = await sideBySide({ seconds: cfg.sideSeconds, repeat: cfg.repeat })
+}
+
+/** Part 8: the Kafka clients compared (`--only=publishers`). */
+async function measurePublishers(r: Results): Promise<void> {
+  log(
+    `8. Kafka clients: drain of ${cfg.publisherRows.toLocaleString('en')} rows and bare publish, interleaved, ${cfg.repeat} round(s)`,
+  )
+  r.publishers = await comparePublishers({
+    rows: cfg.publisherRows,
+    keys: cfg.keys,
+    batchSize: cfg.batch,
+    repeat: cfg.repeat,
+    measure,
+  })
+}
+
+/** Writes the raw results (`.json`, biome-formatted) and the rendered `.md`, and prints the latter. */
+function save(saved: Saved): void {
   const json = out.replace(/\.md$/, '.json')
   writeFileSync(json, `${JSON.stringify(saved, null, 2)}\n`)
   try {
@@ -424,6 +430,43 @@ async function main() {
   writeFileSync(out, md)
   process.stdout.write(md)
   log(`done in ${saved.totalS.toFixed(0)} s; wrote ${out} and its .json`)
+}
+
+/** The parts in the order they run, each under its `--only` name. */
+const PARTS: [string, (r: Results) => Promise<void>][] = [
+  ['drain', measureDrain],
+  ['write', measureWrite],
+  ['tracing', measureTracing],
+  ['latency', measureLatency],
+  ['rss', measureRss],
+  ['bulk', measureBulk],
+  ['sidebyside', measureSideBySide],
+  ['publishers', measurePublishers],
+]
+
+async function main() {
+  const wall = performance.now()
+  const startedAt = new Date()
+  log(
+    `prisma-outbox bench (${quick ? 'quick' : 'full'}): ${JSON.stringify(cfg)}; parts: ${[...parts].join(', ')}`,
+  )
+  const probe = await freshDatabase()
+  const machine = await machineInfo(probe)
+  await probe.drop()
+
+  const r: Results = { relay: [], sweep: [], latency: [], ceilingSweep: [] }
+  for (const [name, run] of PARTS) if (parts.has(name)) await run(r)
+
+  save({
+    cfg,
+    quick,
+    results: r,
+    machine,
+    startedAt: startedAt.toISOString(),
+    totalS: (performance.now() - wall) / 1000,
+    disturbed,
+    relayBuild: relayBuildHash(),
+  })
 }
 
 interface Saved {

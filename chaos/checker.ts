@@ -102,7 +102,6 @@ export interface CheckContext {
 }
 
 export function check(rows: DbRow[], messages: KafkaMessage[], ctx: CheckContext): CheckReport {
-  const { inFlight, claims = new Map(), deadRelays = new Set(), faults = [], batchSize = 500 } = ctx
   const byId = new Map(rows.map((r) => [r.id, r]))
   const writtenByTopic: Record<string, number> = {}
   for (const r of rows) writtenByTopic[r.topic] = (writtenByTopic[r.topic] ?? 0) + 1
@@ -110,6 +109,45 @@ export function check(rows: DbRow[], messages: KafkaMessage[], ctx: CheckContext
   const copies = new Map<string, number>()
   for (const m of messages) copies.set(m.id, (copies.get(m.id) ?? 0) + 1)
 
+  const lost = findLost(rows, copies)
+  let phantom = 0
+  for (const id of copies.keys()) if (!byId.has(id)) phantom++
+  const order = checkOrder(messages)
+  const dead = rows.filter((r) => r.status === 'dead')
+
+  return {
+    written: rows.length,
+    writtenByTopic,
+    poisonWritten: rows.filter((r) => r.poison).length,
+    db: {
+      published: rows.filter((r) => r.status === 'published').length,
+      dead: dead.length,
+      pending: rows.filter((r) => r.status === 'pending').length,
+    },
+    kafka: { messages: messages.length, distinctIds: copies.size },
+    lost: lost.lostPublishedInDb + lost.lostPending,
+    lostPublishedInDb: lost.lostPublishedInDb,
+    lostPending: lost.lostPending,
+    lostSamples: lost.lostSamples,
+    phantom,
+    deadButInKafka: lost.deadButInKafka,
+    duplicates: explainDuplicates(rows, byId, copies, ctx),
+    orderViolations: order.orderViolations,
+    orderSamples: order.orderSamples,
+    keysSplitAcrossPartitions: order.split,
+    dbSeqOrderAnomalies: countDbSeqOrderAnomalies(rows),
+    dead: {
+      total: dead.length,
+      poison: dead.filter((r) => r.poison).length,
+      nonPoison: dead.filter((r) => !r.poison).length,
+      reasons: deadReasons(dead),
+    },
+    keysChecked: order.keysChecked,
+  }
+}
+
+/** Committed rows that never reached Kafka (dead rows aside), and dead rows that did. */
+function findLost(rows: DbRow[], copies: Map<string, number>) {
   let lostPublishedInDb = 0
   let lostPending = 0
   const lostSamples: string[] = []
@@ -125,9 +163,17 @@ export function check(rows: DbRow[], messages: KafkaMessage[], ctx: CheckContext
     else lostPending++
     if (lostSamples.length < 10) lostSamples.push(`${r.id} (${r.status}, ${r.topic}/${r.key}, n=${r.n})`)
   }
-  let phantom = 0
-  for (const id of copies.keys()) if (!byId.has(id)) phantom++
+  return { lostPublishedInDb, lostPending, lostSamples, deadButInKafka }
+}
 
+/** Counts the extra copies of each id and why they repeated (see the rules at the top). */
+function explainDuplicates(
+  rows: DbRow[],
+  byId: Map<string, DbRow>,
+  copies: Map<string, number>,
+  ctx: CheckContext,
+): CheckReport['duplicates'] {
+  const { inFlight, claims = new Map(), deadRelays = new Set(), faults = [], batchSize = 500 } = ctx
   const dup: CheckReport['duplicates'] = {
     extraCopies: 0,
     ids: 0,
@@ -176,21 +222,30 @@ export function check(rows: DbRow[], messages: KafkaMessage[], ctx: CheckContext
         attempts: row?.attempts ?? 0,
       })
   }
+  return dup
+}
 
-  // order, in partition order
-  const sorted = [...messages].sort((a, b) =>
-    a.topic !== b.topic
-      ? a.topic < b.topic
+/** Kafka's order: by topic, then partition, then offset. */
+function byPartitionOffset(a: KafkaMessage, b: KafkaMessage): number {
+  return a.topic !== b.topic
+    ? a.topic < b.topic
+      ? -1
+      : 1
+    : a.partition !== b.partition
+      ? a.partition - b.partition
+      : a.offset < b.offset
         ? -1
-        : 1
-      : a.partition !== b.partition
-        ? a.partition - b.partition
-        : a.offset < b.offset
-          ? -1
-          : a.offset > b.offset
-            ? 1
-            : 0,
-  )
+        : a.offset > b.offset
+          ? 1
+          : 0
+}
+
+/**
+ * Per topic + key, in partition order: first copies whose counter does not exceed every earlier
+ * one's (order violations), and keys met in another partition than before.
+ */
+function checkOrder(messages: KafkaMessage[]) {
+  const sorted = [...messages].sort(byPartitionOffset)
   const perKey = new Map<string, { last: number; partition: number; seen: Set<string> }>()
   let orderViolations = 0
   let split = 0
@@ -218,8 +273,11 @@ export function check(rows: DbRow[], messages: KafkaMessage[], ctx: CheckContext
     }
     s.last = Math.max(s.last, m.n)
   }
+  return { orderViolations, orderSamples, split, keysChecked: perKey.size }
+}
 
-  // writer side: committed rows of a key in seq order carry increasing counters
+/** Writer side: keys whose committed rows, in seq order, do not carry increasing counters. */
+function countDbSeqOrderAnomalies(rows: DbRow[]): number {
   const dbKeys = new Map<string, DbRow[]>()
   for (const r of rows) {
     if (r.n === null) continue
@@ -239,43 +297,17 @@ export function check(rows: DbRow[], messages: KafkaMessage[], ctx: CheckContext
       }
     }
   }
+  return dbSeqOrderAnomalies
+}
 
-  const dead = rows.filter((r) => r.status === 'dead')
+/** Dead rows grouped by poison kind and last error (ids masked), most frequent first. */
+function deadReasons(dead: DbRow[]): { reason: string; count: number }[] {
   const reasons = new Map<string, number>()
   for (const r of dead) {
     const reason = `${r.poison ? `[${r.poison}] ` : '[NOT poison] '}${(r.lastError ?? '(no reason)').replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<id>').slice(0, 160)}`
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
   }
-
-  return {
-    written: rows.length,
-    writtenByTopic,
-    poisonWritten: rows.filter((r) => r.poison).length,
-    db: {
-      published: rows.filter((r) => r.status === 'published').length,
-      dead: dead.length,
-      pending: rows.filter((r) => r.status === 'pending').length,
-    },
-    kafka: { messages: messages.length, distinctIds: copies.size },
-    lost: lostPublishedInDb + lostPending,
-    lostPublishedInDb,
-    lostPending,
-    lostSamples,
-    phantom,
-    deadButInKafka,
-    duplicates: dup,
-    orderViolations,
-    orderSamples,
-    keysSplitAcrossPartitions: split,
-    dbSeqOrderAnomalies,
-    dead: {
-      total: dead.length,
-      poison: dead.filter((r) => r.poison).length,
-      nonPoison: dead.filter((r) => !r.poison).length,
-      reasons: [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count),
-    },
-    keysChecked: perKey.size,
-  }
+  return [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count)
 }
 
 /** The per-key counter of a message value: `n` (payroll) or `title: 'v<n>'` (employee). */

@@ -81,113 +81,175 @@ export const STREAM_SLOT = 'chaos'
 export const children = new Set<ChildProcess>()
 
 export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
-  let stopping = false
-  const kills: Kill[] = []
-  const unexpectedExits: RelayFleet['unexpectedExits'] = []
-  const logs = new Map<number, WriteStream>()
-  const statsUrls = new Map<string, string>()
-  const slots: Slot[] = Array.from({ length: cfg.count }, (_, index) => ({
-    index,
-    incarnation: 0,
-    relayId: '',
-    killing: false,
-  }))
-  const fleet: RelayFleet = {
-    kills,
-    unexpectedExits,
-    spawned: 0,
-    killOne,
-    stop,
-    processOf: (relayId) => slots.find((s) => s.relayId === relayId && !s.killing)?.child,
-    statsUrlOf: (relayId) => statsUrls.get(relayId),
-    recordFreeze: (relayId, inFlight) => {
-      kills.push({ at: Date.now(), relayId, cause: 'SIGSTOP', inFlight })
-    },
+  const fleet = new Supervisor(cfg, pool)
+  fleet.start()
+  return fleet
+}
+
+/** The environment of a relay process: its mode's settings, id and the run's timings. */
+function relayEnv(cfg: RelayConfig, slot: Slot): NodeJS.ProcessEnv {
+  return {
+    ...(cfg.mode === 'stream'
+      ? {
+          STREAM_SLOT: STREAM_SLOT,
+          STREAM_BATCH_SIZE: String(cfg.batchSize),
+          STREAM_STANDBY_RETRY_MS: '200',
+          // a free port of its own: the stream faults read its role and last publish
+          STREAM_HTTP_PORT: '0',
+        }
+      : {}),
+    PATH: process.env.PATH,
+    DATABASE_URL: cfg.databaseUrl,
+    KAFKA_BROKERS: cfg.brokers,
+    KAFKA_CLIENT_ID: `chaos-relay-${slot.index}`,
+    // The Kafka client under test (kafkajs unless set): `RELAY_KAFKA_CLIENT=platformatic npm run chaos`.
+    ...(process.env.RELAY_KAFKA_CLIENT ? { RELAY_KAFKA_CLIENT: process.env.RELAY_KAFKA_CLIENT } : {}),
+    RELAY_ID: slot.relayId,
+    DRAIN_LEASE_MS: String(cfg.leaseMs),
+    DRAIN_BATCH_SIZE: String(cfg.batchSize),
+    DRAIN_MAX_ATTEMPTS: String(cfg.maxAttempts),
+    WATCH_POLL_MS: String(cfg.pollMs),
+  }
+}
+
+/** The last lines a relay process printed. */
+class OutputTail {
+  lastLine = ''
+  lines: string[] = []
+
+  add(text: string): void {
+    const lines = text.trim().split('\n')
+    this.lastLine = lines[lines.length - 1] ?? this.lastLine
+    this.lines = [...this.lines, ...lines].slice(-40)
   }
 
-  function spawnSlot(slot: Slot) {
+  /** Whether the relay failed to start (`<mode> failed:`), and the error to report. */
+  diagnose(mode: RelayConfig['mode']): { startup: boolean; error: string } {
+    const startup = this.lines.some((l) => l.includes(`${mode} failed:`))
+    const error = startup
+      ? this.lastLine
+      : (this.lines.find((l) => /^\w*Error\b|^error:/.test(l.trim())) ?? this.lastLine).trim()
+    return { startup, error }
+  }
+}
+
+/** Runs the relay processes of a {@link RelayFleet}: one slot each, restarted after a kill or crash. */
+class Supervisor implements RelayFleet {
+  readonly kills: Kill[] = []
+  readonly unexpectedExits: UnexpectedExit[] = []
+  spawned = 0
+  private readonly slots: Slot[]
+  private stopping = false
+  private readonly logs = new Map<number, WriteStream>()
+  private readonly statsUrls = new Map<string, string>()
+
+  constructor(
+    private readonly cfg: RelayConfig,
+    private readonly pool: pg.Pool,
+  ) {
+    this.slots = Array.from({ length: cfg.count }, (_, index) => ({
+      index,
+      incarnation: 0,
+      relayId: '',
+      killing: false,
+    }))
+  }
+
+  /** Starts every slot's first relay. */
+  start(): void {
+    for (const slot of this.slots) this.spawnSlot(slot)
+  }
+
+  processOf(relayId: string): ChildProcess | undefined {
+    return this.slots.find((s) => s.relayId === relayId && !s.killing)?.child
+  }
+
+  statsUrlOf(relayId: string): string | undefined {
+    return this.statsUrls.get(relayId)
+  }
+
+  recordFreeze(relayId: string, inFlight: string[]): void {
+    this.kills.push({ at: Date.now(), relayId, cause: 'SIGSTOP', inFlight })
+  }
+
+  /** Starts the slot's next incarnation, its output appended to the slot's log file. */
+  private spawnSlot(slot: Slot): void {
     slot.incarnation++
     slot.relayId = `chaos-r${slot.index}-${slot.incarnation}`
-    let out = logs.get(slot.index)
-    if (!out) {
-      out = createWriteStream(join(cfg.logDir, `relay-${slot.index}.log`), { flags: 'a' })
-      logs.set(slot.index, out)
-    }
-    const child = spawn(process.execPath, [BIN, cfg.mode], {
-      env: {
-        ...(cfg.mode === 'stream'
-          ? {
-              STREAM_SLOT: STREAM_SLOT,
-              STREAM_BATCH_SIZE: String(cfg.batchSize),
-              STREAM_STANDBY_RETRY_MS: '200',
-              // a free port of its own: the stream faults read its role and last publish
-              STREAM_HTTP_PORT: '0',
-            }
-          : {}),
-        PATH: process.env.PATH,
-        DATABASE_URL: cfg.databaseUrl,
-        KAFKA_BROKERS: cfg.brokers,
-        KAFKA_CLIENT_ID: `chaos-relay-${slot.index}`,
-        // The Kafka client under test (kafkajs unless set): `RELAY_KAFKA_CLIENT=platformatic npm run chaos`.
-        ...(process.env.RELAY_KAFKA_CLIENT ? { RELAY_KAFKA_CLIENT: process.env.RELAY_KAFKA_CLIENT } : {}),
-        RELAY_ID: slot.relayId,
-        DRAIN_LEASE_MS: String(cfg.leaseMs),
-        DRAIN_BATCH_SIZE: String(cfg.batchSize),
-        DRAIN_MAX_ATTEMPTS: String(cfg.maxAttempts),
-        WATCH_POLL_MS: String(cfg.pollMs),
-      },
+    const sink = this.logOf(slot)
+    const child = spawn(process.execPath, [BIN, this.cfg.mode], {
+      env: relayEnv(this.cfg, slot),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    fleet.spawned++
+    this.spawned++
     children.add(child)
     child.once('exit', () => children.delete(child))
     const id = slot.relayId
-    let lastLine = ''
-    let tail: string[] = []
-    const sink = out
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString()
-      const url = /stream stats on (http:\/\/\S+)\/stats/.exec(text)?.[1]
-      if (url) statsUrls.set(id, url)
-      sink.write(text.replace(/^(?=.)/gm, `${new Date().toISOString()} ${id} `))
-      const lines = text.trim().split('\n')
-      lastLine = lines[lines.length - 1] ?? lastLine
-      tail = [...tail, ...lines].slice(-40)
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
+    const tail = this.captureOutput(id, child, sink)
     slot.child = child
     slot.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        if (!slot.killing && !stopping) {
-          const startup = tail.some((l) => l.includes(`${cfg.mode} failed:`))
-          const error = startup
-            ? lastLine
-            : (tail.find((l) => /^\w*Error\b|^error:/.test(l.trim())) ?? lastLine).trim()
-          unexpectedExits.push({
-            relayId: id,
-            code,
-            signal,
-            kind: startup ? 'startup' : 'crash',
-            lastLine,
-            error,
-          })
-          log(
-            `relay ${id} exited on its own (${startup ? 'startup failure' : 'CRASH'}, code ${code}): ${error.slice(0, 200)}`,
-          )
-          // a crashed relay's leased rows are in flight, as with a kill
-          if (!startup)
-            void captureInFlight(id).then((inFlight) =>
-              kills.push({ at: Date.now(), relayId: id, cause: 'crash', inFlight }),
-            )
-          // a supervisor restarts it, as Kubernetes would
-          setTimeout(() => {
-            if (!stopping && slot.child === child) spawnSlot(slot)
-          }, 1000)
-        }
+        if (!slot.killing && !this.stopping) this.onUnexpectedExit(slot, id, child, tail, code, signal)
         resolve()
       })
     })
+  }
+
+  /** The slot's log file (one per slot, appended to by each incarnation). */
+  private logOf(slot: Slot): WriteStream {
+    let out = this.logs.get(slot.index)
+    if (!out) {
+      out = createWriteStream(join(this.cfg.logDir, `relay-${slot.index}.log`), { flags: 'a' })
+      this.logs.set(slot.index, out)
+    }
+    return out
+  }
+
+  /** Copies relay `id`'s output to `sink` (timestamped), noting a streamer's stats URL. */
+  private captureOutput(id: string, child: ChildProcess, sink: WriteStream): OutputTail {
+    const tail = new OutputTail()
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString()
+      const url = /stream stats on (http:\/\/\S+)\/stats/.exec(text)?.[1]
+      if (url) this.statsUrls.set(id, url)
+      sink.write(text.replace(/^(?=.)/gm, `${new Date().toISOString()} ${id} `))
+      tail.add(text)
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    return tail
+  }
+
+  /** A relay that exited on its own: recorded (a crash as a kill), then restarted a second later. */
+  private onUnexpectedExit(
+    slot: Slot,
+    id: string,
+    child: ChildProcess,
+    tail: OutputTail,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ): void {
+    const { startup, error } = tail.diagnose(this.cfg.mode)
+    this.unexpectedExits.push({
+      relayId: id,
+      code,
+      signal,
+      kind: startup ? 'startup' : 'crash',
+      lastLine: tail.lastLine,
+      error,
+    })
+    log(
+      `relay ${id} exited on its own (${startup ? 'startup failure' : 'CRASH'}, code ${code}): ${error.slice(0, 200)}`,
+    )
+    // a crashed relay's leased rows are in flight, as with a kill
+    if (!startup)
+      void this.captureInFlight(id).then((inFlight) =>
+        this.kills.push({ at: Date.now(), relayId: id, cause: 'crash', inFlight }),
+      )
+    // a supervisor restarts it, as Kubernetes would
+    setTimeout(() => {
+      if (!this.stopping && slot.child === child) this.spawnSlot(slot)
+    }, 1000)
   }
 
   /**
@@ -195,52 +257,48 @@ export function startRelays(cfg: RelayConfig, pool: pg.Pool): RelayFleet {
    * rows. (During a database restart this waits; after leaseMs another relay may have taken them,
    * and the answer is unknown: null.)
    */
-  async function captureInFlight(relayId: string): Promise<string[] | null> {
+  private async captureInFlight(relayId: string): Promise<string[] | null> {
     // A streamer leases nothing: what it had sent but not confirmed is unknown.
-    if (cfg.mode === 'stream') return null
+    if (this.cfg.mode === 'stream') return null
     const started = Date.now()
     try {
       const { rows } = await retry(
         () =>
-          pool.query("SELECT id::text FROM outbox_event WHERE locked_by = $1 AND status = 'pending'", [
+          this.pool.query("SELECT id::text FROM outbox_event WHERE locked_by = $1 AND status = 'pending'", [
             relayId,
           ]),
-        cfg.leaseMs,
+        this.cfg.leaseMs,
       )
-      return Date.now() - started < cfg.leaseMs ? rows.map((r: { id: string }) => r.id) : null
+      return Date.now() - started < this.cfg.leaseMs ? rows.map((r: { id: string }) => r.id) : null
     } catch {
       return null
     }
   }
 
-  for (const slot of slots) spawnSlot(slot)
-
-  async function killOne(): Promise<Kill | undefined> {
-    const slot = slots[Math.floor(Math.random() * slots.length)]
+  async killOne(): Promise<Kill | undefined> {
+    const slot = this.slots[Math.floor(Math.random() * this.slots.length)]
     if (!slot?.child || slot.child.exitCode !== null || slot.killing) return undefined
     slot.killing = true
     const relayId = slot.relayId
     slot.child.kill('SIGKILL')
     await slot.exited
     const kill: Kill = { at: Date.now(), relayId, cause: 'SIGKILL', inFlight: null }
-    kills.push(kill)
-    kill.inFlight = await captureInFlight(relayId)
+    this.kills.push(kill)
+    kill.inFlight = await this.captureInFlight(relayId)
     slot.killing = false
-    if (!stopping) spawnSlot(slot)
+    if (!this.stopping) this.spawnSlot(slot)
     return kill
   }
 
-  async function stop() {
-    stopping = true
-    const all = slots.map((s) => s.child).filter((c): c is ChildProcess => !!c && c.exitCode === null)
+  async stop(): Promise<void> {
+    this.stopping = true
+    const all = this.slots.map((s) => s.child).filter((c): c is ChildProcess => !!c && c.exitCode === null)
     for (const c of all) c.kill('SIGTERM')
     const deadline = Date.now() + 15_000
     while (all.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline)
       await sleep(100)
     for (const c of all) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-    await Promise.all(slots.map((s) => s.exited))
-    for (const out of logs.values()) out.end()
+    await Promise.all(this.slots.map((s) => s.exited))
+    for (const out of this.logs.values()) out.end()
   }
-
-  return fleet
 }

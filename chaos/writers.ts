@@ -49,6 +49,22 @@ const errorKind = (e: unknown) =>
     .replace(/\s+/g, ' ')
     .slice(0, 120)
 
+/** The state the writers share while they run. */
+interface WriterRun {
+  cfg: WriterConfig
+  pool: pg.Pool
+  prisma: DemoPrisma
+  signal: AbortSignal
+  stats: WriterStats
+  keys: string[]
+  onProgress: ((written: number) => void) | undefined
+  /** `performance.now()` at the start, for pacing. */
+  t0: number
+  /** Events written or reserved by a transaction in progress. */
+  written: number
+  poisonWritten: number
+}
+
 export async function runWriters(
   cfg: WriterConfig,
   pool: pg.Pool,
@@ -65,65 +81,90 @@ export async function runWriters(
     keys: [],
   }
   const t0 = performance.now()
-  const fail = (e: unknown) => {
-    stats.failedTransactions++
-    const k = errorKind(e)
-    stats.errors[k] = (stats.errors[k] ?? 0) + 1
-  }
   const keys: string[] = Array.from({ length: cfg.keys }, () => randomUUID())
   stats.keys = keys
-  let written = 0
-  const rate = cfg.events / cfg.seconds
-  const poisonEvery = cfg.poison > 0 ? Math.floor(cfg.events / (cfg.poison + 1)) : Number.POSITIVE_INFINITY
-  let poisonWritten = 0
+  const run: WriterRun = {
+    cfg,
+    pool,
+    prisma,
+    signal,
+    stats,
+    keys,
+    onProgress,
+    t0,
+    written: 0,
+    poisonWritten: 0,
+  }
 
-  const writePoison = async (i: number) => {
-    const kinds = ['oversized', ...cfg.rejectedTopics.map(() => 'rejected-topic')]
-    const k = i % kinds.length
-    const kind = kinds[k] ?? 'oversized'
-    if (kind === 'oversized') {
-      const id = `poison-oversized-${i}`
-      await prisma.$transaction(async (tx) => {
-        await tx.$outbox.emit({
-          aggregateType: 'poison',
-          aggregateId: id,
-          type: 'poison.oversized',
-          payload: { key: id, blob: 'x'.repeat(cfg.oversizedBytes) },
-          topic: cfg.topics.payroll,
-        })
+  await createEmployees(run)
+  await Promise.all(Array.from({ length: cfg.writers }, () => writeUpdates(run)))
+  // poison not yet written (tiny runs): write the rest now
+  while (run.poisonWritten < cfg.poison && !signal.aborted) {
+    const i = run.poisonWritten++
+    await withRetry(run, () => writePoison(run, i))
+  }
+  stats.durationMs = Math.round(performance.now() - t0)
+  await prisma.$disconnect()
+  log(
+    `writers done: ${stats.transactions} transactions, ${stats.failedTransactions} failed attempts (retried) in ${(stats.durationMs / 1000).toFixed(1)} s`,
+  )
+  return stats
+}
+
+/** Runs `what` until it succeeds or the run is aborted, counting each failure; backs off between tries. */
+async function withRetry(run: WriterRun, what: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; !run.signal.aborted; attempt++) {
+    try {
+      await what()
+      run.stats.transactions++
+      return
+    } catch (e) {
+      run.stats.failedTransactions++
+      const k = errorKind(e)
+      run.stats.errors[k] = (run.stats.errors[k] ?? 0) + 1
+      await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)))
+    }
+  }
+}
+
+/** Poison event `i`: an oversized payload or a row for a rejected topic, in turn. */
+async function writePoison(run: WriterRun, i: number): Promise<void> {
+  const { cfg, pool, stats } = run
+  const kinds = ['oversized', ...cfg.rejectedTopics.map(() => 'rejected-topic')]
+  const k = i % kinds.length
+  const kind = kinds[k] ?? 'oversized'
+  if (kind === 'oversized') {
+    const id = `poison-oversized-${i}`
+    await run.prisma.$transaction(async (tx) => {
+      await tx.$outbox.emit({
+        aggregateType: 'poison',
+        aggregateId: id,
+        type: 'poison.oversized',
+        payload: { key: id, blob: 'x'.repeat(cfg.oversizedBytes) },
+        topic: cfg.topics.payroll,
       })
-      const { rows } = await pool.query('SELECT id FROM outbox_event WHERE aggregateid = $1', [id])
-      stats.poison.push({ id: rows[0]?.id, kind, topic: cfg.topics.payroll })
-    } else {
-      const topic = cfg.rejectedTopics[(k - 1) % cfg.rejectedTopics.length] as string
-      const id = randomUUID()
-      await pool.query(
-        `INSERT INTO outbox_event (id, aggregatetype, aggregateid, type, payload, topic)
+    })
+    const { rows } = await pool.query('SELECT id FROM outbox_event WHERE aggregateid = $1', [id])
+    stats.poison.push({ id: rows[0]?.id, kind, topic: cfg.topics.payroll })
+  } else {
+    const topic = cfg.rejectedTopics[(k - 1) % cfg.rejectedTopics.length] as string
+    const id = randomUUID()
+    await pool.query(
+      `INSERT INTO outbox_event (id, aggregatetype, aggregateid, type, payload, topic)
          VALUES ($1, 'poison', $2, 'poison.rejected_topic', $3, $4)`,
-        [id, `poison-topic-${i}`, JSON.stringify({ key: `poison-topic-${i}` }), topic],
-      )
-      stats.poison.push({ id, kind, topic })
-    }
-    written++
+      [id, `poison-topic-${i}`, JSON.stringify({ key: `poison-topic-${i}` }), topic],
+    )
+    stats.poison.push({ id, kind, topic })
   }
+  run.written++
+}
 
-  const withRetry = async (what: () => Promise<void>) => {
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        await what()
-        stats.transactions++
-        return
-      } catch (e) {
-        fail(e)
-        await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)))
-      }
-    }
-  }
-
-  // 1. employee.created for every key (the per-key counter starts at v0).
+/** 1. employee.created for every key (the per-key counter starts at v0). */
+async function createEmployees(run: WriterRun): Promise<void> {
+  const { keys, pool, prisma, signal } = run
   for (let i = 0; i < keys.length && !signal.aborted; i += 500) {
     const chunk = keys.slice(i, i + 500)
-    await withRetry(async () => {
+    await withRetry(run, async () => {
       // Idempotent retry: a chunk whose commit was lost in a restart may have gone through.
       const { rows } = await pool.query('SELECT id::text FROM employee WHERE id = ANY($1::uuid[])', [chunk])
       const have = new Set(rows.map((r: { id: string }) => r.id))
@@ -132,68 +173,70 @@ export async function runWriters(
         .map((id) => ({ id, email: `${id}@chaos.test`, name: `key ${id.slice(0, 8)}`, title: 'v0' }))
       if (data.length > 0) await prisma.employee.createMany({ data })
     })
-    written += chunk.length
-    onProgress?.(written)
+    run.written += chunk.length
+    run.onProgress?.(run.written)
   }
+}
 
-  // 2. concurrent update + emit transactions.
-  const worker = async () => {
-    while (!signal.aborted && written < cfg.events) {
-      // pacing: never ahead of the planned rate
-      const due = ((performance.now() - t0) / 1000) * rate
-      if (written > due) {
-        await sleep(Math.min(200, ((written - due) / rate) * 1000))
-        continue
-      }
-      if (poisonWritten < cfg.poison && written >= (poisonWritten + 1) * poisonEvery) {
-        const i = poisonWritten++
-        await withRetry(() => writePoison(i))
-        continue
-      }
-      const n = 1 + Math.floor(Math.random() * 3)
-      const picked = [
-        ...new Set(Array.from({ length: n }, () => keys[Math.floor(Math.random() * keys.length)])),
-      ]
-        .filter((k): k is string => k !== undefined)
-        .sort()
-      const events = picked.length * 2
-      written += events // reserve, so the writers stop near the target
-      let ok = false
-      await withRetry(async () => {
-        await prisma.$transaction(
-          async (tx) => {
-            const rows = await tx.$queryRaw<{ id: string; title: string }[]>`
-              SELECT id::text AS id, title FROM employee WHERE id = ANY(${picked}::uuid[]) ORDER BY id FOR UPDATE`
-            for (const row of rows) {
-              const next = Number(row.title.slice(1)) + 1
-              await tx.employee.update({ where: { id: row.id }, data: { title: `v${next}` } })
-              await tx.$outbox.emit({
-                aggregateType: 'payroll',
-                aggregateId: row.id,
-                type: 'payroll.recalculated',
-                payload: { key: row.id, n: next },
-                topic: cfg.topics.payroll,
-              })
-            }
-          },
-          { maxWait: 15_000, timeout: 30_000 },
-        )
-        ok = true
-      })
-      if (!ok) written -= events
-      onProgress?.(written)
+/** 2. One writer: update + emit transactions (poison mixed in) until the target or an abort. */
+async function writeUpdates(run: WriterRun): Promise<void> {
+  const { cfg, signal } = run
+  const rate = cfg.events / cfg.seconds
+  const poisonEvery = cfg.poison > 0 ? Math.floor(cfg.events / (cfg.poison + 1)) : Number.POSITIVE_INFINITY
+  while (!signal.aborted && run.written < cfg.events) {
+    // pacing: never ahead of the planned rate
+    const due = ((performance.now() - run.t0) / 1000) * rate
+    if (run.written > due) {
+      await sleep(Math.min(200, ((run.written - due) / rate) * 1000))
+      continue
     }
+    if (run.poisonWritten < cfg.poison && run.written >= (run.poisonWritten + 1) * poisonEvery) {
+      const i = run.poisonWritten++
+      await withRetry(run, () => writePoison(run, i))
+      continue
+    }
+    const picked = pickKeys(run.keys)
+    const events = picked.length * 2
+    run.written += events // reserve, so the writers stop near the target
+    let ok = false
+    await withRetry(run, async () => {
+      await bumpAndEmit(run, picked)
+      ok = true
+    })
+    if (!ok) run.written -= events
+    run.onProgress?.(run.written)
   }
-  await Promise.all(Array.from({ length: cfg.writers }, worker))
-  // poison not yet written (tiny runs): write the rest now
-  while (poisonWritten < cfg.poison && !signal.aborted) {
-    const i = poisonWritten++
-    await withRetry(() => writePoison(i))
-  }
-  stats.durationMs = Math.round(performance.now() - t0)
-  await prisma.$disconnect()
-  log(
-    `writers done: ${stats.transactions} transactions, ${stats.failedTransactions} failed attempts (retried) in ${(stats.durationMs / 1000).toFixed(1)} s`,
+}
+
+/** 1 to 3 distinct random keys, sorted (the order the transaction locks them in). */
+function pickKeys(keys: string[]): string[] {
+  const n = 1 + Math.floor(Math.random() * 3)
+  return [...new Set(Array.from({ length: n }, () => keys[Math.floor(Math.random() * keys.length)]))]
+    .filter((k): k is string => k !== undefined)
+    .sort()
+}
+
+/**
+ * One transaction: locks the `picked` employees, sets each one's title to `v<n+1>` and emits a
+ * `payroll.recalculated` event `{ key, n: n+1 }` for it.
+ */
+async function bumpAndEmit(run: WriterRun, picked: string[]): Promise<void> {
+  await run.prisma.$transaction(
+    async (tx) => {
+      const rows = await tx.$queryRaw<{ id: string; title: string }[]>`
+        SELECT id::text AS id, title FROM employee WHERE id = ANY(${picked}::uuid[]) ORDER BY id FOR UPDATE`
+      for (const row of rows) {
+        const next = Number(row.title.slice(1)) + 1
+        await tx.employee.update({ where: { id: row.id }, data: { title: `v${next}` } })
+        await tx.$outbox.emit({
+          aggregateType: 'payroll',
+          aggregateId: row.id,
+          type: 'payroll.recalculated',
+          payload: { key: row.id, n: next },
+          topic: run.cfg.topics.payroll,
+        })
+      }
+    },
+    { maxWait: 15_000, timeout: 30_000 },
   )
-  return stats
 }
