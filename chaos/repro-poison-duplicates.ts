@@ -2,7 +2,7 @@
  * Repro: ONE relay, no crash, no fault, one oversized row among 400 ordinary ones. Does Kafka get
  * duplicates? (Guarantee 2 says no duplicates while nothing crashes.)
  *   npx tsx chaos/repro-poison-duplicates.ts
- * Uses the chaos run's private PostgreSQL (55432) and broker (19092); both are wiped first.
+ * Uses a private PostgreSQL and broker of its own (fresh folder and free ports, as a chaos run); both are wiped first.
  */
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
@@ -12,10 +12,13 @@ import pg from 'pg'
 import { consumeAll } from './checker.ts'
 import { startPrivateKafka, startPrivatePostgres } from './infra.ts'
 import { ROOT } from './util.ts'
+import { choosePorts, takeWorkspace } from './workspace.ts'
 
-const dataDir = process.env.CHAOS_DATA_DIR ?? '/tmp/prisma-outbox-chaos'
-const db = await startPrivatePostgres(join(dataDir, 'pg'), 55432)
-const k = await startPrivateKafka(join(dataDir, 'kafka'), 19092, 19093)
+const workspace = takeWorkspace(process.env.CHAOS_DATA_DIR)
+const dataDir = workspace.dir
+const ports = await choosePorts(process.env)
+const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg)
+const k = await startPrivateKafka(join(dataDir, 'kafka'), ports.kafka, ports.controller)
 const pool = new pg.Pool({ connectionString: db.url })
 const topic = 'repro.poison'
 try {
@@ -59,4 +62,5 @@ try {
   await pool.end()
   await k.close()
   await db.close()
+  workspace.release()
 }

@@ -3,17 +3,20 @@
  * unexpectedly) when its database connections are terminated while it drains.
  *   npx tsx chaos/repro-terminate-crash.ts
  * One relay, a steady stream of inserts, and pg_terminate_backend on the relay's connections every
- * 500 ms, for at most 60 s. Uses the chaos run's private PostgreSQL (55432) and broker (19092).
+ * 500 ms, for at most 60 s. Uses a private PostgreSQL and broker of its own (fresh folder and free ports, as a chaos run).
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import pg from 'pg'
 import { startPrivateKafka, startPrivatePostgres } from './infra.ts'
 import { ROOT, sleep } from './util.ts'
+import { choosePorts, takeWorkspace } from './workspace.ts'
 
-const dataDir = process.env.CHAOS_DATA_DIR ?? '/tmp/prisma-outbox-chaos'
-const db = await startPrivatePostgres(join(dataDir, 'pg'), 55432)
-const k = await startPrivateKafka(join(dataDir, 'kafka'), 19092, 19093)
+const workspace = takeWorkspace(process.env.CHAOS_DATA_DIR)
+const dataDir = workspace.dir
+const ports = await choosePorts(process.env)
+const db = await startPrivatePostgres(join(dataDir, 'pg'), ports.pg)
+const k = await startPrivateKafka(join(dataDir, 'kafka'), ports.kafka, ports.controller)
 const pool = new pg.Pool({ connectionString: db.url, application_name: 'repro' })
 pool.on('error', () => {})
 let output = ''
@@ -72,4 +75,5 @@ try {
   await pool.end()
   await k.close()
   await db.close()
+  workspace.release()
 }

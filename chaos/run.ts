@@ -48,6 +48,7 @@ import {
 } from './stream-faults.ts'
 import { runSweep, type SweepReport } from './sweep.ts'
 import { elapsed, log, ROOT, retry, sleep } from './util.ts'
+import { choosePorts, takeWorkspace } from './workspace.ts'
 import { runWriters, type WriterStats } from './writers.ts'
 
 const { values: args } = parseArgs({
@@ -114,13 +115,10 @@ const BREAK = new Set(
     .map((s) => s.trim())
     .filter(Boolean),
 )
-const dataDir = env.CHAOS_DATA_DIR ?? '/tmp/prisma-outbox-chaos'
-const ports = {
-  pg: num(env.CHAOS_PG_PORT, 55432),
-  kafka: num(env.CHAOS_KAFKA_PORT, 19092),
-  controller: num(env.CHAOS_KAFKA_CONTROLLER_PORT, 19093),
-  http: num(env.CHAOS_HTTP_PORT, 18480),
-}
+// A fresh state folder and free ports unless set: runs on one machine never meet (workspace.ts).
+const workspace = takeWorkspace(env.CHAOS_DATA_DIR)
+const dataDir = workspace.dir
+const ports = await choosePorts(env)
 const TOPICS = { employee: 'chaos.employee', payroll: 'chaos.payroll' }
 const REJECTED_TOPICS = ['chaos.rejected topic!', `chaos.${'x'.repeat(250)}`]
 
@@ -550,7 +548,10 @@ async function main(): Promise<number> {
   // a harness stopped by Ctrl-C or a crash must not leave relays, the broker or PostgreSQL behind
   const onSignal = () => {
     for (const c of children) c.kill('SIGKILL')
-    services.closeAll().finally(() => process.exit(130))
+    services
+      .closeAll()
+      .finally(() => workspace.release())
+      .finally(() => process.exit(130))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
@@ -585,6 +586,7 @@ async function main(): Promise<number> {
   } finally {
     for (const c of children) c.kill('SIGKILL')
     await services.closeAll()
+    workspace.release()
   }
 }
 
