@@ -63,6 +63,33 @@ describe('drain', () => {
     },
   )
 
+  it('Should keep claiming when a migration changes a column the prepared claim returns', async () => {
+    const topic = uniqueTopic('relay')
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ topic, key: `k${i % 3}` }))
+    // Two connections, each with the claim prepared before the migration.
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 })
+    try {
+      const engine = createEngine({ pool, publisher, options: { batchSize: 2 } })
+      await insertRows(db.pool, rows(6))
+      await waitClaimable(db.pool)
+      await Promise.all([engine.drain(), engine.drain()])
+      // "cached plan must not change result type" (0A000) for a statement prepared before this.
+      await db.pool.query('ALTER TABLE outbox_event ALTER COLUMN attempts TYPE bigint')
+      await insertRows(db.pool, rows(9))
+      await waitClaimable(db.pool)
+      const result = await engine.drain()
+      expect(result).toMatchObject({ published: 9, remaining: 0 })
+      expect(await statuses(db.pool)).toEqual({ published: 15 })
+      // The refused connections were dropped: the claim is prepared again on fresh ones.
+      const { rows: prepared } = await pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'outbox_claim_%'",
+      )
+      expect(prepared[0]?.n).toBeGreaterThan(0)
+    } finally {
+      await pool.end()
+    }
+  })
+
   it('Should publish every row with key, value and headers intact and mark them published', async () => {
     const topic = uniqueTopic('relay')
     await createTopics(kafka, [topic], 3)

@@ -36,8 +36,8 @@ export interface EngineContext {
   options: ResolvedEngineOptions
   /** The caller's hooks with the logger's. */
   hooks: EngineHooks
-  /** The caller's `wrapBatch` as given (wrapping is not a callback that merging may drop). */
-  wrapBatch: EngineHooks['wrapBatch']
+  /** The caller's hooks as given: their `wrapBatch`, read at each batch (wrapping is not a callback that merging may drop). */
+  callerHooks: EngineHooks | undefined
   random: () => number
   counters: EngineCounters
   pause: RelayPause
@@ -240,6 +240,8 @@ function reportBatch(
   }
   if (firstError !== undefined) info.error = coerceError(firstError, 1024)
   countBatch(ctx.counters, info, failed.length + deferredIds.length + unsettled > 0)
+  // The drain reads its own copy: what a hook does to its argument changes nothing here.
+  const done: BatchDone = { ...info, stop: settled.retriableFailure }
   safely(() => ctx.hooks.onBatch?.(info))
-  return { ...info, stop: settled.retriableFailure }
+  return done
 }

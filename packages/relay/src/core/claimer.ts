@@ -8,6 +8,7 @@
 import {
   databaseError,
   isNodePostgresPool,
+  isStalePreparedStatement,
   LOCK_NOT_AVAILABLE,
   type PoolLike,
   QUERY_CANCELED,
@@ -150,11 +151,21 @@ async function claimOnce(
     idleInTransactionMs: options.idleInTransactionMs,
     statementTimeoutMs: claimTimeoutMs,
   })
+  const inTransaction = (prepare: boolean) =>
+    withTransaction(
+      ctx.pool,
+      async (client) => {
+        await run(client, bounds)
+        return (await run(client, statement, prepare)).rows
+      },
+      // A connection whose prepared claim the server refuses is not handed out again.
+      prepare ? isStalePreparedStatement : undefined,
+    )
   let rows: ClaimResultRow[]
   try {
-    rows = await withTransaction(ctx.pool, async (client) => {
-      await run(client, bounds)
-      return (await run(client, statement, ctx.prepare)).rows
+    rows = await inTransaction(ctx.prepare).catch((error: unknown) => {
+      if (!ctx.prepare || !isStalePreparedStatement(error)) throw error
+      return inTransaction(false)
     })
   } catch (error) {
     if (sqlState(error) === LOCK_NOT_AVAILABLE) return 'busy'

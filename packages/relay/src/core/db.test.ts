@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import {
   databaseCall,
   isNodePostgresPool,
+  isStalePreparedStatement,
   type PoolClientLike,
   type PoolLike,
   run,
@@ -51,6 +52,31 @@ describe('withTransaction', () => {
     await expect(withTransaction(pool, async () => 42)).resolves.toBe(42)
     expect(client.statements).toEqual(['BEGIN', 'COMMIT'])
     expect(client.released).toBeUndefined()
+  })
+
+  it('Should discard the client after an error discardOn names, and reuse it after others', async () => {
+    const stale = Object.assign(new Error('cached plan must not change result type'), { code: '0A000' })
+    const other = Object.assign(new Error('duplicate key'), { code: '23505' })
+    for (const [error, discarded] of [
+      [stale, true],
+      [other, false],
+    ] as const) {
+      const { pool, client } = fakePool()
+      await expect(
+        withTransaction(
+          pool,
+          async () => {
+            throw error
+          },
+          isStalePreparedStatement,
+        ),
+      ).rejects.toBe(error)
+      expect(client.statements).toEqual(['BEGIN', 'ROLLBACK'])
+      expect(client.released).toBe(discarded ? error : undefined)
+    }
+    expect(isStalePreparedStatement(Object.assign(new Error('x'), { code: '26000' }))).toBe(true)
+    expect(isStalePreparedStatement(Object.assign(new Error('x'), { code: '42P05' }))).toBe(true)
+    expect(isStalePreparedStatement(new Error('x'))).toBe(false)
   })
 })
 

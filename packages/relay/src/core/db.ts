@@ -51,10 +51,16 @@ export interface QueryResult<Row> {
 }
 
 /**
- * Runs `fn` inside `BEGIN … COMMIT` on one pooled connection, rolling back on error.
+ * Runs `fn` inside `BEGIN … COMMIT` on one pooled connection, rolling back on error. The
+ * connection is discarded rather than reused when it broke, or when `discardOn` says the error
+ * left it unfit (e.g. a prepared statement the server no longer accepts).
  * @internal
  */
-export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(
+  pool: PoolLike,
+  fn: (client: Queryable) => Promise<T>,
+  discardOn?: (error: unknown) => boolean,
+): Promise<T> {
   const client = await pool.connect()
   let broken: Error | undefined
   // pg-pool stops listening for 'error' on a checked-out client; a connection the server cuts
@@ -76,6 +82,8 @@ export async function withTransaction<T>(pool: PoolLike, fn: (client: Queryable)
       // The connection is unusable: tell the pool to discard it.
       broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))
     }
+    if (broken === undefined && discardOn?.(error))
+      broken = error instanceof Error ? error : new Error(String(error))
     throw error
   } finally {
     client.off?.('error', onError)
@@ -130,6 +138,18 @@ export function statementName(prefix: string, text: string): string {
   }
   const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0')
   return `${prefix}_${hex(a)}${hex(b)}`
+}
+
+/**
+ * Whether `error` says a named prepared statement cannot be used on this connection any more:
+ * its result type changed (a migration altered a returned column: "cached plan must not change
+ * result type", 0A000), or a pooler handed over a server connection that lacks it (26000) or
+ * already has it (42P05). The statement then runs unprepared on a fresh connection.
+ * @internal
+ */
+export function isStalePreparedStatement(error: unknown): boolean {
+  const state = sqlState(error)
+  return state === '0A000' || state === '26000' || state === '42P05'
 }
 
 /** SQLSTATE of a statement that waited longer than `lock_timeout`. */

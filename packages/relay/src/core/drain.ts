@@ -136,7 +136,7 @@ function nextBatch(
     stop: () => d.signal?.aborted === true,
   }
   const step = () => runBatch(ctx, limit, d.topics, bounds)
-  const wrap = ctx.wrapBatch
+  const wrap = ctx.callerHooks?.wrapBatch
   return wrap ? wrap(step) : step()
 }
 

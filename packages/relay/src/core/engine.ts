@@ -90,7 +90,7 @@ export function createEngine(args: CreateEngineArgs): Engine {
     publisher: args.publisher,
     options,
     hooks: args.logger ? combineHooks(args.hooks, engineLogHooks(args.logger)) : (args.hooks ?? {}),
-    wrapBatch: args.hooks?.wrapBatch,
+    callerHooks: args.hooks,
     random,
     counters: newCounters(),
     pause: new RelayPause(options.pause, random),
