@@ -4,7 +4,8 @@
  * reads (`name`, `help`, `type`, `get()`), so it stays an optional peer dependency.
  * @module
  */
-import type { Engine, EngineCounters } from '../core/engine.js'
+import type { Engine } from '../core/engine.js'
+import { newCounters } from '../core/reports.js'
 import { createRelayMetrics, type MetricFamily, type RelayMetrics } from './metrics.js'
 
 /** One sample as prom-client's registry reads it. */
@@ -51,23 +52,6 @@ export interface RegisterRelayMetricsOptions {
   statsMaxAgeMs?: number | undefined
 }
 
-const ZERO_COUNTERS: EngineCounters = {
-  drains: 0,
-  batches: 0,
-  published: 0,
-  retried: 0,
-  dead: 0,
-  held: 0,
-  deferred: 0,
-  unsettled: 0,
-  lostLeases: 0,
-  publishFailures: 0,
-  pauses: 0,
-  claimMsTotal: 0,
-  publishMsTotal: 0,
-  lastBatchAt: null,
-}
-
 /**
  * Registers the relay's metrics (`outbox_backlog_pending{topic}`, `outbox_relay_published_total`,
  * … as on `GET /metrics`) on a prom-client registry; returns their names. The backlog gauges
@@ -102,7 +86,7 @@ export function registerRelayMetrics(
     return last.families
   }
   // Every family that can appear: the backlog ones only exist when the statistics could be read.
-  const shapes = metrics.collect({ counters: ZERO_COUNTERS, stats: { ...emptyStats(), topics: [] } })
+  const shapes = metrics.collect({ counters: newCounters(), stats: { ...emptyStats(), topics: [] } })
   for (const shape of shapes) {
     const { name, help, type } = shape
     const collector: PromCollector = {
