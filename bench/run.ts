@@ -49,6 +49,8 @@ const { values: args } = parseArgs({
     'publisher-rows': { type: 'string' },
     render: { type: 'string' },
     'side-seconds': { type: 'string' },
+    'side-modes': { type: 'string' },
+    'side-shapes': { type: 'string' },
   },
   strict: true,
 })
@@ -84,6 +86,9 @@ const cfg = {
   maxWaitS: num(args['max-wait'], 600),
   /** Seconds of writing per side-by-side run. */
   sideSeconds: num(args['side-seconds'], quick ? 4 : 15),
+  /** Side by side: which relays (`none` = writers alone) and shapes (rows/tx; `paced` = the latency run). */
+  sideModes: (args['side-modes'] ?? 'none,watch,stream,debezium').split(',').map((s) => s.trim()),
+  sideShapes: (args['side-shapes'] ?? '1,100,paced').split(',').map((s) => s.trim()),
   /** Backlog of the publisher comparison (`--only=publishers`). */
   publisherRows: num(args['publisher-rows'], quick ? 20_000 : 100_000),
 }
@@ -399,7 +404,12 @@ async function measureSideBySide(r: Results): Promise<void> {
   log(`7. side by side: writers alone, watch, stream, Debezium (${cfg.sideSeconds} s per run)`)
   // Not wrapped in measure(): its own relay processes would count as other work.
   if (!(await waitForQuietMachine())) disturbed.push('side by side')
-  r.sideBySide = await sideBySide({ seconds: cfg.sideSeconds, repeat: cfg.repeat })
+  r.sideBySide = await sideBySide({
+    seconds: cfg.sideSeconds,
+    repeat: cfg.repeat,
+    modes: cfg.sideModes,
+    shapes: cfg.sideShapes,
+  })
 }
 
 /** Part 8: the Kafka clients compared (`--only=publishers`). */

@@ -323,22 +323,39 @@ async function oneRun(
  * The whole scenario: `repeat` interleaved rounds of writers alone and each relay at 1 and 100
  * rows per transaction, then one paced latency run per relay.
  */
-export async function sideBySide(options: { seconds: number; repeat: number }): Promise<SideBySideResult> {
+export async function sideBySide(options: {
+  seconds: number
+  repeat: number
+  /** Relays to run (`none` = writers alone); default all. */
+  modes?: string[]
+  /** Rows per transaction of the steady-state runs, and `paced` for the latency run; default all. */
+  shapes?: string[]
+}): Promise<SideBySideResult> {
   const debeziumSkipped = debeziumNotCached()
   if (debeziumSkipped) log(`  Debezium left out: ${debeziumSkipped}`)
-  const modes: SideMode[] = ['none', 'watch', 'stream', ...(debeziumSkipped ? [] : ['debezium' as const])]
+  const wanted = (m: SideMode) => !options.modes || options.modes.includes(m)
+  const modes = (['none', 'watch', 'stream', ...(debeziumSkipped ? [] : ['debezium'])] as SideMode[]).filter(
+    wanted,
+  )
+  const shapes = options.shapes ?? ['1', '100', 'paced']
+  const steadyShapes = shapes.filter((s) => s !== 'paced')
+  const bad = steadyShapes.find((s) => !/^[1-9][0-9]*$/.test(s))
+  if (bad !== undefined)
+    throw new Error(`--side-shapes: expected rows per transaction or "paced", got "${bad}"`)
+  const steady = steadyShapes.map(Number)
   const cluster = await startLogicalPostgres()
   const kafka = benchKafka('outbox-bench-sbs')
   const runs: SideRun[] = []
   try {
     for (let round = 1; round <= options.repeat; round++) {
       log(` round ${round}/${options.repeat}`)
-      for (const rowsPerTx of [1, 100])
+      for (const rowsPerTx of steady)
         for (const mode of modes)
           runs.push(await oneRun(cluster, kafka, mode, { rowsPerTx, seconds: options.seconds }))
     }
-    for (const mode of modes.filter((m) => m !== 'none'))
-      runs.push(await oneRun(cluster, kafka, mode, { rowsPerTx: 10, seconds: options.seconds, paceMs: 10 }))
+    if (shapes.includes('paced'))
+      for (const mode of modes.filter((m) => m !== 'none'))
+        runs.push(await oneRun(cluster, kafka, mode, { rowsPerTx: 10, seconds: options.seconds, paceMs: 10 }))
   } finally {
     await cluster.stop()
   }

@@ -4,6 +4,7 @@
  */
 import { collectMessages, freePort, kafkaBrokers, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
 import { Kafka, logLevel } from 'kafkajs'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../src/cli/main.js'
 import {
@@ -157,6 +158,37 @@ describe('stream relay', () => {
       expect((await s.stats()).skipped).toBe(0)
     } finally {
       await s.stop()
+    }
+  })
+
+  it('prepares its check and mark once per connection, and keeps going when a migration changes a column they read', async () => {
+    const topic = uniqueTopic('stream')
+    const pool = new pg.Pool({ connectionString: ctx.db.url, max: 2 })
+    const s = streamer({ pool })
+    await s.start()
+    try {
+      await insertRows(ctx.db.pool, rowsFor(topic, 3, 5))
+      await waitFor(async () => (await published()) === 15, 'the first 15 rows')
+      const prepared = await pool.query<{ name: string }>(
+        'SELECT name FROM pg_prepared_statements ORDER BY name',
+      )
+      expect(prepared.rows.map((r) => r.name.replace(/_[0-9a-f]{16}$/, ''))).toContain('outbox_stream_check')
+      // The check returns `status`: its prepared plan on these connections no longer fits ("cached
+      // plan must not change result type", 0A000) after this.
+      await ctx.db.pool.query('ALTER TABLE outbox_event ALTER COLUMN status TYPE varchar(16)')
+      await insertRows(
+        ctx.db.pool,
+        rowsFor(topic, 3, 5).map((r) => ({ ...r, payload: { n: (r.payload as { n: number }).n + 5 } })),
+      )
+      await waitFor(async () => (await published()) === 30, 'all 30 rows')
+      const messages = await collectMessages(kafka, [topic], { count: 30, settleMs: 1_000 })
+      expect(messages).toHaveLength(30)
+      const expected = Array.from({ length: 10 }, (_, i) => i)
+      for (const [key, order] of orderByKey(messages)) expect(order, key).toEqual(expected)
+      expect((await s.stats()).lastError).toBeNull()
+    } finally {
+      await s.stop()
+      await pool.end()
     }
   })
 

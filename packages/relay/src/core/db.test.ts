@@ -7,6 +7,7 @@ import {
   type PoolClientLike,
   type PoolLike,
   run,
+  runPooled,
   statementName,
   withTransaction,
 } from './db.js'
@@ -135,5 +136,63 @@ describe('run', () => {
     expect(isNodePostgresPool({ Client: class {} })).toBe(true)
     expect(isNodePostgresPool({ query: () => {} })).toBe(false)
     expect(isNodePostgresPool(null)).toBe(false)
+  })
+})
+
+describe('runPooled', () => {
+  /** A pool whose client answers the prepared statement with `fail` (if set) and records what ran where. */
+  function preparingPool(fail?: Error) {
+    const log: string[] = []
+    const released: (Error | boolean | undefined)[] = []
+    const client = Object.assign(new EventEmitter(), {
+      async query(config: { name?: string } | string) {
+        log.push(typeof config === 'string' ? 'client: unprepared' : `client: prepared ${config.name}`)
+        if (fail) throw fail
+        return { rows: [{ ok: 1 }], rowCount: 1 }
+      },
+      release(error?: Error | boolean) {
+        released.push(error)
+      },
+    })
+    const pool: PoolLike = {
+      async query() {
+        log.push('pool: unprepared')
+        return { rows: [{ ok: 2 }], rowCount: 1 }
+      },
+      connect: async () => client as unknown as PoolClientLike,
+    }
+    return { pool, log, released, client }
+  }
+  const statement = { text: 'SELECT 1 AS ok', values: [], name: statementName('t', 'SELECT 1 AS ok') }
+
+  it('Should prepare a named statement on a checked-out client and give the client back', async () => {
+    const { pool, log, released, client } = preparingPool()
+    expect((await runPooled(pool, statement, true)).rows).toEqual([{ ok: 1 }])
+    expect(log).toEqual([`client: prepared ${statement.name}`])
+    expect(released).toEqual([undefined])
+    expect(client.listenerCount('error')).toBe(0)
+  })
+
+  it('Should run on the pool, unprepared, when not asked to prepare or the statement has no name', async () => {
+    const { pool, log } = preparingPool()
+    await runPooled(pool, statement, false)
+    await runPooled(pool, { text: 'SELECT 1', values: [] }, true)
+    expect(log).toEqual(['pool: unprepared', 'pool: unprepared'])
+  })
+
+  it('Should discard the connection and run unprepared when the server refuses the prepared statement', async () => {
+    const stale = Object.assign(new Error('cached plan must not change result type'), { code: '0A000' })
+    const { pool, log, released } = preparingPool(stale)
+    expect((await runPooled(pool, statement, true)).rows).toEqual([{ ok: 2 }])
+    expect(log).toEqual([`client: prepared ${statement.name}`, 'pool: unprepared'])
+    expect(released).toEqual([stale])
+  })
+
+  it('Should discard the connection and pass on any other error', async () => {
+    const broken = Object.assign(new Error('deadlock detected'), { code: '40P01' })
+    const { pool, log, released } = preparingPool(broken)
+    await expect(runPooled(pool, statement, true)).rejects.toBe(broken)
+    expect(log).toEqual([`client: prepared ${statement.name}`])
+    expect(released).toEqual([broken])
   })
 })

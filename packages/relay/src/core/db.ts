@@ -62,14 +62,7 @@ export async function withTransaction<T>(
   discardOn?: (error: unknown) => boolean,
 ): Promise<T> {
   const client = await pool.connect()
-  let broken: Error | undefined
-  // pg-pool stops listening for 'error' on a checked-out client; a connection the server cuts
-  // meanwhile (restart, pg_terminate_backend) would emit an unhandled 'error' and kill the
-  // process. Keep it: the pending query rejects on its own, and the client is discarded.
-  const onError = (error: Error) => {
-    broken = error
-  }
-  client.on?.('error', onError)
+  const guard = guardClient(client)
   try {
     await client.query('BEGIN')
     const result = await fn(client)
@@ -80,15 +73,37 @@ export async function withTransaction<T>(
       await client.query('ROLLBACK')
     } catch (rollbackError) {
       // The connection is unusable: tell the pool to discard it.
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))
+      guard.broken ??= asError(rollbackError)
     }
-    if (broken === undefined && discardOn?.(error))
-      broken = error instanceof Error ? error : new Error(String(error))
+    if (discardOn?.(error)) guard.broken ??= asError(error)
     throw error
   } finally {
-    client.off?.('error', onError)
-    client.release(broken)
+    guard.release()
   }
+}
+
+const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
+
+/**
+ * Watches a checked-out client until `release()`, which gives it back to the pool, or discards
+ * it when `broken` is set. pg-pool stops listening for 'error' on a checked-out client; a
+ * connection the server cuts meanwhile (restart, pg_terminate_backend) would emit an unhandled
+ * 'error' and kill the process. The guard keeps it: the pending query rejects on its own, and
+ * the client is discarded.
+ */
+function guardClient(client: PoolClientLike): { broken: Error | undefined; release(): void } {
+  const guard = {
+    broken: undefined as Error | undefined,
+    release() {
+      client.off?.('error', onError)
+      client.release(guard.broken)
+    },
+  }
+  const onError = (error: Error) => {
+    guard.broken = error
+  }
+  client.on?.('error', onError)
+  return guard
 }
 
 /** A driver that also takes node-postgres's query config, e.g. to prepare a named statement. */
@@ -119,6 +134,32 @@ export function run<Row>(
     return (db as Queryable & PreparingQueryable).query({ name, text, values })
   }
   return db.query(statement.text, statement.values)
+}
+
+/**
+ * Runs a statement on `pool`; with `prepare`, one that has a `name` runs as a named prepared
+ * statement on a checked-out connection. A connection whose statement failed is discarded (as
+ * `pg.Pool.query` does), and a prepared statement the server refuses (see
+ * {@link isStalePreparedStatement}) runs again unprepared.
+ * @internal
+ */
+export async function runPooled<Row>(
+  pool: PoolLike,
+  statement: SqlStatement<Row>,
+  prepare: boolean,
+): Promise<QueryResult<Row>> {
+  if (!prepare || statement.name === undefined) return run(pool, statement)
+  const client = await pool.connect()
+  const guard = guardClient(client)
+  try {
+    return await run(client, statement, true)
+  } catch (error) {
+    guard.broken = asError(error)
+    if (!isStalePreparedStatement(error)) throw error
+  } finally {
+    guard.release()
+  }
+  return run(pool, statement)
 }
 
 /**

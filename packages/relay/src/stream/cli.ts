@@ -134,6 +134,7 @@ function configuredStreamer(config: StreamConfig, runtime: Runtime, logger: Logg
     lagAlertBytes: config.lagAlertBytes,
     healthCheckMs: config.healthCheckMs,
     streamId: config.relay.engine?.relayId,
+    preparedStatements: config.relay.engine?.preparedStatements,
     applicationName: applicationName(config.relay),
     // Degraded is a warning, so it shows even with --quiet: this is what the DBA has to hear of.
     onHealthChange: (stats) =>

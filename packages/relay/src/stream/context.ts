@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { PoolLike } from '../core/db.js'
+import { isNodePostgresPool, type PoolLike } from '../core/db.js'
 import { coerceError } from '../core/errors.js'
 import type { Publisher } from '../core/publisher.js'
 import { DEFAULT_TABLE } from '../core/sql/table.js'
@@ -29,6 +29,8 @@ export interface StreamSettings {
   healthCheckMs: number
   streamId: string
   pool: PoolLike
+  /** Run the per-batch statements as named prepared statements. */
+  prepare: boolean
   publisher: Publisher
 }
 
@@ -53,6 +55,7 @@ export function streamSettings(options: StreamerOptions, slot: string): StreamSe
     healthCheckMs: options.healthCheckMs ?? 10_000,
     streamId: options.streamId ?? `stream:${slot}`,
     pool: options.pool,
+    prepare: options.preparedStatements ?? isNodePostgresPool(options.pool),
     publisher: options.publisher,
   }
 }

@@ -1,17 +1,16 @@
 /**
- * One chunk's way to Kafka and back into the table: checked (still pending? its key blocked?),
- * published in order behind the fence, then marked.
+ * One chunk's way to Kafka: checked (still pending? its key blocked?), then published in order
+ * behind the fence. Its mark follows in marks.ts.
  * @module
  */
-import { run } from '../core/db.js'
+import { runPooled } from '../core/db.js'
 import { coerceError } from '../core/errors.js'
 import { toMessage } from '../core/message.js'
-import type { Counts } from './batches.js'
 import { report, type StreamerContext } from './context.js'
 import { retrying, SlotLost, Stopping, sleep } from './control.js'
 import { fence, lost } from './fence.js'
 import type { StreamRow } from './rows.js'
-import { type InspectedRow, inspectStreamBatch, type SettledRow, settleStreamBatch } from './sql.js'
+import { type InspectedRow, inspectStreamBatch, type SettledRow } from './sql.js'
 
 const keyOf = (row: StreamRow) => `${row.topic}\u0000${row.aggregateid}`
 
@@ -25,7 +24,7 @@ const heldReason = (row: StreamRow) =>
  */
 export async function inspectChunk(ctx: StreamerContext, rows: StreamRow[]): Promise<InspectedRow[]> {
   if (rows.length === 0) return []
-  const { table, blockOnDead, slot, pool } = ctx.settings
+  const { table, blockOnDead, slot, pool, prepare } = ctx.settings
   const statement = inspectStreamBatch({
     table,
     blockOnDead,
@@ -34,7 +33,8 @@ export async function inspectChunk(ctx: StreamerContext, rows: StreamRow[]): Pro
   })
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
     const at = performance.now()
-    const checked = (await retrying(ctx, 'database', () => run(pool, statement))).rows as InspectedRow[]
+    const checked = (await retrying(ctx, 'database', () => runPooled(pool, statement, prepare)))
+      .rows as InspectedRow[]
     const current = ctx.lease
     const owner = checked[0]?.slot_pid ?? null
     if (!current || owner !== current.session.pid) throw lost(slot, owner, current?.session.pid ?? 0)
@@ -111,19 +111,4 @@ export async function publishChunk(
   }
   await publishInOrder(ctx, toSend, outcomes, blocked)
   return { outcomes, skipped }
-}
-
-/** Marks a published chunk (one statement) and adds its outcomes to `total` and the counters. */
-export async function settleChunk(ctx: StreamerContext, chunk: PublishedChunk, total: Counts): Promise<void> {
-  const { outcomes } = chunk
-  const { pool, table, streamId } = ctx.settings
-  if (outcomes.length > 0)
-    await retrying(ctx, 'database', () => run(pool, settleStreamBatch({ table, streamId, rows: outcomes })))
-  for (const o of outcomes) {
-    ctx.counters[o.outcome]++
-    total[o.outcome]++
-  }
-  ctx.counters.skipped += chunk.skipped
-  total.skipped += chunk.skipped
-  if (outcomes.some((o) => o.outcome === 'published')) ctx.lastAckAt = new Date()
 }

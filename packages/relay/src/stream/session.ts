@@ -9,7 +9,15 @@ import { createSessionBuffer, notify, receiveFrame, refill, type SessionBuffer }
 import { type StreamerContext, setRole } from './context.js'
 import { SlotLost, Stopping, sleep } from './control.js'
 import { CHECK_FRESH_MS } from './fence.js'
-import { inspectChunk, publishChunk, settleChunk } from './publish.js'
+import {
+  createMarkQueue,
+  MARK_BATCHES,
+  type MarkQueue,
+  markFailure,
+  marksSettled,
+  queueMark,
+} from './marks.js'
+import { inspectChunk, publishChunk } from './publish.js'
 import { type ReplicationSession, startReplication } from './replication.js'
 import { walSenderTimeout } from './sql.js'
 
@@ -25,8 +33,8 @@ interface SessionEnd {
 
 /** Publishing state of a session. */
 interface Pipeline {
-  /** The mark (and confirm) of the chunk published last. */
-  settling: Promise<void>
+  /** Published chunks waiting for their mark (and confirm). */
+  readonly marks: MarkQueue
   /** Keys this session saw go dead or held. */
   readonly blocked: Set<string>
 }
@@ -49,7 +57,7 @@ export async function runSession(ctx: StreamerContext): Promise<void> {
   takeLease(ctx, current, timeoutMs)
   const timer = startStatusUpdates(ctx, current, timeoutMs)
   const { end, onStop } = watchEnd(ctx, current, buffer)
-  const pipeline: Pipeline = { settling: Promise.resolve(), blocked: new Set() }
+  const pipeline: Pipeline = { marks: createMarkQueue(), blocked: new Set() }
   try {
     await pump(ctx, buffer, pipeline, end)
     const error = end.ended ? await end.endedWith : undefined
@@ -60,7 +68,7 @@ export async function runSession(ctx: StreamerContext): Promise<void> {
     if (error instanceof SlotLost && current.closed) throw (await end.endedWith) ?? error
     throw error
   } finally {
-    await pipeline.settling.catch(() => {})
+    await marksSettled(pipeline.marks)
     clearInterval(timer)
     // Events decoded but not settled are sent again by the server from the confirmed position.
     ctx.buffered = 0
@@ -143,8 +151,8 @@ async function pump(
       continue
     }
     const chunk = chunks.shift() as Chunk
-    // Pipelined, three deep: the next chunk is checked while this one is published and the
-    // previous one is marked. Publishes stay sequential, so Kafka order is WAL order; the slot
+    // Pipelined: the next chunk is checked while this one is published, and marks run behind
+    // the publishes (marks.ts). Publishes stay sequential, so Kafka order is WAL order; the slot
     // moves past a transaction only once every chunk up to its end is marked.
     chunk.checked ??= inspectChunk(ctx, chunk.rows)
     refill(ctx, buffer)
@@ -154,8 +162,11 @@ async function pump(
       next.checked.catch(() => {})
     }
     const published = await publishChunk(ctx, chunk.rows, await chunk.checked, pipeline.blocked)
-    await pipeline.settling
-    pipeline.settling = settleChunk(ctx, published, chunk.total).then(() => chunk.finish?.())
-    pipeline.settling.catch(() => {})
+    markFailure(pipeline.marks)
+    queueMark(ctx, pipeline.marks, { chunk: published, total: chunk.total, finish: chunk.finish })
+    // Marks may fall behind by a few statements' worth, not more: the buffer counts events
+    // until they are confirmed.
+    if (pipeline.marks.rows >= ctx.settings.batchSize * MARK_BATCHES) await marksSettled(pipeline.marks)
+    markFailure(pipeline.marks)
   }
 }

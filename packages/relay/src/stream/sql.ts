@@ -3,7 +3,7 @@
  * statements, slot statistics and uninstall.
  * @module
  */
-import type { SqlStatement } from '../core/db.js'
+import { type SqlStatement, statementName } from '../core/db.js'
 import { quoteTable } from '../core/sql/table.js'
 
 /**
@@ -89,7 +89,7 @@ export function inspectStreamBatch(params: {
 }): SqlStatement {
   const t = quoteTable(params.table)
   const { rows } = params
-  return {
+  return named('outbox_stream_check', {
     text: `SELECT b.id::text AS id, o.status, pg_visible_in_snapshot(b.txid, pg_current_snapshot()) AS visible,
   ($5::boolean AND EXISTS (
     SELECT 1 FROM ${t} AS e
@@ -111,7 +111,7 @@ LEFT JOIN ${t} AS o ON o.id = b.id`,
       rows.map((r) => r.txid),
       params.slot,
     ],
-  }
+  })
 }
 
 /** The outcome of one row of a batch. */
@@ -138,12 +138,12 @@ export function settleStreamBatch(params: {
   const { rows } = params
   if (rows.every((r) => r.outcome === 'published'))
     // The common case, cheaper to plan and run: no join with the outcome arrays.
-    return {
+    return named('outbox_stream_mark', {
       text: `UPDATE ${t} SET status = 'published', published_at = statement_timestamp(), locked_by = $2, locked_until = NULL
 WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
       values: [rows.map((r) => r.id), params.streamId],
-    }
-  return {
+    })
+  return named('outbox_stream_settle', {
     text: `UPDATE ${t} AS o
 SET status = CASE WHEN s.outcome = 'held' THEN 'pending' ELSE s.outcome END,
     published_at = CASE WHEN s.outcome = 'published' THEN statement_timestamp() ELSE o.published_at END,
@@ -160,8 +160,17 @@ WHERE o.id = s.id AND o.status = 'pending'`,
       rows.map((r) => r.error ?? null),
       params.streamId,
     ],
-  }
+  })
 }
+
+/**
+ * `statement` with a name derived from its text: the per-batch statements are prepared once per
+ * connection when the streamer prepares statements (see `preparedStatements`).
+ */
+const named = (prefix: string, statement: SqlStatement): SqlStatement => ({
+  ...statement,
+  name: statementName(prefix, statement.text),
+})
 
 /** The slot as `pg_replication_slots` reports it, with its lag in bytes. */
 export interface SlotStatsRow {

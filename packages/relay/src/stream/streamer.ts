@@ -47,7 +47,7 @@ export interface StreamerOptions {
   slot?: string | undefined
   /** Publication (default: the slot's name). */
   publication?: string | undefined
-  /** Events per publish and per mark statement (default 500). */
+  /** Events per publish (default 500); a mark statement carries up to eight such batches. */
   batchSize?: number | undefined
   /** 'block-key' (default): a dead event holds back the later events of its key, as in the polling relay. */
   deadLetterPolicy?: DeadLetterPolicy | undefined
@@ -77,6 +77,11 @@ export interface StreamerOptions {
   healthCheckMs?: number | undefined
   /** `pg_stat_activity.application_name` of the replication connection (default: the URL's). */
   applicationName?: string | undefined
+  /**
+   * Prepare the per-batch check and mark statements once per connection (default: on for a
+   * `pg.Pool`). Turn off behind PgBouncer in transaction mode before 1.21.
+   */
+  preparedStatements?: boolean | undefined
   /** Recorded as `locked_by` of the rows this streamer published (default `stream:<slot>`). */
   streamId?: string | undefined
   onError?: ((error: unknown, where: 'publish' | 'database' | 'replication') => void) | undefined
