@@ -42,6 +42,7 @@ describe('prisma/migrations', () => {
   it.each([
     ['extension', '20261122000000_outbox_event'],
     ['extension', '20261202000000_outbox_dead_key_idx'],
+    ['extension', '20261202120000_outbox_held_key_idx'],
     ['consumer', '20261122000200_outbox_inbox'],
     ['consumer', '20261201000200_inbox_failed'],
   ])('ships the %s package migration %s unchanged', async (pkg, folder) => {

@@ -29,7 +29,11 @@ describe('applyMigrations', () => {
     const { rows } = await db.pool.query(
       'SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM _prisma_migrations ORDER BY migration_name',
     )
-    const folders = ['20261122000000_outbox_event', '20261202000000_outbox_dead_key_idx']
+    const folders = [
+      '20261122000000_outbox_event',
+      '20261202000000_outbox_dead_key_idx',
+      '20261202120000_outbox_held_key_idx',
+    ]
     const expected = []
     for (const folder of folders) {
       const sql = await readFile(join(OUTBOX_MIGRATIONS, folder, 'migration.sql'))

@@ -56,6 +56,7 @@ describe('prisma-outbox sql', () => {
         'outbox_event_unfinished_key_idx',
         'outbox_event_published_at_idx',
         'outbox_event_dead_key_idx',
+        'outbox_event_held_key_idx',
       ],
       present: [],
     })

@@ -16,7 +16,7 @@ import { withTransaction } from '../src/core/db.js'
 import { claimBatch } from '../src/core/sql/claim-batch.js'
 import { lockClaims } from '../src/core/sql/lock.js'
 import { createEngine, type KafkaPublisher } from '../src/index.js'
-import { insertRows, useRelayServices, waitClaimable } from './helpers.js'
+import { explainPrepared, insertRows, useRelayServices, waitClaimable } from './helpers.js'
 
 const kafka = testKafka('relay-claim-test')
 let publisher: KafkaPublisher
@@ -119,7 +119,7 @@ describe('claim window', () => {
         const client = await db.pool.connect()
         try {
           await client.query('BEGIN')
-          const plan = await explainClaim(client, claim, mode)
+          const plan = await explainPrepared(client, claim, mode)
           // Only the held step: whether the dead probe runs at all depends on the join order.
           const held = (plan[0]['QUERY PLAN'][0].Plan.Plans as Record<string, unknown>[]).find(
             (node) => node['Subplan Name'] === 'CTE held',
@@ -174,9 +174,9 @@ describe('claim window', () => {
           })
           // The second run is measured: the first one marks the published rows' index entries dead.
           await client.query('SAVEPOINT first')
-          await explainClaim(client, claim, mode)
+          await explainPrepared(client, claim, mode)
           await client.query('ROLLBACK TO SAVEPOINT first')
-          const plan = await explainClaim(client, claim, mode)
+          const plan = await explainPrepared(client, claim, mode)
           const top = plan[0]['QUERY PLAN'][0].Plan
           return Number(top['Shared Hit Blocks'] ?? 0) + Number(top['Shared Read Blocks'] ?? 0)
         } finally {
@@ -196,35 +196,3 @@ describe('claim window', () => {
 })
 
 const PLAN_MODES = ['custom', 'generic'] as const
-
-/**
- * EXPLAIN ANALYZE of one claim, inside the caller's transaction, with the plan PostgreSQL makes
- * for these values (`custom`) or the one plan for every value that a claim prepared by the
- * relay settles on after a few runs (`generic`). Prepared as the relay's named statements are:
- * an unnamed statement always gets a custom plan.
- */
-async function explainClaim(
-  client: pg.PoolClient,
-  claim: { text: string; values: unknown[] },
-  mode: (typeof PLAN_MODES)[number],
-  // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
-): Promise<any[]> {
-  const literal = (v: unknown): string =>
-    v === null || v === undefined
-      ? 'NULL'
-      : Array.isArray(v)
-        ? `ARRAY[${v.map(literal).join(', ')}]`
-        : typeof v === 'string'
-          ? client.escapeLiteral(v)
-          : String(v)
-  await client.query(`SET LOCAL plan_cache_mode = force_${mode}_plan`)
-  await client.query(`PREPARE explained_claim AS ${claim.text}`)
-  try {
-    const { rows } = await client.query(
-      `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained_claim(${claim.values.map(literal).join(', ')})`,
-    )
-    return rows
-  } finally {
-    await client.query('DEALLOCATE explained_claim')
-  }
-}

@@ -221,3 +221,36 @@ export function expectInsertOrderPerKey(
     expect(seen, `order of key ${key}`).toEqual(rows.flatMap((r, i) => (r.key === key ? [i] : [])))
   }
 }
+
+/**
+ * EXPLAIN (ANALYZE, BUFFERS) of one statement, inside the caller's transaction, with the plan
+ * PostgreSQL makes for these values (`custom`) or the one plan for every value that a statement
+ * the relay prepares settles on after a few runs (`generic`). Prepared as the relay's named
+ * statements are: an unnamed statement always gets a custom plan.
+ */
+export async function explainPrepared(
+  client: pg.PoolClient,
+  statement: { text: string; values: unknown[] },
+  mode: 'custom' | 'generic',
+  // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
+): Promise<any[]> {
+  // Untyped literals: each takes the type of its parameter ($1::uuid[], $2::int, …).
+  const literal = (v: unknown): string =>
+    v === null || v === undefined
+      ? 'NULL'
+      : Array.isArray(v)
+        ? client.escapeLiteral(
+            `{${v.map((e) => `"${String(e).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
+          )
+        : client.escapeLiteral(String(v))
+  await client.query(`SET LOCAL plan_cache_mode = force_${mode}_plan`)
+  await client.query(`PREPARE explained AS ${statement.text}`)
+  try {
+    const { rows } = await client.query(
+      `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained(${statement.values.map(literal).join(', ')})`,
+    )
+    return rows
+  } finally {
+    await client.query('DEALLOCATE explained')
+  }
+}

@@ -6,7 +6,7 @@ describe('rerunnable', () => {
   it('Should make every CREATE of the outbox migration safe to run again, and nothing else', () => {
     const sql = rerunnable(outboxMigrationSql())
     expect(sql).toMatch(/^CREATE TABLE IF NOT EXISTS "outbox_event"/m)
-    expect(sql.match(/^CREATE INDEX IF NOT EXISTS "/gm)).toHaveLength(4)
+    expect(sql.match(/^CREATE INDEX IF NOT EXISTS "/gm)).toHaveLength(5)
     expect(sql).toMatch(/^CREATE OR REPLACE FUNCTION "outbox_event_notify"/m)
     expect(sql).toMatch(/^CREATE OR REPLACE TRIGGER "outbox_event_notify"/m)
     expect(sql).not.toMatch(/^CREATE (TABLE|INDEX|FUNCTION|TRIGGER) "/m)
@@ -48,13 +48,14 @@ describe('rerunnable ALTER TABLE', () => {
 })
 
 describe('createdObjects', () => {
-  it('Should list the outbox table and its four partial indexes', () => {
+  it('Should list the outbox table and its five partial indexes', () => {
     expect(createdObjects(outboxMigrationSql())).toEqual([
       { kind: 'table', name: 'outbox_event', partial: false },
       { kind: 'index', name: 'outbox_event_pending_seq_idx', partial: true },
       { kind: 'index', name: 'outbox_event_unfinished_key_idx', partial: true },
       { kind: 'index', name: 'outbox_event_published_at_idx', partial: true },
       { kind: 'index', name: 'outbox_event_dead_key_idx', partial: true },
+      { kind: 'index', name: 'outbox_event_held_key_idx', partial: true },
     ])
   })
 })

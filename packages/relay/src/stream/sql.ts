@@ -78,8 +78,12 @@ export interface InspectedRow {
  * - which walsender streams the slot now: a streamer that is no longer the one (its connection
  *   was ended while it was frozen or cut off, and another streamer took over) must not publish.
  *
- * Probes go through the primary key and the partial index `(topic, aggregateid, seq) WHERE
- * status <> 'published'`.
+ * Probes go through the primary key and the small partial indexes of dead rows
+ * (`outbox_event_dead_key_idx`) and of pending rows with `last_error` (`outbox_event_held_key_idx`),
+ * so a row's check does not walk the earlier rows of its key: with one hot key, the index of
+ * unfinished rows holds every row of the key not yet vacuumed, and a check through it grew with
+ * the key's backlog (100 rows behind 50,000 of one key: 175,841 buffers, 380 ms).
+ * Without the second index (its migration not applied) the check is correct, only slower.
  */
 export function inspectStreamBatch(params: {
   table: string
@@ -91,13 +95,15 @@ export function inspectStreamBatch(params: {
   const { rows } = params
   return named('outbox_stream_check', {
     text: `SELECT b.id::text AS id, o.status, pg_visible_in_snapshot(b.txid, pg_current_snapshot()) AS visible,
-  ($5::boolean AND EXISTS (
+  ($5::boolean AND (EXISTS (
     SELECT 1 FROM ${t} AS e
     WHERE e.topic = b.topic AND e.aggregateid = b.key AND e.seq < b.seq
-      AND e.status <> 'published'
-      AND (e.status = 'dead' OR e.last_error IS NOT NULL)
-      AND e.id <> ALL($1::uuid[])
-  )) AS blocked,
+      AND e.status = 'dead' AND e.id <> ALL($1::uuid[])
+  ) OR EXISTS (
+    SELECT 1 FROM ${t} AS e
+    WHERE e.topic = b.topic AND e.aggregateid = b.key AND e.seq < b.seq
+      AND e.status = 'pending' AND e.last_error IS NOT NULL AND e.id <> ALL($1::uuid[])
+  ))) AS blocked,
   (SELECT s.active_pid FROM pg_replication_slots AS s
    WHERE s.slot_name = $7 AND s.database = current_database()) AS slot_pid
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $6::xid8[]) AS b(id, topic, key, seq, txid)
