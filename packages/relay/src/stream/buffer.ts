@@ -4,6 +4,7 @@
  * flow control: the socket pauses while too many events wait.
  * @module
  */
+import { safely } from '../core/batch.js'
 import { type Chunk, type Counts, slices, takeBatch, zeroCounts } from './batches.js'
 import type { StreamerContext } from './context.js'
 import { decodePgOutput, formatLsn, type Lsn, type WalFrame } from './pgoutput.js'
@@ -117,5 +118,5 @@ function confirmBatch(
     buffer.replication?.resume()
   }
   if (ctx.confirmed !== null) buffer.replication?.sendStatus(ctx.confirmed)
-  ctx.options.onBatch?.({ ...batch.info, confirmedLsn: formatLsn(endLsn) })
+  safely(() => ctx.options.onBatch?.({ ...batch.info, confirmedLsn: formatLsn(endLsn) }))
 }

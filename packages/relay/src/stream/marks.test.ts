@@ -83,6 +83,26 @@ describe('stream marks', () => {
     expect(marks.rows).toBe(0)
   })
 
+  it('marks a chunk queued while the loop is ending, at any microtask', async () => {
+    for (let depth = 0; depth < 8; depth++) {
+      const { pool, statements } = fakePool()
+      const ctx = context(pool, 1)
+      const marks = createMarkQueue()
+      const finished: string[] = []
+      queue(ctx, marks, published('a'), finished, 'first')
+      await until(() => statements.length === 1)
+      statements[0]?.done()
+      let chain = Promise.resolve()
+      for (let i = 0; i < depth; i++) chain = chain.then(() => {})
+      await chain
+      queue(ctx, marks, published('b'), finished, 'second')
+      await until(() => statements.length === 2)
+      statements[1]?.done()
+      await marksSettled(marks)
+      expect(finished, `queued after ${depth} microtasks`).toEqual(['first', 'second'])
+    }
+  })
+
   it('lets a small mark wait briefly for more chunks, and goes at once when batchSize outcomes wait', async () => {
     const { pool, statements } = fakePool()
     const ctx = context(pool, 3)

@@ -62,12 +62,21 @@ export function queueMark(ctx: StreamerContext, marks: MarkQueue, item: Waiting)
   marks.waiting.push(item)
   marks.rows += item.chunk.outcomes.length
   if (marks.rows >= ctx.settings.batchSize) marks.wake?.()
-  marks.running ??= markAll(ctx, marks)
+  if (!marks.running) startMarking(ctx, marks)
+}
+
+/**
+ * Starts the loop. A chunk queued between the loop's last look at `waiting` and the end of its
+ * promise (a few microtasks) finds `running` still set: the loop is started again for it.
+ */
+function startMarking(ctx: StreamerContext, marks: MarkQueue): void {
+  marks.running = markAll(ctx, marks)
     .catch((error: unknown) => {
       marks.failed = error
     })
-    .finally(() => {
+    .then(() => {
       marks.running = undefined
+      if (marks.waiting.length > 0 && marks.failed === undefined) startMarking(ctx, marks)
     })
 }
 
