@@ -7,6 +7,7 @@ import {
 } from '@prisma-outbox/devkit'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
+import { claimBatch } from '../src/core/sql/claim-batch.js'
 import { type BatchInfo, createEngine, type KafkaPublisher } from '../src/index.js'
 import { insertRows, sleep, statuses, useRelayServices, waitClaimable, wrapPublisher } from './helpers.js'
 
@@ -62,6 +63,54 @@ describe('drain', () => {
       }
     },
   )
+
+  it('Should keep the prepared claim on indexes when it was planned on an empty table', async () => {
+    const topic = uniqueTopic('relay')
+    // One connection: its claims are planned while the table is empty, then the table grows.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 })
+    try {
+      const engine = createEngine({ pool, publisher, options: { batchSize: 10 } })
+      for (let i = 0; i < 8; i++) {
+        await insertRows(db.pool, [{ topic, key: `k${i}` }])
+        await waitClaimable(db.pool)
+        await engine.drain()
+      }
+      for (let i = 0; i < 5; i++)
+        await insertRows(
+          db.pool,
+          Array.from({ length: 2_000 }, (_, j) => ({ topic, key: `k${j % 50}` })),
+        )
+      await waitClaimable(db.pool)
+      const claim = claimBatch({
+        table: 'outbox_event',
+        relayId: 'x',
+        limit: 10,
+        leaseMs: 60_000,
+        blockOnDead: true,
+      })
+      const { rows: prepared } = await pool.query<{ name: string }>(
+        'SELECT name FROM pg_prepared_statements WHERE name = $1',
+        [claim.name],
+      )
+      expect(prepared).toHaveLength(1)
+      // The plan the connection keeps for the claim (EXPLAIN of EXECUTE shows the cached plan).
+      const literal = (v: unknown) => (v === null || v === undefined ? 'NULL' : `'${String(v)}'`)
+      const { rows } = await pool.query(
+        `EXPLAIN (FORMAT JSON) EXECUTE ${claim.name}(${claim.values.map(literal).join(', ')})`,
+      )
+      const scans: string[] = []
+      // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
+      const walk = (node: any) => {
+        if (node['Relation Name'] === 'outbox_event') scans.push(node['Node Type'])
+        for (const child of node.Plans ?? []) walk(child)
+      }
+      walk(rows[0]['QUERY PLAN'][0].Plan)
+      expect(scans.length).toBeGreaterThan(0)
+      expect(scans).not.toContain('Seq Scan')
+    } finally {
+      await pool.end()
+    }
+  })
 
   it('Should keep claiming when a migration changes a column the prepared claim returns', async () => {
     const topic = uniqueTopic('relay')

@@ -161,11 +161,11 @@ describe('stream relay', () => {
     }
   })
 
-  it('prepares its check and mark once per connection, and keeps going when a migration changes a column they read', async () => {
+  it('prepares its check and mark once per connection when asked, and keeps going when a migration changes a column they read', async () => {
     const topic = uniqueTopic('stream')
     // One connection: the statements prepared on it are the ones this test reads back.
     const pool = new pg.Pool({ connectionString: ctx.db.url, max: 1 })
-    const s = streamer({ pool })
+    const s = streamer({ pool, preparedStatements: true })
     await s.start()
     try {
       await insertRows(ctx.db.pool, rowsFor(topic, 3, 5))

@@ -55,7 +55,7 @@ export function streamSettings(options: StreamerOptions, slot: string): StreamSe
     healthCheckMs: options.healthCheckMs ?? 10_000,
     streamId: options.streamId ?? `stream:${slot}`,
     pool: options.pool,
-    prepare: options.preparedStatements ?? isNodePostgresPool(options.pool),
+    prepare: (options.preparedStatements ?? false) && isNodePostgresPool(options.pool),
     publisher: options.publisher,
   }
 }

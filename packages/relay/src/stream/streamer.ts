@@ -78,8 +78,11 @@ export interface StreamerOptions {
   /** `pg_stat_activity.application_name` of the replication connection (default: the URL's). */
   applicationName?: string | undefined
   /**
-   * Prepare the per-batch check and mark statements once per connection (default: on for a
-   * `pg.Pool`). Turn off behind PgBouncer in transaction mode before 1.21.
+   * Prepare the per-batch check and mark statements once per connection, on a `pg.Pool` (default
+   * off). PostgreSQL then keeps the plan it made for them on that connection until the table is
+   * next analyzed: made while the table was small (a fresh deploy), it may read the whole table,
+   * and that grows with every row written until autovacuum's next ANALYZE. Turn it on for a table
+   * that is already large and analyzed; not behind PgBouncer in transaction mode before 1.21.
    */
   preparedStatements?: boolean | undefined
   /** Recorded as `locked_by` of the rows this streamer published (default `stream:<slot>`). */

@@ -46,6 +46,13 @@ export interface ClaimLockBounds {
  * partition) is cut off by the server after `idleInTransactionMs`, which frees the rows it had
  * row-locked and the lock. Works on any pool, whatever its own settings.
  *
+ * It also turns `enable_seqscan` off for the transaction. A prepared claim keeps the generic plan
+ * it was given on its connection until the table is next analyzed; made while the table was
+ * empty or small (a fresh deploy, the first claims of a relay), that plan looked the claimed ids
+ * up with a sequential scan of the whole table, whose cost then grew with every row written
+ * until autovacuum's next ANALYZE (613 buffers per claim of 10 rows at 25k rows). Every scan of
+ * the claim has an index; with sequential scans priced out, none is planned as one.
+ *
  * @example
  * lockClaimsBounded({ lockTimeoutMs: 1000, idleInTransactionMs: 5000 })
  */
@@ -58,7 +65,7 @@ export function lockClaimsBounded(
     bounds.statementTimeoutMs === undefined ? '' : `, set_config('statement_timeout', $4, true)`
   return {
     text: `SELECT set_config('lock_timeout', $2, true), set_config('idle_in_transaction_session_timeout', $3, true)${statement},
-  pg_advisory_xact_lock_shared($1::bigint)`,
+  set_config('enable_seqscan', 'off', true), pg_advisory_xact_lock_shared($1::bigint)`,
     values: [
       key,
       ms(bounds.lockTimeoutMs),
