@@ -87,7 +87,9 @@ const cfg = {
   /** Seconds of writing per side-by-side run. */
   sideSeconds: num(args['side-seconds'], quick ? 4 : 15),
   /** Side by side: which relays (`none` = writers alone) and shapes (rows/tx; `paced` = the latency run). */
-  sideModes: (args['side-modes'] ?? 'none,watch,stream,debezium').split(',').map((s) => s.trim()),
+  sideModes: (args['side-modes'] ?? 'none,watch,stream,stream-delete,debezium')
+    .split(',')
+    .map((s) => s.trim()),
   sideShapes: (args['side-shapes'] ?? '1,100,paced').split(',').map((s) => s.trim()),
   /** Backlog of the publisher comparison (`--only=publishers`). */
   publisherRows: num(args['publisher-rows'], quick ? 20_000 : 100_000),

@@ -27,7 +27,10 @@ import type { Kafka } from 'kafkajs'
 import pg from 'pg'
 import { benchKafka, cpuSecondsOf, log, OUTBOX_MIGRATIONS, ROOT, sleep, summarize } from './lib.js'
 
-export type SideMode = 'none' | 'watch' | 'stream' | 'debezium'
+/** `stream-delete`: the stream relay deleting the rows it published (`STREAM_PUBLISHED_ROWS=delete`). */
+export type SideMode = 'none' | 'watch' | 'stream' | 'stream-delete' | 'debezium'
+
+const isStream = (mode: SideMode) => mode === 'stream' || mode === 'stream-delete'
 
 export interface SideRun {
   mode: SideMode
@@ -85,13 +88,15 @@ interface Relay {
   stop(): Promise<void>
 }
 
-function spawnRelay(command: 'watch' | 'stream', db: TestDatabase): Relay {
+function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase): Relay {
+  const command = mode === 'watch' ? 'watch' : 'stream'
   const child: ChildProcess = spawn(process.execPath, [RELAY_BIN, command], {
     env: {
       ...process.env,
       DATABASE_URL: db.url,
       KAFKA_BROKERS: kafkaBrokers().join(','),
       STREAM_SLOT: 'bench_stream',
+      STREAM_PUBLISHED_ROWS: mode === 'stream-delete' ? 'delete' : 'mark',
       RELAY_ID: `bench-${command}`,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -108,7 +113,7 @@ function spawnRelay(command: 'watch' | 'stream', db: TestDatabase): Relay {
 
 async function startRelay(mode: SideMode, db: TestDatabase): Promise<Relay | undefined> {
   if (mode === 'none') return undefined
-  if (mode === 'watch' || mode === 'stream') return spawnRelay(mode, db)
+  if (mode === 'watch' || isStream(mode)) return spawnRelay(mode, db)
   await db.pool.query(`CREATE PUBLICATION debezium_outbox FOR TABLE outbox_event WITH (publish = 'insert')`)
   const worker: DebeziumWorker = await startDebezium({
     databaseUrl: db.url,
@@ -197,7 +202,7 @@ const WARM_UP_ROWS = 5_000
 
 /** The relay is up and warm when rows written now reach the topic. */
 async function warmUp(db: TestDatabase, topic: string, appended: Map<string, number>, mode: SideMode) {
-  if (mode === 'stream')
+  if (isStream(mode))
     await waitFor(
       'the stream relay’s slot',
       async () => (await db.pool.query('SELECT 1 FROM pg_replication_slots WHERE active')).rowCount === 1,
@@ -333,10 +338,14 @@ export async function sideBySide(options: {
 }): Promise<SideBySideResult> {
   const debeziumSkipped = debeziumNotCached()
   if (debeziumSkipped) log(`  Debezium left out: ${debeziumSkipped}`)
+  const known: SideMode[] = ['none', 'watch', 'stream', 'stream-delete', 'debezium']
+  const unknown = options.modes?.find((m) => !known.includes(m as SideMode))
+  if (unknown !== undefined)
+    throw new Error(`--side-modes: expected some of ${known.join(', ')}, got "${unknown}"`)
   const wanted = (m: SideMode) => !options.modes || options.modes.includes(m)
-  const modes = (['none', 'watch', 'stream', ...(debeziumSkipped ? [] : ['debezium'])] as SideMode[]).filter(
-    wanted,
-  )
+  const modes = (
+    ['none', 'watch', 'stream', 'stream-delete', ...(debeziumSkipped ? [] : ['debezium'])] as SideMode[]
+  ).filter(wanted)
   const shapes = options.shapes ?? ['1', '100', 'paced']
   const steadyShapes = shapes.filter((s) => s !== 'paced')
   const bad = steadyShapes.find((s) => !/^[1-9][0-9]*$/.test(s))
@@ -392,19 +401,29 @@ function targetRows(runs: SideRun[]): string[] {
     runs.find((r) => r.mode === mode && r.rowsPerTx === rowsPerTx && r.paced === paced)
   const rows: string[] = []
   const verdict = (ok: boolean) => (ok ? 'met' : '**missed**')
-  const s100 = find('stream', 100)?.relayEventsPerSec
   const d100 = find('debezium', 100)?.relayEventsPerSec
-  if (s100 && d100)
-    rows.push(
-      `| stream relay ≥ ${TARGETS.streamVsDebezium100} × Debezium at 100 rows/tx | ${fmt(s100 / d100, 2)} × (${fmt(s100)} vs ${fmt(d100)} events/s) | ${verdict(s100 / d100 >= TARGETS.streamVsDebezium100)} |`,
-    )
   const alone = find('none', 1)?.writersEventsPerSec
-  const withStream = find('stream', 1)?.writersEventsPerSec
-  if (alone && withStream)
-    rows.push(
-      `| writers with the stream relay ≥ ${TARGETS.writersWithStream1} × writers alone at 1 row/tx | ${fmt(withStream / alone, 2)} × (${fmt(withStream)} vs ${fmt(alone)} events/s) | ${verdict(withStream / alone >= TARGETS.writersWithStream1)} |`,
-    )
-  for (const mode of ['stream', 'watch', 'debezium'] as const) {
+  for (const stream of ['stream', 'stream-delete'] as const) {
+    const s100 = find(stream, 100)?.relayEventsPerSec
+    if (s100 && d100)
+      rows.push(
+        `| ${stream} ≥ ${TARGETS.streamVsDebezium100} × Debezium at 100 rows/tx | ${fmt(s100 / d100, 2)} × (${fmt(s100)} vs ${fmt(d100)} events/s) | ${verdict(s100 / d100 >= TARGETS.streamVsDebezium100)} |`,
+      )
+    const withStream = find(stream, 1)?.writersEventsPerSec
+    if (alone && withStream)
+      rows.push(
+        `| writers with ${stream} ≥ ${TARGETS.writersWithStream1} × writers alone at 1 row/tx | ${fmt(withStream / alone, 2)} × (${fmt(withStream)} vs ${fmt(alone)} events/s) | ${verdict(withStream / alone >= TARGETS.writersWithStream1)} |`,
+      )
+    for (const rowsPerTx of [1, 100]) {
+      const ours = find(stream, rowsPerTx)?.cpuUs.relayBackends
+      const theirs = find('debezium', rowsPerTx)?.cpuUs.relayBackends
+      if (ours !== undefined && theirs !== undefined)
+        rows.push(
+          `| ${stream}: database CPU per event ≤ Debezium's at ${rowsPerTx} row(s)/tx | ${fmt(ours, 1)} vs ${fmt(theirs, 1)} µs | ${verdict(ours <= theirs)} |`,
+        )
+    }
+  }
+  for (const mode of ['stream', 'stream-delete', 'watch', 'debezium'] as const) {
     const paced = find(mode, 10, true)
     if (paced?.p99Ms !== undefined)
       rows.push(
@@ -418,6 +437,7 @@ const LABELS: Record<SideMode, string> = {
   none: 'writers alone',
   watch: 'polling relay (`outbox-relay watch`)',
   stream: 'stream relay (`outbox-relay stream`)',
+  'stream-delete': 'stream relay deleting published rows (`STREAM_PUBLISHED_ROWS=delete`)',
   debezium: 'Debezium EventRouter (Kafka Connect, poll.interval.ms 10)',
 }
 

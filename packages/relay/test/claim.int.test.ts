@@ -10,7 +10,6 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
-import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { withTransaction } from '../src/core/db.js'
 import { claimBatch } from '../src/core/sql/claim-batch.js'

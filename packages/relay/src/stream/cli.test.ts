@@ -32,6 +32,12 @@ describe('outbox-relay stream configuration', () => {
     expect(a.err.join('')).toMatch(/STREAM_LAG_ALERT_BYTES: must be a number/)
   })
 
+  it('names a bad STREAM_PUBLISHED_ROWS and exits 2', async () => {
+    const a = io({ ...base, STREAM_PUBLISHED_ROWS: 'drop' })
+    expect(await main(['stream'], a.io)).toBe(2)
+    expect(a.err.join('')).toMatch(/STREAM_PUBLISHED_ROWS: must be mark or delete/)
+  })
+
   it('names missing shared variables and unknown flags', async () => {
     const a = io({})
     expect(await main(['stream'], a.io)).toBe(2)

@@ -11,7 +11,7 @@ import { DEFAULT_TABLE } from '../core/sql/table.js'
 import type { Counts } from './batches.js'
 import type { Lsn } from './pgoutput.js'
 import type { ReplicationSession } from './replication.js'
-import { checkStreamName } from './sql.js'
+import { checkStreamName, type PublishedRows } from './sql.js'
 import type { StreamerOptions, StreamerRole } from './streamer.js'
 
 export interface StreamSettings {
@@ -28,6 +28,7 @@ export interface StreamSettings {
   lagAlertBytes: number
   healthCheckMs: number
   streamId: string
+  publishedRows: PublishedRows
   pool: PoolLike
   /** Run the per-batch statements as named prepared statements. */
   prepare: boolean
@@ -54,10 +55,17 @@ export function streamSettings(options: StreamerOptions, slot: string): StreamSe
     lagAlertBytes: options.lagAlertBytes ?? 1024 ** 3,
     healthCheckMs: options.healthCheckMs ?? 10_000,
     streamId: options.streamId ?? `stream:${slot}`,
+    publishedRows: checkPublishedRows(options.publishedRows ?? 'mark'),
     pool: options.pool,
     prepare: (options.preparedStatements ?? false) && isNodePostgresPool(options.pool),
     publisher: options.publisher,
   }
+}
+
+function checkPublishedRows(value: string): PublishedRows {
+  if (value !== 'mark' && value !== 'delete')
+    throw new Error(`publishedRows must be 'mark' or 'delete', got ${JSON.stringify(value)}`)
+  return value
 }
 
 /** The session streaming now, and when the slot was last seen to be streamed by its connection. */

