@@ -20,6 +20,8 @@ export interface RelayConfig {
   batchSize: number
   pollMs: number
   maxAttempts: number
+  /** Stream relays: mark the rows they published, or delete them (`STREAM_PUBLISHED_ROWS`). */
+  publishedRows: 'mark' | 'delete'
   logDir: string
 }
 
@@ -94,6 +96,7 @@ function relayEnv(cfg: RelayConfig, slot: Slot): NodeJS.ProcessEnv {
           STREAM_SLOT: STREAM_SLOT,
           STREAM_BATCH_SIZE: String(cfg.batchSize),
           STREAM_STANDBY_RETRY_MS: '200',
+          STREAM_PUBLISHED_ROWS: cfg.publishedRows,
           // a free port of its own: the stream faults read its role and last publish
           STREAM_HTTP_PORT: '0',
         }

@@ -60,6 +60,7 @@ const { values: args } = parseArgs({
     keys: { type: 'string' },
     out: { type: 'string' },
     relay: { type: 'string', default: 'watch' },
+    'published-rows': { type: 'string', default: 'mark' },
   },
   strict: true,
 })
@@ -76,11 +77,22 @@ if (args.relay !== 'watch' && args.relay !== 'stream') {
   process.exit(2)
 }
 const relayMode: 'watch' | 'stream' = args.relay
+const publishedRows = args['published-rows'] as 'mark' | 'delete'
+if (publishedRows !== 'mark' && publishedRows !== 'delete') {
+  console.error(`--published-rows must be mark or delete, got "${publishedRows}"`)
+  process.exit(2)
+}
+if (publishedRows === 'delete' && relayMode !== 'stream') {
+  console.error('--published-rows delete is a stream relay setting: add --relay stream')
+  process.exit(2)
+}
+/** Streamers delete the rows they published: the writes are recorded in chaos_written for the checker. */
+const deleting = publishedRows === 'delete'
 const env = process.env
 const num = (v: string | undefined, d: number) =>
   v === undefined || v === '' ? d : Number(v.replaceAll('_', ''))
 const P = {
-  profile: `${ci ? 'ci' : 'full'}${relayMode === 'stream' ? '-stream' : ''}`,
+  profile: `${ci ? 'ci' : 'full'}${relayMode === 'stream' ? '-stream' : ''}${deleting ? '-delete' : ''}`,
   events: num(args.events, ci ? 10_000 : 100_000),
   keys: num(args.keys, ci ? 1_000 : 10_000),
   writers: ci ? 6 : 8,
@@ -207,6 +219,16 @@ async function prepare({ pool, kafka }: Services): Promise<void> {
     await pool.query(`CREATE PUBLICATION ${STREAM_SLOT} FOR TABLE outbox_event WITH (publish = 'insert')`)
     await pool.query(`SELECT pg_create_logical_replication_slot('${STREAM_SLOT}', 'pgoutput')`)
   }
+  if (deleting)
+    // Every committed row, kept here by the writer's own transaction: the streamers delete the
+    // rows they publish, so outbox_event alone is no longer the ground truth.
+    await pool.query(`CREATE TABLE chaos_written (LIKE outbox_event);
+      CREATE FUNCTION chaos_written() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO chaos_written SELECT NEW.*;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER chaos_written AFTER INSERT ON outbox_event FOR EACH ROW EXECUTE FUNCTION chaos_written();`)
 }
 
 function launchRelays({ db, kafkaSvc, pool }: Services, logDir: string): RelayFleet {
@@ -220,6 +242,7 @@ function launchRelays({ db, kafkaSvc, pool }: Services, logDir: string): RelayFl
       batchSize: P.batchSize,
       pollMs: P.pollMs,
       maxAttempts: P.maxAttempts,
+      publishedRows,
       logDir,
     },
     pool,
@@ -467,14 +490,19 @@ async function runTimeline(services: Services, logDir: string) {
   return { run, writerStats, rogueNotes, drainedAtS }
 }
 
-/** Every committed outbox row: the ground truth the topics are compared with. */
+/**
+ * Every committed outbox row: the ground truth the topics are compared with. When the streamers
+ * delete what they publish, the rows come from chaos_written and a row gone from outbox_event
+ * counts as published (only a streamer deletes, and only after Kafka acknowledged).
+ */
 async function groundTruth(pool: pg.Pool, writerStats: WriterStats): Promise<DbRow[]> {
   const poisonById = new Map(writerStats.poison.map((p) => [p.id, p.kind]))
   const { rows } = await pool.query(
-    `SELECT id::text, topic, aggregateid, status, attempts, last_error, seq::text,
-    CASE WHEN topic = $1 THEN substring(payload->>'title' from 2)::int
-         WHEN payload ? 'n' THEN (payload->>'n')::int END AS n
-    FROM outbox_event`,
+    `SELECT w.id::text, w.topic, w.aggregateid, coalesce(o.status, 'published') AS status,
+    coalesce(o.attempts, w.attempts) AS attempts, o.last_error, w.seq::text,
+    CASE WHEN w.topic = $1 THEN substring(w.payload->>'title' from 2)::int
+         WHEN w.payload ? 'n' THEN (w.payload->>'n')::int END AS n
+    FROM ${deleting ? 'chaos_written' : 'outbox_event'} AS w LEFT JOIN outbox_event AS o USING (id)`,
     [TOPICS.employee],
   )
   return rows.map((r) => ({
@@ -559,6 +587,7 @@ async function main(): Promise<number> {
     await prepare(services)
     const { run, writerStats, rogueNotes, drainedAtS } = await runTimeline(services, logDir)
     const report = await checkTopics(run, writerStats)
+    const deletedByStreamers = deleting ? await countDeleted(run.pool) : null
     const sweep = await runSweep({
       databaseUrl: run.db.url,
       brokers: run.kafkaSvc.brokers,
@@ -578,6 +607,7 @@ async function main(): Promise<number> {
       faults: run.faults,
       liveness: run.liveness,
       check: report,
+      deletedByStreamers,
       sweep,
     }
     const failures = verdict(report, sweep, result)
@@ -588,6 +618,14 @@ async function main(): Promise<number> {
     await services.closeAll()
     workspace.release()
   }
+}
+
+/** Rows written that are gone from outbox_event: deleted by the streamers once published. */
+async function countDeleted(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM chaos_written AS w WHERE NOT EXISTS (SELECT 1 FROM outbox_event AS o WHERE o.id = w.id)',
+  )
+  return rows[0]?.n ?? 0
 }
 
 function bigintJson(_k: string, v: unknown) {
@@ -616,6 +654,8 @@ function verdict(r: CheckReport, s: SweepReport, result: Result): string[] {
   if (lock && lock.relayId !== '(none)' && lock.resumeMs === null)
     f.push('the other relays never resumed behind a relay frozen with the claim lock')
   f.push(...streamVerdict(result.liveness))
+  if (result.deletedByStreamers === 0)
+    f.push('the streamers deleted no published row (--published-rows delete)')
   if (r.lost > 0) f.push(`${r.lost} events lost`)
   if (r.orderViolations > 0) f.push(`${r.orderViolations} per-key order violations`)
   if (r.keysSplitAcrossPartitions > 0) f.push(`${r.keysSplitAcrossPartitions} keys split across partitions`)
@@ -739,6 +779,8 @@ type Result = {
   faults: Fault[]
   liveness: Liveness
   check: CheckReport
+  /** `--published-rows delete`: rows the streamers deleted after publishing them (null otherwise). */
+  deletedByStreamers: number | null
   sweep: SweepReport
 }
 
@@ -754,7 +796,7 @@ function renderReport(r: Result, failures: string[]): string {
       .join(', ')})`,
     `  of which poison                     ${c.poisonWritten}`,
     `  writer transactions                 ${r.writer.transactions} committed, ${r.writer.failedTransactions} failed attempts retried`,
-    `published (db)                        ${c.db.published}`,
+    `published (db)                        ${c.db.published}${r.deletedByStreamers === null ? '' : ` (${r.deletedByStreamers} of them deleted by the streamers)`}`,
     `in Kafka                              ${c.kafka.distinctIds} distinct ids, ${c.kafka.messages} messages`,
     `LOST                                  ${c.lost}  (marked published but not in Kafka: ${c.lostPublishedInDb}; still pending: ${c.lostPending})`,
     `phantom (in Kafka, not in outbox)     ${c.phantom}`,
