@@ -43,8 +43,8 @@ export interface SideRun {
   relayEventsPerSec?: number
   p50Ms?: number
   p99Ms?: number
-  /** CPU µs per event: relay process, relay's backends, writers' backends. */
-  cpuUs: { relay?: number; relayBackends?: number; writerBackends: number }
+  /** CPU µs per event: relay process, relay's backends (of which its walsender), writers' backends. */
+  cpuUs: { relay?: number; relayBackends?: number; walsender?: number; writerBackends: number }
   appended?: number
 }
 
@@ -64,14 +64,18 @@ const RELAY_BIN = `${ROOT}packages/relay/bin/outbox-relay.mjs`
 const ticks = (pid: number) => cpuSecondsOf(pid) ?? 0
 
 /** The cluster's client backends and walsenders, split into the writers' and everybody else's. */
-async function backends(probe: pg.Pool): Promise<{ writers: number[]; relay: number[] }> {
-  const { rows } = await probe.query<{ pid: number; app: string }>(
-    `SELECT pid, application_name AS app FROM pg_stat_activity
+async function backends(
+  probe: pg.Pool,
+): Promise<{ writers: number[]; relay: number[]; walsenders: number[] }> {
+  const { rows } = await probe.query<{ pid: number; app: string; type: string }>(
+    `SELECT pid, application_name AS app, backend_type AS type FROM pg_stat_activity
      WHERE backend_type IN ('client backend', 'walsender') AND pid <> pg_backend_pid()`,
   )
+  const relay = rows.filter((r) => r.app !== WRITERS && r.app !== PROBE)
   return {
     writers: rows.filter((r) => r.app === WRITERS).map((r) => r.pid),
-    relay: rows.filter((r) => r.app !== WRITERS && r.app !== PROBE).map((r) => r.pid),
+    relay: relay.map((r) => r.pid),
+    walsenders: relay.filter((r) => r.type === 'walsender').map((r) => r.pid),
   }
 }
 
@@ -306,6 +310,9 @@ async function oneRun(
         ? {
             relay: perEvent(ticks(relay.pid ?? 0) - before.relay),
             relayBackends: perEvent(ticksSince(before.rb, after.relay)),
+            ...(after.walsenders.length > 0
+              ? { walsender: perEvent(ticksSince(before.rb, after.walsenders)) }
+              : {}),
           }
         : {}),
     }
@@ -456,7 +463,7 @@ export function renderSideBySide(result: SideBySideResult): string[] {
   if (result.debeziumSkipped) L.push('', `Debezium left out: ${result.debeziumSkipped}.`)
   L.push('', '| target | measured | verdict |', '|---|---|---|', ...targetRows(medians), '')
   L.push(
-    '| relay | rows/tx | events | writers events/s | relay events/s | commit → append p50 / p99 ms | CPU µs/event relay / its backends / writers’ backends | runs (relay events/s) |',
+    '| relay | rows/tx | events | writers events/s | relay events/s | commit → append p50 / p99 ms | CPU µs/event relay / its backends (walsender) / writers’ backends | runs (relay events/s) |',
     '|---|---:|---:|---:|---:|---|---|---|',
   )
   for (const m of medians) {
@@ -464,7 +471,7 @@ export function renderSideBySide(result: SideBySideResult): string[] {
       (r) => r.mode === m.mode && r.rowsPerTx === m.rowsPerTx && r.paced === m.paced,
     )
     L.push(
-      `| ${LABELS[m.mode]} | ${m.rowsPerTx}${m.paced ? ' every 10 ms' : ''} | ${fmt(m.events)} | ${fmt(m.writersEventsPerSec)} | ${fmt(m.relayEventsPerSec)} | ${fmt(m.p50Ms)} / ${fmt(m.p99Ms)} | ${fmt(m.cpuUs.relay, 1)} / ${fmt(m.cpuUs.relayBackends, 1)} / ${fmt(m.cpuUs.writerBackends, 1)} | ${runs.map((r) => fmt(r.relayEventsPerSec ?? r.writersEventsPerSec)).join(', ')} |`,
+      `| ${LABELS[m.mode]} | ${m.rowsPerTx}${m.paced ? ' every 10 ms' : ''} | ${fmt(m.events)} | ${fmt(m.writersEventsPerSec)} | ${fmt(m.relayEventsPerSec)} | ${fmt(m.p50Ms)} / ${fmt(m.p99Ms)} | ${fmt(m.cpuUs.relay, 1)} / ${fmt(m.cpuUs.relayBackends, 1)}${m.cpuUs.walsender === undefined ? '' : ` (${fmt(m.cpuUs.walsender, 1)})`} / ${fmt(m.cpuUs.writerBackends, 1)} | ${runs.map((r) => fmt(r.relayEventsPerSec ?? r.writersEventsPerSec)).join(', ')} |`,
     )
   }
   L.push('')

@@ -223,6 +223,22 @@ export function expectInsertOrderPerKey(
 }
 
 /**
+ * `values` as the argument list of an SQL `EXECUTE`: untyped literals, each taking the type of its
+ * parameter ($1::uuid[], $2::int, …).
+ */
+export function sqlLiterals(client: pg.PoolClient, values: unknown[]): string {
+  const literal = (v: unknown): string =>
+    v === null || v === undefined
+      ? 'NULL'
+      : Array.isArray(v)
+        ? client.escapeLiteral(
+            `{${v.map((e) => `"${String(e).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
+          )
+        : client.escapeLiteral(String(v))
+  return values.map(literal).join(', ')
+}
+
+/**
  * EXPLAIN (ANALYZE, BUFFERS) of one statement, inside the caller's transaction, with the plan
  * PostgreSQL makes for these values (`custom`) or the one plan for every value that a statement
  * the relay prepares settles on after a few runs (`generic`). Prepared as the relay's named
@@ -234,20 +250,11 @@ export async function explainPrepared(
   mode: 'custom' | 'generic',
   // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
 ): Promise<any[]> {
-  // Untyped literals: each takes the type of its parameter ($1::uuid[], $2::int, …).
-  const literal = (v: unknown): string =>
-    v === null || v === undefined
-      ? 'NULL'
-      : Array.isArray(v)
-        ? client.escapeLiteral(
-            `{${v.map((e) => `"${String(e).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
-          )
-        : client.escapeLiteral(String(v))
   await client.query(`SET LOCAL plan_cache_mode = force_${mode}_plan`)
   await client.query(`PREPARE explained AS ${statement.text}`)
   try {
     const { rows } = await client.query(
-      `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained(${statement.values.map(literal).join(', ')})`,
+      `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained(${sqlLiterals(client, statement.values)})`,
     )
     return rows
   } finally {

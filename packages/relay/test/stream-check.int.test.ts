@@ -5,9 +5,10 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { TestDatabase } from '@prisma-outbox/devkit'
+import type pg from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { type InspectedRow, inspectStreamBatch } from '../src/stream/sql.js'
-import { explainPrepared, insertRows, testDatabase } from './helpers.js'
+import { explainPrepared, insertRows, sqlLiterals, testDatabase } from './helpers.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -28,13 +29,7 @@ interface Row {
   txid: string
 }
 
-async function rowsOf(ids: string[]): Promise<Row[]> {
-  const { rows } = await db.pool.query<Row>(
-    'SELECT id::text, topic, aggregateid, seq::text, txid::text FROM outbox_event WHERE id = ANY($1::uuid[]) ORDER BY seq',
-    [ids],
-  )
-  return rows
-}
+const rowsOf = (ids: string[]): Promise<Row[]> => rowsOfIn(db.pool, ids)
 
 function check(rows: Row[], blockOnDead = true) {
   return inspectStreamBatch({
@@ -126,6 +121,73 @@ describe('stream check', () => {
     },
   )
 })
+
+describe('stream check, prepared on an empty table', () => {
+  let fresh: TestDatabase
+  beforeAll(async () => {
+    // A database of its own: its outbox table was never analyzed, as on a fresh deploy.
+    fresh = await testDatabase()
+    await fresh.pool.query('ALTER TABLE outbox_event SET (autovacuum_enabled = false)')
+  })
+  afterAll(async () => {
+    await fresh?.drop()
+  })
+
+  it('keeps probing by primary key when the table has grown since its generic plan was made', async () => {
+    const client = await fresh.pool.connect()
+    try {
+      // The plan a prepared check settles on after a few runs, made now while the table is empty.
+      await client.query('SET plan_cache_mode = force_generic_plan')
+      const empty = check([{ id: randomUUID(), topic: 't', aggregateid: 'k', seq: '1', txid: '1' }])
+      await client.query(`PREPARE stream_check AS ${empty.text}`)
+      await client.query(`EXECUTE stream_check(${sqlLiterals(client, empty.values)})`)
+      const ids = Array.from({ length: 20_000 }, () => randomUUID())
+      for (let i = 0; i < ids.length; i += 2_000)
+        await insertRows(
+          fresh.pool,
+          ids.slice(i, i + 2_000).map((id, j) => ({ id, topic: 't', key: `k${j % 500}` })),
+        )
+      const last = await rowsOfIn(fresh.pool, ids.slice(-100))
+      const statement = check(last)
+      const { rows } = await client.query(
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE stream_check(${sqlLiterals(client, statement.values)})`,
+      )
+      const plan = rows[0]['QUERY PLAN'][0].Plan
+      const scans = scansOf(plan)
+      console.info(
+        `stream check of 100 rows behind 20k, generic plan made on the empty table: ${plan['Shared Hit Blocks'] + plan['Shared Read Blocks']} shared buffers; ${scans.join(', ')}`,
+      )
+      // Planned as a join, it hashed a sequential scan of the whole table (20k rows) for each batch.
+      expect(scans).not.toContain('Seq Scan on outbox_event')
+      expect(scans).toContain('Index Scan using outbox_event_pkey')
+    } finally {
+      client.release(true)
+    }
+  })
+})
+
+async function rowsOfIn(pool: pg.Pool, ids: string[]): Promise<Row[]> {
+  const { rows } = await pool.query<Row>(
+    'SELECT id::text, topic, aggregateid, seq::text, txid::text FROM outbox_event WHERE id = ANY($1::uuid[]) ORDER BY seq',
+    [ids],
+  )
+  return rows
+}
+
+/** Every scan of the plan, as `Seq Scan on <table>` or `Index Scan using <index>`. */
+// biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
+function scansOf(node: any): string[] {
+  const type: string = node['Node Type']
+  const own = type.endsWith('Scan')
+    ? [
+        node['Index Name']
+          ? `${type} using ${node['Index Name']}`
+          : `${type} on ${node['Relation Name'] ?? node['Function Name'] ?? '?'}`,
+      ]
+    : []
+  // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
+  return [...own, ...(node.Plans ?? []).flatMap((child: any) => scansOf(child))]
+}
 
 /** Indexes a head-of-line probe of the check may use. */
 const KEY_INDEXES = new Set([

@@ -196,6 +196,29 @@ describe('stream relay', () => {
     }
   })
 
+  it('prepares only its check by default, and nothing with preparedStatements: false', async () => {
+    const topic = uniqueTopic('stream')
+    for (const [preparedStatements, expected] of [
+      [undefined, ['outbox_stream_check']],
+      [false, []],
+    ] as const) {
+      // One connection: the statements prepared on it are the ones this test reads back.
+      const pool = new pg.Pool({ connectionString: ctx.db.url, max: 1 })
+      const s = streamer({ pool, preparedStatements })
+      await s.start()
+      try {
+        const before = await published()
+        await insertRows(ctx.db.pool, rowsFor(topic, 2, 2))
+        await waitFor(async () => (await published()) === before + 4, 'the 4 rows')
+        const prepared = await pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements')
+        expect(prepared.rows.map((r) => r.name.replace(/_[0-9a-f]{16}$/, ''))).toEqual(expected)
+      } finally {
+        await s.stop()
+        await pool.end()
+      }
+    }
+  })
+
   it('resumes from the confirmed position after a restart: nothing lost, nothing published twice', async () => {
     const topic = uniqueTopic('stream')
     const first = streamer()

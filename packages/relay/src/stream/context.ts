@@ -30,8 +30,10 @@ export interface StreamSettings {
   streamId: string
   publishedRows: PublishedRows
   pool: PoolLike
-  /** Run the per-batch statements as named prepared statements. */
-  prepare: boolean
+  /** Run the per-batch check as a named prepared statement (its plan does not depend on statistics). */
+  prepareCheck: boolean
+  /** Run the marks as named prepared statements too (`preparedStatements: true`). */
+  prepareMarks: boolean
   publisher: Publisher
 }
 
@@ -57,7 +59,8 @@ export function streamSettings(options: StreamerOptions, slot: string): StreamSe
     streamId: options.streamId ?? `stream:${slot}`,
     publishedRows: checkPublishedRows(options.publishedRows ?? 'mark'),
     pool: options.pool,
-    prepare: (options.preparedStatements ?? false) && isNodePostgresPool(options.pool),
+    prepareCheck: options.preparedStatements !== false && isNodePostgresPool(options.pool),
+    prepareMarks: options.preparedStatements === true && isNodePostgresPool(options.pool),
     publisher: options.publisher,
   }
 }

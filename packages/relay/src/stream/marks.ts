@@ -126,11 +126,11 @@ export const MARK_BATCHES = 8
 
 /** One statement for the outcomes of `items`, then their counts and confirms, in order. */
 async function markChunks(ctx: StreamerContext, items: Waiting[]): Promise<void> {
-  const { pool, table, streamId, prepare, publishedRows } = ctx.settings
+  const { pool, table, streamId, prepareMarks, publishedRows } = ctx.settings
   const outcomes: SettledRow[] = items.flatMap((i) => i.chunk.outcomes)
   if (outcomes.length > 0)
     await retrying(ctx, 'database', () =>
-      runPooled(pool, settleStreamBatch({ table, streamId, rows: outcomes, publishedRows }), prepare),
+      runPooled(pool, settleStreamBatch({ table, streamId, rows: outcomes, publishedRows }), prepareMarks),
     )
   for (const { chunk, total, finish } of items) {
     for (const o of chunk.outcomes) {

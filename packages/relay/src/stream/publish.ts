@@ -24,7 +24,7 @@ const heldReason = (row: StreamRow) =>
  */
 export async function inspectChunk(ctx: StreamerContext, rows: StreamRow[]): Promise<InspectedRow[]> {
   if (rows.length === 0) return []
-  const { table, blockOnDead, slot, pool, prepare } = ctx.settings
+  const { table, blockOnDead, slot, pool, prepareCheck } = ctx.settings
   const statement = inspectStreamBatch({
     table,
     blockOnDead,
@@ -33,7 +33,7 @@ export async function inspectChunk(ctx: StreamerContext, rows: StreamRow[]): Pro
   })
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
     const at = performance.now()
-    const checked = (await retrying(ctx, 'database', () => runPooled(pool, statement, prepare)))
+    const checked = (await retrying(ctx, 'database', () => runPooled(pool, statement, prepareCheck)))
       .rows as InspectedRow[]
     const current = ctx.lease
     const owner = checked[0]?.slot_pid ?? null

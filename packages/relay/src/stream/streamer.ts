@@ -78,11 +78,13 @@ export interface StreamerOptions {
   /** `pg_stat_activity.application_name` of the replication connection (default: the URL's). */
   applicationName?: string | undefined
   /**
-   * Prepare the per-batch check and mark statements once per connection, on a `pg.Pool` (default
-   * off). PostgreSQL then keeps the plan it made for them on that connection until the table is
-   * next analyzed: made while the table was small (a fresh deploy), it may read the whole table,
-   * and that grows with every row written until autovacuum's next ANALYZE. Turn it on for a table
-   * that is already large and analyzed; not behind PgBouncer in transaction mode before 1.21.
+   * Named prepared statements, planned once per connection, on a `pg.Pool`. Unset (default): the
+   * per-batch check only, whose plan probes by primary key whatever the table's statistics say.
+   * `true`: the marks too. PostgreSQL keeps a mark's plan on that connection until the table is
+   * next analyzed, and one made while the table was small (a fresh deploy) may read the whole
+   * table, which grows with every row written until autovacuum's next ANALYZE: turn it on for a
+   * table that is already large and analyzed. `false`: none (PgBouncer in transaction mode before
+   * 1.21, or `max_prepared_statements = 0`).
    */
   preparedStatements?: boolean | undefined
   /**
