@@ -7,7 +7,12 @@ import { randomUUID } from 'node:crypto'
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import type pg from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { type InspectedRow, inspectStreamBatch } from '../src/stream/sql.js'
+import {
+  type InspectedRow,
+  inspectStreamBatch,
+  type SettledRow,
+  settleStreamBatch,
+} from '../src/stream/sql.js'
 import { explainPrepared, insertRows, sqlLiterals, testDatabase } from './helpers.js'
 
 let db: TestDatabase
@@ -122,7 +127,7 @@ describe('stream check', () => {
   )
 })
 
-describe('stream check, prepared on an empty table', () => {
+describe('stream statements on a table never analyzed', () => {
   let fresh: TestDatabase
   beforeAll(async () => {
     // A database of its own: its outbox table was never analyzed, as on a fresh deploy.
@@ -164,6 +169,45 @@ describe('stream check, prepared on an empty table', () => {
       client.release(true)
     }
   })
+
+  it.each([
+    ['mark', false],
+    ['delete', false],
+    ['mark', true],
+    ['delete', true],
+  ] as const)(
+    'settle their rows without walking the index of pending rows and its dead entries (%s, a dead row too: %s)',
+    async (publishedRows, withDead) => {
+      await fresh.pool.query('DELETE FROM outbox_event')
+      const ids = Array.from({ length: 20_000 }, () => randomUUID())
+      for (let i = 0; i < ids.length; i += 2_000)
+        await insertRows(
+          fresh.pool,
+          ids.slice(i, i + 2_000).map((id, j) => ({ id, topic: 't', key: `k${j % 500}` })),
+        )
+      // Published and deleted by the stream, not vacuumed yet: their entries stay in every index.
+      await fresh.pool.query('DELETE FROM outbox_event WHERE id = ANY($1::uuid[])', [ids.slice(0, 19_000)])
+      const rows: SettledRow[] = ids.slice(19_500).map((id) => ({ id, outcome: 'published' }))
+      if (withDead) rows[0] = { id: rows[0]?.id as string, outcome: 'dead', error: 'too large' }
+      const statement = settleStreamBatch({ table: 'outbox_event', streamId: 's', rows, publishedRows })
+      const client = await fresh.pool.connect()
+      try {
+        await client.query('BEGIN')
+        const { rows: explained } = await client.query({
+          text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${statement.text}`,
+          values: statement.values,
+        })
+        const plan = explained[0]['QUERY PLAN'][0].Plan
+        const scans = scansOf(plan)
+        console.info(`stream ${publishedRows} of 500 rows behind 19k dead entries: ${scans.join(', ')}`)
+        expect(scans).not.toContain('Bitmap Index Scan using outbox_event_pending_seq_idx')
+        expect(scans).not.toContain('Index Scan using outbox_event_pending_seq_idx')
+      } finally {
+        await client.query('ROLLBACK')
+        client.release()
+      }
+    },
+  )
 })
 
 async function rowsOfIn(pool: pg.Pool, ids: string[]): Promise<Row[]> {

@@ -133,6 +133,16 @@ export interface SettledRow {
   error?: string | undefined
 }
 
+/**
+ * `status = 'pending'` of the settled rows (alias `o`), written so that the planner cannot answer
+ * it from the partial index of pending rows: a statement that names its rows by id must find them
+ * through the primary key. On a table not analyzed yet the planner took that index, estimated at
+ * a few hundred rows, and walked every entry of it, those of rows already deleted or published
+ * and not vacuumed yet included: 170k entries and 22 ms for 770 ids, against 3 ms by key.
+ * `status` is NOT NULL, so `IS NOT FALSE` changes nothing else.
+ */
+const STILL_PENDING = "(o.status = 'pending') IS NOT FALSE"
+
 /** What the streamer does with the rows it published (see `publishedRows`). */
 export type PublishedRows = 'mark' | 'delete'
 
@@ -162,12 +172,12 @@ export function settleStreamBatch(params: {
   if (rows.every((r) => r.outcome === 'published'))
     return deleting
       ? named('outbox_stream_delete', {
-          text: `DELETE FROM ${t} WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+          text: `DELETE FROM ${t} AS o WHERE o.id = ANY($1::uuid[]) AND ${STILL_PENDING}`,
           values: [rows.map((r) => r.id)],
         })
       : named('outbox_stream_mark', {
-          text: `UPDATE ${t} SET status = 'published', published_at = statement_timestamp(), locked_by = $2, locked_until = NULL
-WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+          text: `UPDATE ${t} AS o SET status = 'published', published_at = statement_timestamp(), locked_by = $2, locked_until = NULL
+WHERE o.id = ANY($1::uuid[]) AND ${STILL_PENDING}`,
           values: [rows.map((r) => r.id), params.streamId],
         })
   const outcomes = [rows.map((r) => r.id), rows.map((r) => r.outcome), rows.map((r) => r.error ?? null)]
@@ -180,7 +190,7 @@ SET status = CASE WHEN s.outcome = 'held' THEN 'pending' ELSE s.outcome END,
     locked_by = CASE WHEN s.outcome = 'published' THEN $4 ELSE o.locked_by END,
     locked_until = NULL
 FROM ${from}
-WHERE o.id = s.id AND o.status = 'pending'${where}`
+WHERE o.id = s.id AND ${STILL_PENDING}${where}`
   if (!deleting)
     return named('outbox_stream_settle', {
       text: update('unnest($1::uuid[], $2::text[], $3::text[]) AS s(id, outcome, error)', ''),
@@ -190,7 +200,7 @@ WHERE o.id = s.id AND o.status = 'pending'${where}`
   return named('outbox_stream_settle_delete', {
     text: `WITH s AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS s(id, outcome, error)),
 gone AS (
-  DELETE FROM ${t} AS o USING s WHERE o.id = s.id AND s.outcome = 'published' AND o.status = 'pending'
+  DELETE FROM ${t} AS o USING s WHERE o.id = s.id AND s.outcome = 'published' AND ${STILL_PENDING}
 )
 ${update('s', " AND s.outcome <> 'published'")}`,
     values: [...outcomes, params.streamId],
