@@ -261,3 +261,20 @@ export async function explainPrepared(
     await client.query('DEALLOCATE explained')
   }
 }
+
+/** Every scan of an EXPLAIN (FORMAT JSON) plan: `Seq Scan on <table>`, `Index Scan using <index>`, `Function Scan`, … */
+// biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
+export function scansOf(node: any): string[] {
+  const type: string = node['Node Type']
+  const own = type.endsWith('Scan')
+    ? [
+        node['Index Name']
+          ? `${type} using ${node['Index Name']}`
+          : node['Relation Name']
+            ? `${type} on ${node['Relation Name']}`
+            : type,
+      ]
+    : []
+  // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
+  return [...own, ...(node.Plans ?? []).flatMap((child: any) => scansOf(child))]
+}

@@ -13,7 +13,7 @@ import {
   type SettledRow,
   settleStreamBatch,
 } from '../src/stream/sql.js'
-import { explainPrepared, insertRows, sqlLiterals, testDatabase } from './helpers.js'
+import { explainPrepared, insertRows, scansOf, sqlLiterals, testDatabase } from './helpers.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -216,21 +216,6 @@ async function rowsOfIn(pool: pg.Pool, ids: string[]): Promise<Row[]> {
     [ids],
   )
   return rows
-}
-
-/** Every scan of the plan, as `Seq Scan on <table>` or `Index Scan using <index>`. */
-// biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
-function scansOf(node: any): string[] {
-  const type: string = node['Node Type']
-  const own = type.endsWith('Scan')
-    ? [
-        node['Index Name']
-          ? `${type} using ${node['Index Name']}`
-          : `${type} on ${node['Relation Name'] ?? node['Function Name'] ?? '?'}`,
-      ]
-    : []
-  // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
-  return [...own, ...(node.Plans ?? []).flatMap((child: any) => scansOf(child))]
 }
 
 /** Indexes a head-of-line probe of the check may use. */

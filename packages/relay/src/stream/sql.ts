@@ -4,6 +4,7 @@
  * @module
  */
 import { type SqlStatement, statementName } from '../core/db.js'
+import { stillPending } from '../core/sql/pending.js'
 import { quoteTable } from '../core/sql/table.js'
 
 /**
@@ -133,15 +134,8 @@ export interface SettledRow {
   error?: string | undefined
 }
 
-/**
- * `status = 'pending'` of the settled rows (alias `o`), written so that the planner cannot answer
- * it from the partial index of pending rows: a statement that names its rows by id must find them
- * through the primary key. On a table not analyzed yet the planner took that index, estimated at
- * a few hundred rows, and walked every entry of it, those of rows already deleted or published
- * and not vacuumed yet included: 170k entries and 22 ms for 770 ids, against 3 ms by key.
- * `status` is NOT NULL, so `IS NOT FALSE` changes nothing else.
- */
-const STILL_PENDING = "(o.status = 'pending') IS NOT FALSE"
+/** `status = 'pending'` of the settled rows, by primary key (see `stillPending`). */
+const STILL_PENDING = stillPending('o')
 
 /** What the streamer does with the rows it published (see `publishedRows`). */
 export type PublishedRows = 'mark' | 'delete'

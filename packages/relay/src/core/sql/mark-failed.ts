@@ -3,6 +3,7 @@
  * @module
  */
 import type { SqlStatement } from '../db.js'
+import { stillPending } from './pending.js'
 import { quoteTable } from './table.js'
 
 export interface FailedRow {
@@ -43,7 +44,7 @@ SET attempts = o.attempts + 1,
     locked_by = NULL,
     locked_until = NULL
 FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[]) AS f(id, status, delay_ms, error)
-WHERE o.id = f.id AND o.locked_by = $5 AND o.status = 'pending'`,
+WHERE o.id = f.id AND o.locked_by = $5 AND ${stillPending('o')}`,
     values: [
       rows.map((r) => r.id),
       rows.map((r) => r.status),

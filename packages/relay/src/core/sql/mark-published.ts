@@ -3,6 +3,7 @@
  * @module
  */
 import type { SqlStatement } from '../db.js'
+import { stillPending } from './pending.js'
 import { quoteTable } from './table.js'
 
 /**
@@ -22,9 +23,9 @@ export function markPublished(params: {
 }): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
-    text: `UPDATE ${t}
+    text: `UPDATE ${t} AS o
 SET status = 'published', published_at = statement_timestamp(), locked_until = NULL
-WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
+WHERE o.id = ANY($1::uuid[]) AND o.locked_by = $2 AND ${stillPending('o')}`,
     values: [params.ids, params.relayId],
   }
 }

@@ -3,6 +3,7 @@
  * @module
  */
 import type { SqlStatement } from '../db.js'
+import { stillPending } from './pending.js'
 import { quoteTable } from './table.js'
 
 /**
@@ -17,8 +18,8 @@ import { quoteTable } from './table.js'
 export function releaseRows(params: { table: string; relayId: string; ids: string[] }): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
-    text: `UPDATE ${t} SET locked_by = NULL, locked_until = NULL
-WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
+    text: `UPDATE ${t} AS o SET locked_by = NULL, locked_until = NULL
+WHERE o.id = ANY($1::uuid[]) AND o.locked_by = $2 AND ${stillPending('o')}`,
     values: [params.ids, params.relayId],
   }
 }
@@ -40,10 +41,10 @@ export function deferRows(params: {
 }): SqlStatement<never> {
   const t = quoteTable(params.table)
   return {
-    text: `UPDATE ${t}
+    text: `UPDATE ${t} AS o
 SET locked_by = NULL, locked_until = NULL, last_error = $3,
   available_at = statement_timestamp() + $4::integer * interval '1 millisecond'
-WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'pending'`,
+WHERE o.id = ANY($1::uuid[]) AND o.locked_by = $2 AND ${stillPending('o')}`,
     values: [params.ids, params.relayId, params.error, Math.max(0, Math.round(params.delayMs))],
   }
 }
