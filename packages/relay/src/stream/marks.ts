@@ -31,19 +31,30 @@ export interface MarkQueue {
   rows: number
   /** The loop marking `waiting`, while it runs. */
   running: Promise<void> | undefined
-  /** What ended the loop early (`Stopping` or `SlotLost`); later marks are not made. */
+  /** What ended the loop early (`Stopping`, `SlotLost` or `ServerShuttingDown`); later marks are not made. */
   failed: unknown
   /** Ends the loop's wait for more chunks early. */
   wake: (() => void) | undefined
+  /** Resolves once the loop failed (`failed` is set), so an idle session notices at once. */
+  readonly whenFailed: Promise<void>
+  readonly onFailed: () => void
 }
 
-export const createMarkQueue = (): MarkQueue => ({
-  waiting: [],
-  rows: 0,
-  running: undefined,
-  failed: undefined,
-  wake: undefined,
-})
+export function createMarkQueue(): MarkQueue {
+  let onFailed = () => {}
+  const whenFailed = new Promise<void>((resolve) => {
+    onFailed = resolve
+  })
+  return {
+    waiting: [],
+    rows: 0,
+    running: undefined,
+    failed: undefined,
+    wake: undefined,
+    whenFailed,
+    onFailed,
+  }
+}
 
 /**
  * How long the loop lets a mark wait for more chunks while fewer than `batchSize` outcomes wait,
@@ -73,6 +84,7 @@ function startMarking(ctx: StreamerContext, marks: MarkQueue): void {
   marks.running = markAll(ctx, marks)
     .catch((error: unknown) => {
       marks.failed = error
+      marks.onFailed()
     })
     .then(() => {
       marks.running = undefined

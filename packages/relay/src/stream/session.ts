@@ -147,7 +147,9 @@ async function pump(
         new Promise<void>((resolve) => (buffer.wake = resolve)),
         end.stopped,
         end.endedWith,
+        pipeline.marks.whenFailed,
       ])
+      markFailure(pipeline.marks)
       continue
     }
     const chunk = chunks.shift() as Chunk
