@@ -278,3 +278,21 @@ export function scansOf(node: any): string[] {
   // biome-ignore lint/suspicious/noExplicitAny: EXPLAIN's JSON
   return [...own, ...(node.Plans ?? []).flatMap((child: any) => scansOf(child))]
 }
+
+/** A database of its own whose outbox table is never analyzed (autovacuum off), as on a fresh deploy. */
+export async function unanalyzedDatabase(): Promise<TestDatabase> {
+  const db = await testDatabase()
+  await db.pool.query('ALTER TABLE outbox_event SET (autovacuum_enabled = false)')
+  return db
+}
+
+/** Inserts `count` rows of topic `t` over 500 keys, 2,000 per statement; returns their ids in order. */
+export async function insertMany(pool: pg.Pool, count: number): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => randomUUID())
+  for (let i = 0; i < ids.length; i += 2_000)
+    await insertRows(
+      pool,
+      ids.slice(i, i + 2_000).map((id, j) => ({ id, topic: 't', key: `k${j % 500}` })),
+    )
+  return ids
+}

@@ -3,17 +3,14 @@
  * defer) against a real PostgreSQL: on a table never analyzed whose index of pending rows is
  * full of entries of rows published and not vacuumed yet, they must not walk that index.
  */
-import { randomUUID } from 'node:crypto'
 import type { TestDatabase } from '@prisma-outbox/devkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deferRows, markFailed, markPublished, releaseRows } from '../src/core/sql/index.js'
-import { insertRows, scansOf, testDatabase } from './helpers.js'
+import { insertMany, scansOf, unanalyzedDatabase } from './helpers.js'
 
 let db: TestDatabase
 beforeAll(async () => {
-  // A database of its own: its outbox table is never analyzed, as on a fresh deploy.
-  db = await testDatabase()
-  await db.pool.query('ALTER TABLE outbox_event SET (autovacuum_enabled = false)')
+  db = await unanalyzedDatabase()
 })
 afterAll(async () => {
   await db?.drop()
@@ -22,12 +19,7 @@ afterAll(async () => {
 /** 20k rows of which the first 19.5k were published (their pending-index entries stay), the rest leased by `r1`. */
 async function leasedBehindPublished(): Promise<string[]> {
   await db.pool.query('DELETE FROM outbox_event')
-  const ids = Array.from({ length: 20_000 }, () => randomUUID())
-  for (let i = 0; i < ids.length; i += 2_000)
-    await insertRows(
-      db.pool,
-      ids.slice(i, i + 2_000).map((id, j) => ({ id, topic: 't', key: `k${j % 500}` })),
-    )
+  const ids = await insertMany(db.pool, 20_000)
   await db.pool.query(
     "UPDATE outbox_event SET status = 'published', published_at = now() WHERE id = ANY($1::uuid[])",
     [ids.slice(0, 19_500)],

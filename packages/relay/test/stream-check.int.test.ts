@@ -13,7 +13,15 @@ import {
   type SettledRow,
   settleStreamBatch,
 } from '../src/stream/sql.js'
-import { explainPrepared, insertRows, scansOf, sqlLiterals, testDatabase } from './helpers.js'
+import {
+  explainPrepared,
+  insertMany,
+  insertRows,
+  scansOf,
+  sqlLiterals,
+  testDatabase,
+  unanalyzedDatabase,
+} from './helpers.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -130,9 +138,7 @@ describe('stream check', () => {
 describe('stream statements on a table never analyzed', () => {
   let fresh: TestDatabase
   beforeAll(async () => {
-    // A database of its own: its outbox table was never analyzed, as on a fresh deploy.
-    fresh = await testDatabase()
-    await fresh.pool.query('ALTER TABLE outbox_event SET (autovacuum_enabled = false)')
+    fresh = await unanalyzedDatabase()
   })
   afterAll(async () => {
     await fresh?.drop()
@@ -146,12 +152,7 @@ describe('stream statements on a table never analyzed', () => {
       const empty = check([{ id: randomUUID(), topic: 't', aggregateid: 'k', seq: '1', txid: '1' }])
       await client.query(`PREPARE stream_check AS ${empty.text}`)
       await client.query(`EXECUTE stream_check(${sqlLiterals(client, empty.values)})`)
-      const ids = Array.from({ length: 20_000 }, () => randomUUID())
-      for (let i = 0; i < ids.length; i += 2_000)
-        await insertRows(
-          fresh.pool,
-          ids.slice(i, i + 2_000).map((id, j) => ({ id, topic: 't', key: `k${j % 500}` })),
-        )
+      const ids = await insertMany(fresh.pool, 20_000)
       const last = await rowsOfIn(fresh.pool, ids.slice(-100))
       const statement = check(last)
       const { rows } = await client.query(
@@ -179,12 +180,7 @@ describe('stream statements on a table never analyzed', () => {
     'settle their rows without walking the index of pending rows and its dead entries (%s, a dead row too: %s)',
     async (publishedRows, withDead) => {
       await fresh.pool.query('DELETE FROM outbox_event')
-      const ids = Array.from({ length: 20_000 }, () => randomUUID())
-      for (let i = 0; i < ids.length; i += 2_000)
-        await insertRows(
-          fresh.pool,
-          ids.slice(i, i + 2_000).map((id, j) => ({ id, topic: 't', key: `k${j % 500}` })),
-        )
+      const ids = await insertMany(fresh.pool, 20_000)
       // Published and deleted by the stream, not vacuumed yet: their entries stay in every index.
       await fresh.pool.query('DELETE FROM outbox_event WHERE id = ANY($1::uuid[])', [ids.slice(0, 19_000)])
       const rows: SettledRow[] = ids.slice(19_500).map((id) => ({ id, outcome: 'published' }))

@@ -7,7 +7,7 @@ import { collectMessages, testKafka, uniqueTopic } from '@prisma-outbox/devkit'
 import { describe, expect, it } from 'vitest'
 import { createEngine, createStreamer, type Streamer } from '../src/index.js'
 import { insertRows, type NewRow, statuses, waitClaimable } from './helpers.js'
-import { useStreamDatabase, useStreamPublisher, waitFor } from './stream-helpers.js'
+import { orderByKey, useStreamDatabase, useStreamPublisher, waitFor } from './stream-helpers.js'
 
 const kafka = testKafka('outbox-stream-delete-test')
 const ctx = useStreamDatabase()
@@ -37,17 +37,6 @@ const rowsFor = (topic: string, keys: number, perKey: number, from = 0): NewRow[
 
 const remaining = async () =>
   Number((await ctx.db.pool.query('SELECT count(*) AS n FROM outbox_event')).rows[0].n)
-
-/** Each key's payload counters in the order the topic delivered them. */
-function orderByKey(messages: Array<{ key: string | null; value: string | null }>): Map<string, number[]> {
-  const byKey = new Map<string, number[]>()
-  for (const m of messages)
-    byKey.set(m.key ?? '', [
-      ...(byKey.get(m.key ?? '') ?? []),
-      (JSON.parse(m.value ?? '{}') as { n: number }).n,
-    ])
-  return byKey
-}
 
 describe("stream relay with publishedRows: 'delete'", () => {
   it('deletes every row it published, in commit order per key, and leaves the table empty', async () => {

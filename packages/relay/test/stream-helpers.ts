@@ -84,3 +84,16 @@ export function useStreamPublisher(kafka: Kafka): { get(): KafkaPublisher } {
     },
   }
 }
+
+/** Each key's payload counter `n`, in the order the topic delivered the messages. */
+export function orderByKey(
+  messages: Array<{ key: string | null; value: string | null }>,
+): Map<string, number[]> {
+  const byKey = new Map<string, number[]>()
+  for (const m of messages) {
+    const list = byKey.get(m.key ?? '') ?? []
+    list.push((JSON.parse(m.value ?? '{}') as { n: number }).n)
+    byKey.set(m.key ?? '', list)
+  }
+  return byKey
+}

@@ -17,7 +17,7 @@ import {
   serveStreamStats,
 } from '../src/index.js'
 import { insertRows, kafkaPublisher, type NewRow, statuses, testDatabase } from './helpers.js'
-import { useStreamDatabase, waitFor } from './stream-helpers.js'
+import { orderByKey, useStreamDatabase, waitFor } from './stream-helpers.js'
 
 const kafka = testKafka('outbox-stream-test')
 const ctx = useStreamDatabase()
@@ -52,17 +52,6 @@ function rowsFor(topic: string, keys: number, perKey: number): NewRow[] {
     for (let k = 0; k < keys; k++)
       rows.push({ topic, key: `k${k}`, payload: { n: i }, headers: { trace: `t${i}` } })
   return rows
-}
-
-/** The payload counters of each key, in the order the topic delivered them. */
-function orderByKey(messages: Array<{ key: string | null; value: string | null }>): Map<string, number[]> {
-  const byKey = new Map<string, number[]>()
-  for (const m of messages) {
-    const list = byKey.get(m.key ?? '') ?? []
-    list.push((JSON.parse(m.value ?? '{}') as { n: number }).n)
-    byKey.set(m.key ?? '', list)
-  }
-  return byKey
 }
 
 describe('stream relay', () => {
