@@ -53,6 +53,15 @@ export interface BatchBounds {
   /** A `performance.now()` time: no send starts after it. */
   publishDeadline: number
   stop: () => boolean
+  /**
+   * Resolves when the batch before this one (claimed earlier by the same drain, still
+   * publishing when this one claimed) has finished; false: send nothing, release the rows.
+   */
+  after?: Promise<boolean> | undefined
+  /** Claim speculatively (see `Claimer.claim`): set when `after` is. */
+  speculative?: boolean | undefined
+  /** Told as soon as the claim returned: how many rows it claimed, or `'busy'`. */
+  onClaimed?: ((claimed: number | 'busy') => void) | undefined
 }
 
 /** A finished batch and whether the drain must stop after it (a retriable publish failure). */
@@ -84,12 +93,16 @@ export async function runBatch(
   const claimTimeoutMs = Number.isFinite(bounds.publishDeadline)
     ? Math.max(1, bounds.publishDeadline - performance.now() - MIN_BATCH_MS / 2)
     : undefined
-  const rows = await ctx.claimer.claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs)
-  const t1 = performance.now()
+  const rows = await ctx.claimer.claim(limit, topics, bounds.lockWaitMs, claimTimeoutMs, bounds.speculative)
+  bounds.onClaimed?.(rows === 'busy' ? 'busy' : rows.length)
   if (rows === 'busy') return 'busy'
   if (rows.length === 0) return undefined
+  const t1 = performance.now()
+  const goOn = bounds.after === undefined || (await bounds.after)
+  // The wait for the batch before is no part of this one's times.
+  const waited = performance.now() - t1
 
-  const settled = await publishRows(ctx, rows, bounds)
+  const settled = await publishRows(ctx, rows, goOn ? bounds : { ...bounds, stop: () => true })
   const t2 = performance.now()
   const outcome = sortOutcomes(rows, settled, ctx.options, ctx.random)
   const pauseMs = settled.infrastructureFailure ? pauseRelay(ctx) : 0
@@ -98,7 +111,7 @@ export async function runBatch(
   const t3 = performance.now()
   return reportBatch(ctx, rows, settled, outcome, marked, {
     claimMs: t1 - t0,
-    publishMs: t2 - t1,
+    publishMs: t2 - t1 - waited,
     markMs: t3 - t2,
   })
 }

@@ -30,6 +30,9 @@ export interface Claimer {
    * Claims up to `limit` rows (in `seq` order), waiting at most `lockWaitMs` for this engine's
    * turn and the shared claim lock; `'busy'` when they did not come in time. Each claim statement
    * may run for at most `claimTimeoutMs` (none when undefined); past it nothing is claimed.
+   * A `speculative` claim (one made while a batch of the same drain is still in flight) gives
+   * up, claiming nothing, where another would look past a window held back entirely or wait for
+   * concurrent claims: its empty answer means "try again later", not "nothing is claimable".
    * @throws RelayError `RELAY_DATABASE` when a statement fails
    */
   claim(
@@ -37,6 +40,7 @@ export interface Claimer {
     topics: string[] | undefined,
     lockWaitMs: number,
     claimTimeoutMs: number | undefined,
+    speculative?: boolean,
   ): Promise<ClaimedRow[] | 'busy'>
 }
 
@@ -74,8 +78,8 @@ export function createClaimer(args: {
     turns: new TurnQueue(),
   }
   return {
-    claim: (limit, topics, lockWaitMs, claimTimeoutMs) =>
-      claim(ctx, limit, topics, lockWaitMs, claimTimeoutMs),
+    claim: (limit, topics, lockWaitMs, claimTimeoutMs, speculative = false) =>
+      claim(ctx, limit, topics, lockWaitMs, claimTimeoutMs, speculative),
   }
 }
 
@@ -89,6 +93,7 @@ async function claim(
   topics: string[] | undefined,
   lockWaitMs: number,
   claimTimeoutMs: number | undefined,
+  speculative: boolean,
 ): Promise<ClaimedRow[] | 'busy'> {
   const queuedAt = performance.now()
   const release = await ctx.turns.take(lockWaitMs)
@@ -98,7 +103,7 @@ async function claim(
     if (left < 1) return 'busy'
     const timeLeft =
       claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - queuedAt)
-    return await claimInTurn(ctx, limit, topics, left, timeLeft)
+    return await claimInTurn(ctx, limit, topics, left, timeLeft, speculative)
   } finally {
     release()
   }
@@ -111,6 +116,7 @@ async function claimInTurn(
   topics: string[] | undefined,
   lockWaitMs: number,
   claimTimeoutMs: number | undefined,
+  speculative: boolean,
 ): Promise<ClaimedRow[] | 'busy'> {
   const started = performance.now()
   // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
@@ -121,6 +127,8 @@ async function claimInTurn(
     if (timeLeft !== undefined && timeLeft < 1) return []
     const result = await claimOnce(ctx, { limit, topics, after }, lockWaitMs, timeLeft)
     if (result === 'busy' || Array.isArray(result)) return result
+    // A speculative claim's window is mostly held by the batch in flight: no point looking further.
+    if (speculative) return []
     if (result.after !== undefined) after = result.after
     else if (++contended > MAX_CONTENDED_CLAIMS) return []
     // Every candidate was taken by a concurrent claim: let it commit, then look again.

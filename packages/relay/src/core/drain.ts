@@ -47,18 +47,13 @@ interface DrainRun {
 export async function drain(ctx: EngineContext, input: DrainOptions = {}): Promise<DrainResult> {
   const d = startDrain(ctx, input)
   ctx.counters.drains++
-  for (;;) {
-    const lockWaitMs = nextLockWait(ctx, d)
-    if (lockWaitMs === undefined) break
-    const batchStarted = performance.now()
-    const batch = await nextBatch(ctx, d, lockWaitMs)
-    if (batch === 'busy') {
-      d.lockWaited += performance.now() - batchStarted
-      continue
-    }
-    if (!batch) break
-    countIn(ctx, d, batch, performance.now() - batchStarted)
-    if (batch.stop) break
+  const inFlight = new Set<RunningBatch>()
+  try {
+    await runBatches(ctx, d, inFlight)
+  } catch (error) {
+    // No batch is left behind: each still running publishes or releases its rows and marks them.
+    await Promise.allSettled([...inFlight].map((batch) => batch.done))
+    throw error
   }
   const due = await databaseCall('count remaining', () =>
     run(ctx.pool, countDue({ table: ctx.options.table, topics: d.topics })),
@@ -70,6 +65,100 @@ export async function drain(ctx: EngineContext, input: DrainOptions = {}): Promi
   }
   safely(() => ctx.hooks.onDrain?.(done))
   return done
+}
+
+/** A batch started by the drain: when its claim returned, and when it is done. */
+interface RunningBatch {
+  /** Rows claimed (0 also when the batch failed), or `'busy'`. */
+  claimed: Promise<number | 'busy'>
+  done: Promise<BatchDone | 'busy' | undefined>
+}
+
+/**
+ * The drain's batches, two at a time at most: when a claim returns a full batch, the next claim
+ * runs while that batch publishes and is marked, and the next batch publishes once it is done
+ * (or releases its rows when it asked the drain to stop). Per-key order holds as between any
+ * two relays: the rows of the batch in flight are leased, so they hold back the later rows of
+ * their keys from the next claim (`claimBatch`, 2).
+ */
+async function runBatches(ctx: EngineContext, d: DrainRun, inFlight: Set<RunningBatch>): Promise<void> {
+  let publishing: RunningBatch | undefined
+  let stop = false
+  for (;;) {
+    const lockWaitMs = stop ? undefined : nextLockWait(ctx, d)
+    if (lockWaitMs === undefined) break
+    const claimStarted = performance.now()
+    const speculative = publishing !== undefined
+    const limit = nextLimit(ctx, d)
+    const current = startBatch(ctx, d, limit, lockWaitMs, publishing && wentOn(ctx, publishing), inFlight)
+    const claimed = await current.claimed
+    if (claimed === 'busy') d.lockWaited += performance.now() - claimStarted
+    else if (claimed > 0) d.claimed += claimed
+    if (publishing) {
+      stop = countIn(ctx, d, await publishing.done)
+      publishing = undefined
+    }
+    // A full batch suggests more behind it: claim the next one while this one publishes.
+    if (claimed === limit && !stop) {
+      publishing = current
+      continue
+    }
+    const batch = await current.done
+    // Nothing claimable beside a batch in flight: claim again now that it is done.
+    if (batch === undefined && claimed !== 'busy' && !speculative) break
+    stop = countIn(ctx, d, batch) || stop
+  }
+  if (publishing) countIn(ctx, d, await publishing.done)
+}
+
+/** Starts the next batch (inside the caller's `wrapBatch`, if any); it publishes once `after` resolves. */
+function startBatch(
+  ctx: EngineContext,
+  d: DrainRun,
+  limit: number,
+  lockWaitMs: number,
+  after: Promise<boolean> | undefined,
+  inFlight: Set<RunningBatch>,
+): RunningBatch {
+  let onClaimed: (claimed: number | 'busy') => void = () => {}
+  const claimed = new Promise<number | 'busy'>((resolve) => {
+    onClaimed = resolve
+  })
+  const bounds: BatchBounds = {
+    lockWaitMs,
+    // The final mark may use the reserve, not more.
+    markLockWaitMs: d.markLockWaitMs,
+    publishDeadline: d.deadline,
+    stop: () => d.signal?.aborted === true,
+    after,
+    speculative: after !== undefined,
+    onClaimed,
+  }
+  const step = () => runBatch(ctx, limit, d.topics, bounds)
+  const wrap = ctx.callerHooks?.wrapBatch
+  const done = wrap ? wrap(step) : step()
+  const batch: RunningBatch = { claimed, done }
+  inFlight.add(batch)
+  // A batch that ends without its claim returning (a failed claim, a wrapper that threw) says so.
+  done.then(
+    (result) => onClaimed(result === 'busy' ? 'busy' : (result?.size ?? 0)),
+    () => onClaimed(0),
+  )
+  done.finally(() => inFlight.delete(batch)).catch(() => {})
+  return batch
+}
+
+/** Whether the batch after `batch` may publish: `batch` finished and did not stop the drain. */
+function wentOn(ctx: EngineContext, batch: RunningBatch): Promise<boolean> {
+  return batch.done.then(
+    (done) => done !== 'busy' && done !== undefined && !done.stop && !ctx.pause.isActive(performance.now()),
+    () => false,
+  )
+}
+
+/** Rows the next claim may take. */
+function nextLimit(ctx: EngineContext, d: DrainRun): number {
+  return Math.min(ctx.options.batchSize, (d.maxEvents ?? Number.POSITIVE_INFINITY) - d.claimed)
 }
 
 /** Checks the request and sets the drain's deadline: the budget minus the reserve for the last mark. */
@@ -121,31 +210,17 @@ function nextLockWait(ctx: EngineContext, d: DrainRun): number | undefined {
   )
 }
 
-/** Runs the next batch inside the caller's `wrapBatch`, if any. */
-function nextBatch(
-  ctx: EngineContext,
-  d: DrainRun,
-  lockWaitMs: number,
-): Promise<BatchDone | 'busy' | undefined> {
-  const limit = Math.min(ctx.options.batchSize, (d.maxEvents ?? Number.POSITIVE_INFINITY) - d.claimed)
-  const bounds: BatchBounds = {
-    lockWaitMs,
-    // The final mark may use the reserve, not more.
-    markLockWaitMs: d.markLockWaitMs,
-    publishDeadline: d.deadline,
-    stop: () => d.signal?.aborted === true,
-  }
-  const step = () => runBatch(ctx, limit, d.topics, bounds)
-  const wrap = ctx.callerHooks?.wrapBatch
-  return wrap ? wrap(step) : step()
-}
-
-/** Adds a finished batch to the drain's result and the engine's batch-time estimate. */
-function countIn(ctx: EngineContext, d: DrainRun, batch: BatchDone, took: number): void {
+/**
+ * Adds a finished batch to the drain's result and the engine's batch-time estimate; true when
+ * the drain must stop after it (a retriable publish failure).
+ */
+function countIn(ctx: EngineContext, d: DrainRun, batch: BatchDone | 'busy' | undefined): boolean {
+  if (batch === 'busy' || batch === undefined) return false
+  const took = batch.claimMs + batch.publishMs + batch.markMs
   d.slowest = Math.max(d.slowest, took)
   ctx.typicalBatchMs = ctx.typicalBatchMs === 0 ? took : ctx.typicalBatchMs * 0.7 + took * 0.3
-  d.claimed += batch.size
   d.result.published += batch.published
   d.result.retried += batch.retried + batch.deferred + batch.unsettled
   d.result.dead += batch.dead
+  return batch.stop
 }
