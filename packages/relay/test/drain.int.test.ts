@@ -87,6 +87,8 @@ describe('drain', () => {
         limit: 10,
         leaseMs: 60_000,
         blockOnDead: true,
+        // The engine's claim on a table with the index of dead rows (see gateIndexes).
+        deadIndex: true,
       })
       const { rows: prepared } = await pool.query<{ name: string }>(
         'SELECT name FROM pg_prepared_statements WHERE name = $1',

@@ -18,6 +18,7 @@ import {
 } from './db.js'
 import type { ResolvedEngineOptions } from './options.js'
 import { type ClaimedRow, type ClaimResultRow, claimBatch } from './sql/claim-batch.js'
+import { type GateIndexes, gateIndexLookup } from './sql/gate-indexes.js'
 import { lockClaimsBounded } from './sql/lock.js'
 import { TurnQueue } from './turns.js'
 
@@ -53,6 +54,8 @@ interface ClaimContext {
   /** Send the claim as a named prepared statement (see `preparedStatements`). */
   prepare: boolean
   turns: TurnQueue
+  /** Whether the table has the index the claim's dead-row gate needs (looked up once). */
+  indexes: () => Promise<GateIndexes>
 }
 
 /** Where one claim statement left off: look `after` a window held back entirely, or `{}` (contended). */
@@ -76,6 +79,7 @@ export function createClaimer(args: {
     blockOnDead: args.options.deadLetterPolicy === 'block-key',
     prepare: args.options.preparedStatements ?? isNodePostgresPool(args.pool),
     turns: new TurnQueue(),
+    indexes: gateIndexLookup(args.pool, args.options.table),
   }
   return {
     claim: (limit, topics, lockWaitMs, claimTimeoutMs, speculative = false) =>
@@ -152,6 +156,7 @@ async function claimOnce(
     relayId: options.relayId,
     leaseMs: options.leaseMs,
     blockOnDead: ctx.blockOnDead,
+    deadIndex: ctx.blockOnDead && (await ctx.indexes()).dead,
     ...what,
   })
   const bounds = lockClaimsBounded({

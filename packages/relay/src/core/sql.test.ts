@@ -83,6 +83,20 @@ describe('statements', () => {
     expect(plain.values).toEqual(['r', 1, 1, CLAIM_WINDOW_FACTOR])
     expect(plain.text).not.toMatch(/dead AS|\.topic = ANY|seq > \$/)
     expect(claim.text).toContain('dead AS MATERIALIZED')
+    // The gate of the dead probes only where the index of dead rows answers it in one look.
+    expect(claim.text).not.toContain("x.status = 'dead'")
+    const gated = claimBatch({
+      table,
+      relayId: 'r1',
+      limit: 10,
+      leaseMs: 500,
+      blockOnDead: true,
+      deadIndex: true,
+    })
+    expect(gated.text).toContain(`WHERE EXISTS (SELECT 1 FROM "app"."outbox" AS x WHERE x.status = 'dead')`)
+    expect(gated.name).not.toBe(
+      claimBatch({ table, relayId: 'r1', limit: 10, leaseMs: 500, blockOnDead: true }).name,
+    )
 
     // One name per text, and a different name for a different text.
     expect(claim.name).toMatch(/^outbox_claim_[0-9a-f]{16}$/)

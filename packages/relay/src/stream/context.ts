@@ -7,6 +7,7 @@
 import { isNodePostgresPool, type PoolLike } from '../core/db.js'
 import { coerceError } from '../core/errors.js'
 import type { Publisher } from '../core/publisher.js'
+import { type GateIndexes, gateIndexLookup } from '../core/sql/gate-indexes.js'
 import { DEFAULT_TABLE } from '../core/sql/table.js'
 import type { Counts } from './batches.js'
 import type { Lsn } from './pgoutput.js'
@@ -95,6 +96,8 @@ export interface StreamerContext {
   confirmed: Lsn | null
   /** Events decoded and not yet settled. */
   buffered: number
+  /** The table's gate indexes (looked up once) for the check's dead and held probes. */
+  readonly gateIndexes: () => Promise<GateIndexes>
 }
 
 export function createStreamerContext(options: StreamerOptions, settings: StreamSettings): StreamerContext {
@@ -110,6 +113,7 @@ export function createStreamerContext(options: StreamerOptions, settings: Stream
     lastError: null,
     confirmed: null,
     buffered: 0,
+    gateIndexes: gateIndexLookup(settings.pool, settings.table),
   }
 }
 

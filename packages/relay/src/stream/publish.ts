@@ -29,6 +29,7 @@ export async function inspectChunk(ctx: StreamerContext, rows: StreamRow[]): Pro
     table,
     blockOnDead,
     slot,
+    gates: blockOnDead ? await ctx.gateIndexes() : undefined,
     rows: rows.map((r) => ({ id: r.id, topic: r.topic, key: r.aggregateid, seq: r.seq, txid: r.txid })),
   })
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {

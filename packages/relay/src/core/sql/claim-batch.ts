@@ -28,6 +28,11 @@ export interface ClaimBatchParams {
   leaseMs: number
   /** When true, a dead row holds back every later row of its topic+key ('block-key' policy). */
   blockOnDead: boolean
+  /**
+   * The table has an index of dead rows (see `gateIndexes`): the per-key dead probes run only
+   * when it holds a row at all.
+   */
+  deadIndex?: boolean | undefined
   /** Only claim rows of these topics (all topics when undefined or empty). */
   topics?: string[] | undefined
   /**
@@ -171,6 +176,7 @@ export function claimBatch(params: ClaimBatchParams): SqlStatement<ClaimResultRo
     topics: topics === undefined ? undefined : param(topics, 'text[]'),
     after: params.after === undefined ? undefined : param(params.after, 'bigint'),
     blockOnDead: params.blockOnDead,
+    deadIndex: params.deadIndex === true,
   }
   const text = `WITH ${[snapCte, seenCte, heldCte, deadCte, candCte, lockCtes, claimedCte]
     .map((part) => part(q))
@@ -192,6 +198,7 @@ interface ClaimQuery {
   /** Absent: from the first row. */
   after: string | undefined
   blockOnDead: boolean
+  deadIndex: boolean
 }
 
 /** The condition that row `r` is eligible: due, not leased, written by an ended transaction. */
@@ -249,7 +256,13 @@ const heldCte = (q: ClaimQuery) => `held AS MATERIALIZED (
   }
 )`
 
-/** Per key of the window, its first dead row before its last windowed row ('block-key' only). */
+/**
+ * Per key of the window, its first dead row before its last windowed row ('block-key' only).
+ * With an index of dead rows (`deadIndex`) the probes run only when the table has a dead row at
+ * all, which one look into that index answers: on a table without dead rows they were a fifth of
+ * a claim of 500 rows (1,000 probes, 3.5 of 18.7 ms). Without the index that look would walk
+ * every unfinished row, so the probes then always run.
+ */
 const deadCte = (q: ClaimQuery) =>
   q.blockOnDead
     ? `dead AS MATERIALIZED (
@@ -260,7 +273,12 @@ const deadCte = (q: ClaimQuery) =>
     WHERE e.topic = k.topic AND e.aggregateid = k.aggregateid AND e.seq < k.last AND e.status = 'dead'
     ORDER BY e.seq
     LIMIT 1
-  ) AS d
+  ) AS d${
+    q.deadIndex
+      ? `
+  WHERE EXISTS (SELECT 1 FROM ${q.t} AS x WHERE x.status = 'dead')`
+      : ''
+  }
 )`
     : ''
 

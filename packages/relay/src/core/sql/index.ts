@@ -1,5 +1,6 @@
 export * from './claim-batch.js'
 export * from './delete-published.js'
+export * from './gate-indexes.js'
 export * from './list-dead.js'
 export * from './lock.js'
 export * from './mark-failed.js'
