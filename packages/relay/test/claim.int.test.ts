@@ -10,6 +10,7 @@ import {
   testKafka,
   uniqueTopic,
 } from '@prisma-outbox/devkit'
+import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { withTransaction } from '../src/core/db.js'
 import { claimBatch } from '../src/core/sql/claim-batch.js'
@@ -55,6 +56,45 @@ describe('claim window', () => {
       [topic],
     )
     expect(rows[0]).toEqual({ n: 600 })
+  })
+
+  it('Should walk a backlog held back entirely in windows that double, not one statement per window', async () => {
+    const topic = uniqueTopic('relay')
+    // 12,000 rows on 50 keys; another relay holds every key's first row: nothing is claimable.
+    const ids = await insertRows(
+      db.pool,
+      Array.from({ length: 12_000 }, (_, i) => ({ topic, key: `k${i % 50}` })),
+    )
+    for (const id of ids.slice(0, 50)) await leaseElsewhere(id)
+    await waitClaimable(db.pool)
+    const statements: string[] = []
+    const counting = {
+      query: (text: string, values?: unknown[]) => {
+        statements.push(text)
+        return db.pool.query(text, values)
+      },
+      connect: async () => {
+        const client = await db.pool.connect()
+        return {
+          query: (text: unknown, values?: unknown[]) => {
+            statements.push(typeof text === 'string' ? text : (text as { text: string }).text)
+            return client.query(text as string, values)
+          },
+          release: (error?: unknown) => client.release(error as Error | undefined),
+        }
+      },
+    } as unknown as pg.Pool
+    const engine = createEngine({
+      pool: counting,
+      publisher,
+      options: { batchSize: 20, preparedStatements: false },
+    })
+    expect(await engine.drain({ topics: [topic] })).toMatchObject({ published: 0 })
+    // Windows of 40, 80, 160, …, 2,560 rows: 9 claim statements for 12,000 rows, where windows of
+    // one size took 300.
+    const claims = statements.filter((text) => text.startsWith('WITH snap')).length
+    expect(claims).toBeGreaterThan(1)
+    expect(claims).toBeLessThanOrEqual(12)
   })
 
   it('Should hold a key behind its row at or before `after`, even when that row is claimable now', async () => {

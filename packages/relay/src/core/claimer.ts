@@ -17,7 +17,7 @@ import {
   withTransaction,
 } from './db.js'
 import type { ResolvedEngineOptions } from './options.js'
-import { type ClaimedRow, type ClaimResultRow, claimBatch } from './sql/claim-batch.js'
+import { type ClaimedRow, type ClaimResultRow, claimBatch, MAX_WINDOW_SCALE } from './sql/claim-batch.js'
 import { type GateIndexes, gateIndexLookup } from './sql/gate-indexes.js'
 import { lockClaimsBounded } from './sql/lock.js'
 import { TurnQueue } from './turns.js'
@@ -125,16 +125,20 @@ async function claimInTurn(
   const started = performance.now()
   // A window held back entirely says where it ended: look again after it (see claimBatch, 6).
   let after: string | undefined
+  // Each window held back entirely doubles the next one (see claimBatch, 6).
+  let windowScale = 1
   let contended = 0
   for (;;) {
     const timeLeft = claimTimeoutMs === undefined ? undefined : claimTimeoutMs - (performance.now() - started)
     if (timeLeft !== undefined && timeLeft < 1) return []
-    const result = await claimOnce(ctx, { limit, topics, after }, lockWaitMs, timeLeft)
+    const result = await claimOnce(ctx, { limit, topics, after, windowScale }, lockWaitMs, timeLeft)
     if (result === 'busy' || Array.isArray(result)) return result
     // A speculative claim's window is mostly held by the batch in flight: no point looking further.
     if (speculative) return []
-    if (result.after !== undefined) after = result.after
-    else if (++contended > MAX_CONTENDED_CLAIMS) return []
+    if (result.after !== undefined) {
+      after = result.after
+      windowScale = Math.min(windowScale * 2, MAX_WINDOW_SCALE)
+    } else if (++contended > MAX_CONTENDED_CLAIMS) return []
     // Every candidate was taken by a concurrent claim: let it commit, then look again.
     else await new Promise((resolve) => setTimeout(resolve, 1 + Math.floor(ctx.random() * 5)))
   }
@@ -146,7 +150,7 @@ async function claimInTurn(
  */
 async function claimOnce(
   ctx: ClaimContext,
-  what: { limit: number; topics: string[] | undefined; after: string | undefined },
+  what: { limit: number; topics: string[] | undefined; after: string | undefined; windowScale: number },
   lockWaitMs: number,
   claimTimeoutMs: number | undefined,
 ): Promise<ClaimedRow[] | 'busy' | ClaimNext> {

@@ -37,7 +37,9 @@ export interface Engine {
    * `drainReserveMs(budgetMs)` before it ends, so the drain answers by `budgetMs` +
    * {@link DRAIN_MARGIN_MS} at worst. A broker or network failure costs the rows no attempt and
    * pauses the whole engine (`pause`): drains return at once until the pause ends. When the
-   * signal is aborted the batch in flight finishes and rows it had not sent are released.
+   * signal is aborted the batch in flight finishes and rows it had not sent are released. While a
+   * full batch publishes, the next one is claimed beside it (at most two batches in flight); it
+   * sends nothing and releases its rows when the drain stops after the first.
    * @throws RelayError `RELAY_INVALID_OPTIONS` for bad options, `RELAY_DATABASE` when a statement fails
    */
   drain(options?: DrainOptions): Promise<DrainResult>

@@ -63,8 +63,8 @@ describe('statements', () => {
       blockOnDead: true,
       topics: ['t'],
     })
-    expect(claim.values).toEqual(['r1', 500, 10, 10 * CLAIM_WINDOW_FACTOR, ['t']])
-    expect(claim.text).toContain('o.topic = ANY($5::text[])')
+    expect(claim.values).toEqual(['r1', 500, 10, 10 * CLAIM_WINDOW_FACTOR, 10 * CLAIM_WINDOW_FACTOR, ['t']])
+    expect(claim.text).toContain('o.topic = ANY($6::text[])')
     const after = claimBatch({
       table,
       relayId: 'r1',
@@ -73,14 +73,33 @@ describe('statements', () => {
       blockOnDead: true,
       after: '42',
     })
-    expect(after.values).toEqual(['r1', 500, 10, 10 * CLAIM_WINDOW_FACTOR, '42'])
-    expect(after.text).toContain('o.seq > $5::bigint')
+    expect(after.values).toEqual(['r1', 500, 10, 10 * CLAIM_WINDOW_FACTOR, 10 * CLAIM_WINDOW_FACTOR, '42'])
+    expect(after.text).toContain('o.seq > $6::bigint')
+    // A larger window, the same candidates and the same text (one prepared statement).
+    const wider = claimBatch({
+      table,
+      relayId: 'r1',
+      limit: 10,
+      leaseMs: 500,
+      blockOnDead: true,
+      after: '42',
+      windowScale: 8,
+    })
+    expect(wider.values).toEqual([
+      'r1',
+      500,
+      10,
+      10 * CLAIM_WINDOW_FACTOR * 8,
+      10 * CLAIM_WINDOW_FACTOR,
+      '42',
+    ])
+    expect(wider.name).toBe(after.name)
     expect(claim.text).toContain('UPDATE "app"."outbox" AS c')
     expect(claim.text).toContain('FOR UPDATE OF o SKIP LOCKED')
     expect(claim.text).toContain('o.txid < snap.xmin')
     // What a claim does not need is left out of its text, so one plan fits every value.
     const plain = claimBatch({ table, relayId: 'r', limit: 1, leaseMs: 1, blockOnDead: false, topics: [] })
-    expect(plain.values).toEqual(['r', 1, 1, CLAIM_WINDOW_FACTOR])
+    expect(plain.values).toEqual(['r', 1, 1, CLAIM_WINDOW_FACTOR, CLAIM_WINDOW_FACTOR])
     expect(plain.text).not.toMatch(/dead AS|\.topic = ANY|seq > \$/)
     expect(claim.text).toContain('dead AS MATERIALIZED')
     // The gate of the dead probes only where the index of dead rows answers it in one look.

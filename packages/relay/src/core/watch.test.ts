@@ -153,6 +153,29 @@ describe('createWatcher', () => {
     expect(drain).toHaveBeenCalledTimes(4) // nothing left: no more rechecks
   })
 
+  it('Should leave notifications to the recheck after a drain that could claim nothing of what is due', async () => {
+    // Other relays' batches hold every due row: each drain claims nothing, the recheck backs off.
+    const { watcher, drain, clients } = setup({
+      results: Array.from({ length: 50 }, () => result({ remaining: 9 })),
+    })
+    const drains: number[] = []
+    drain.mockImplementation(async () => {
+      drains.push(performance.now())
+      return result({ remaining: 9 })
+    })
+    await watcher.start()
+    const started = performance.now()
+    // A notification every 2 ms for 150 ms (debounce 5 ms): before, about one drain per debounce.
+    while (performance.now() - started < 150) {
+      clients[0]?.notify()
+      await sleep(2)
+    }
+    await watcher.idle()
+    // The recheck delays double from 5 ms: 5, 10, 20, 40, 80 ms. A few drains, not thirty.
+    expect(drains.length).toBeGreaterThanOrEqual(3)
+    expect(drains.length).toBeLessThanOrEqual(7)
+  })
+
   it('Should poll as a fallback', async () => {
     const { watcher, drain, clients } = setup({ pollMs: 15 })
     await watcher.start()

@@ -191,7 +191,8 @@ type Report = (error: unknown, where: 'drain' | 'listen') => void
 
 /**
  * One drain at a time: a wake-up during a drain runs one more after it; notifications are
- * debounced; a drain that found due rows but could claim none is retried after a doubling delay.
+ * debounced; a drain that found due rows but could claim none is retried after a doubling delay,
+ * and notifications until then wait for that retry.
  */
 class DrainScheduler {
   private stopped = false
@@ -223,9 +224,14 @@ class DrainScheduler {
     })
   }
 
-  /** Drains after `debounceMs`, together with every other wake-up until then. */
+  /**
+   * Drains after `debounceMs`, together with every other wake-up until then. While a recheck is
+   * pending (the last drain found due rows and could claim none), the recheck answers the
+   * wake-up: rows held back by other relays' batches or by open transactions stay held whatever
+   * is notified, and a claim that finds nothing has walked every held window of the backlog.
+   */
   wake(reason: WakeReason): void {
-    if (this.stopped) return
+    if (this.stopped || this.recheckTimer) return
     const { debounceMs } = this.settings
     if (debounceMs === 0) {
       this.drainNow(reason)
