@@ -82,6 +82,7 @@ export {
   PURGE_LOCK_KEY,
   purgeOutbox,
   RelayError,
+  WATCH_LEAD_LOCK_KEY,
 } from './core/index.js'
 export type {
   AuthOptions,

@@ -112,4 +112,45 @@ describe('watch mode', () => {
     const messages = await collectMessages(kafka, [topic], { count: 1, timeoutMs: ARRIVAL_TIMEOUT_MS })
     expect(messages.map((m) => m.headers.id)).toEqual([id])
   })
+
+  it('Should let one of several watchers answer notifications, and another take over when it ends', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    const engine = createEngine({ pool: db.pool, publisher })
+    const worked = { first: 0, second: 0 }
+    const watch = (name: keyof typeof worked, pollMs: number) =>
+      createWatcher({
+        engine,
+        createClient: () =>
+          new pg.Client({ connectionString: db.url, application_name: `${APP_NAME}-${name}` }),
+        pollMs,
+        onDrain: () => worked[name]++,
+      })
+    const first = watch('first', POLL_MS)
+    // Its polls come every 2 s; a notification is answered in milliseconds.
+    const second = watch('second', 2_000)
+    watcher = first
+    try {
+      await first.start()
+      await second.start()
+      expect([first.leading, second.leading]).toEqual([true, false])
+      // Every watcher drains once at start, leading or not: let those end first.
+      await Promise.all([first.idle(), second.idle()])
+      await insertRows(db.pool, [{ topic, key: 'k1' }])
+      await vi.waitFor(async () => expect(await statuses(db.pool)).toEqual({ published: 1 }), {
+        timeout: 5_000,
+      })
+      expect(worked).toEqual({ first: 1, second: 0 })
+      // The leader stops: its LISTEN connection, and the lock with it, are gone.
+      await first.stop()
+      await vi.waitFor(() => expect(second.leading).toBe(true), { timeout: 10_000 })
+      await insertRows(db.pool, [{ topic, key: 'k2' }])
+      await vi.waitFor(async () => expect(await statuses(db.pool)).toEqual({ published: 2 }), {
+        timeout: 5_000,
+      })
+      expect(worked.second).toBe(1)
+    } finally {
+      await second.stop()
+    }
+  })
 })

@@ -11,9 +11,12 @@ class FakeClient extends EventEmitter implements ListenClient {
   async connect() {
     if (this.failConnect) throw new Error('ECONNREFUSED')
   }
+  /** What the lead lock answers (another watcher holds it when false). */
+  static leader = true
   async query(text: string) {
     this.queries.push(text)
     if (this.failQuery) throw new Error('connection terminated')
+    if (text.includes('pg_try_advisory_lock')) return { rows: [{ leader: FakeClient.leader }] }
     return {}
   }
   async end() {
@@ -39,6 +42,7 @@ let watcher: Watcher | undefined
 afterEach(async () => {
   await watcher?.stop()
   watcher = undefined
+  FakeClient.leader = true
 })
 
 function setup(
@@ -72,7 +76,10 @@ describe('createWatcher', () => {
     const { watcher, clients, drain } = setup()
     await watcher.start()
     expect(watcher.listening).toBe(true)
-    expect(clients[0]?.queries).toEqual(['LISTEN "outbox_event"'])
+    expect(clients[0]?.queries).toEqual([
+      'LISTEN "outbox_event"',
+      expect.stringContaining('pg_try_advisory_lock'),
+    ])
     await watcher.idle()
     expect(drain).toHaveBeenCalledTimes(1)
     clients[0]?.notify()
@@ -176,6 +183,54 @@ describe('createWatcher', () => {
     expect(drains.length).toBeLessThanOrEqual(7)
   })
 
+  it('Should leave notifications to the watcher that leads, and drain at each poll while it does not', async () => {
+    FakeClient.leader = false
+    const { watcher, drain, clients } = setup({ pollMs: 300 })
+    await watcher.start()
+    await watcher.idle()
+    expect(watcher.leading).toBe(false)
+    expect(drain).toHaveBeenCalledTimes(1) // the start
+    for (let i = 0; i < 10; i++) {
+      clients[0]?.notify()
+      await sleep(2)
+    }
+    await sleep(15)
+    expect(drain).toHaveBeenCalledTimes(1) // no poll yet, and no notification answered
+    // The leader's connection ended: the lock is free, the next poll takes it.
+    FakeClient.leader = true
+    await vi.waitFor(() => expect(watcher.leading).toBe(true), { timeout: 1_000 })
+    const before = drain.mock.calls.length
+    clients[0]?.notify()
+    await vi.waitFor(() => expect(drain.mock.calls.length).toBeGreaterThan(before), { timeout: 1_000 })
+    // A leader does not ask for the lock again.
+    const asked = clients[0]?.queries.filter((q) => q.includes('pg_try_advisory_lock')).length
+    await sleep(100)
+    expect(clients[0]?.queries.filter((q) => q.includes('pg_try_advisory_lock')).length).toBe(asked)
+  })
+
+  it('Should ask for the lead of its channel and topic filter, quoting them', () => {
+    const statement = (channel: string, topics?: string[]) => {
+      const client = new FakeClient()
+      const w = createWatcher({
+        engine: { drain: async () => result() },
+        createClient: () => client,
+        channel,
+        drain: topics ? { topics } : undefined,
+      })
+      return w.start().then(async () => {
+        await w.stop()
+        return client.queries.find((q) => q.includes('pg_try_advisory_lock')) ?? ''
+      })
+    }
+    return Promise.all([statement("it's"), statement('c', ['b', 'a']), statement('c', ['a', 'b'])]).then(
+      ([quoted, ba, ab]) => {
+        expect(quoted).toContain(`hashtext('["it''s",[]]')`)
+        expect(ba).toBe(ab)
+        expect(ba).toContain(`hashtext('["c",["a","b"]]')`)
+      },
+    )
+  })
+
   it('Should poll as a fallback', async () => {
     const { watcher, drain, clients } = setup({ pollMs: 15 })
     await watcher.start()
@@ -205,7 +260,10 @@ describe('createWatcher', () => {
     expect(clients[0]?.ended).toBe(true)
     await vi.waitFor(() => expect(watcher.listening).toBe(true), { timeout: 2_000 })
     expect(clients).toHaveLength(2)
-    expect(clients[1]?.queries).toEqual(['LISTEN "outbox_event"'])
+    expect(clients[1]?.queries).toEqual([
+      'LISTEN "outbox_event"',
+      expect.stringContaining('pg_try_advisory_lock'),
+    ])
     await watcher.idle()
     expect(drain).toHaveBeenCalledTimes(2)
     expect(errors.filter(([, w]) => w === 'listen')).toHaveLength(1)
