@@ -87,7 +87,7 @@ const cfg = {
   /** Seconds of writing per side-by-side run. */
   sideSeconds: num(args['side-seconds'], quick ? 4 : 15),
   /** Side by side: which relays (`none` = writers alone) and shapes (rows/tx; `paced` = the latency run). */
-  sideModes: (args['side-modes'] ?? 'none,watch,stream,stream-delete,debezium')
+  sideModes: (args['side-modes'] ?? 'none,watch,watch4,stream,stream-delete,debezium')
     .split(',')
     .map((s) => s.trim()),
   sideShapes: (args['side-shapes'] ?? '1,100,paced').split(',').map((s) => s.trim()),

@@ -27,8 +27,14 @@ import type { Kafka } from 'kafkajs'
 import pg from 'pg'
 import { benchKafka, cpuSecondsOf, log, OUTBOX_MIGRATIONS, ROOT, sleep, summarize } from './lib.js'
 
-/** `stream-delete`: the stream relay deleting the rows it published (`STREAM_PUBLISHED_ROWS=delete`). */
-export type SideMode = 'none' | 'watch' | 'stream' | 'stream-delete' | 'debezium'
+/**
+ * `watch4`: four `outbox-relay watch` processes on the same table; `stream-delete`: the stream
+ * relay deleting the rows it published (`STREAM_PUBLISHED_ROWS=delete`).
+ */
+export type SideMode = 'none' | 'watch' | 'watch4' | 'stream' | 'stream-delete' | 'debezium'
+
+/** Every mode, in the order a round runs them. */
+const MODES: SideMode[] = ['none', 'watch', 'watch4', 'stream', 'stream-delete', 'debezium']
 
 const isStream = (mode: SideMode) => mode === 'stream' || mode === 'stream-delete'
 
@@ -87,12 +93,13 @@ function ticksSince(before: Map<number, number>, pids: number[]): number {
   return pids.reduce((n, pid) => n + ticks(pid) - (before.get(pid) ?? 0), 0)
 }
 
+/** A relay of the run: its processes (one, or four for `watch4`). */
 interface Relay {
-  pid?: number
+  pids: number[]
   stop(): Promise<void>
 }
 
-function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase): Relay {
+function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase, n = 0): Relay {
   const command = mode === 'watch' ? 'watch' : 'stream'
   const child: ChildProcess = spawn(process.execPath, [RELAY_BIN, command], {
     env: {
@@ -101,13 +108,13 @@ function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase
       KAFKA_BROKERS: kafkaBrokers().join(','),
       STREAM_SLOT: 'bench_stream',
       STREAM_PUBLISHED_ROWS: mode === 'stream-delete' ? 'delete' : 'mark',
-      RELAY_ID: `bench-${command}`,
+      RELAY_ID: `bench-${command}-${n}`,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   return {
-    pid: child.pid,
+    pids: child.pid === undefined ? [] : [child.pid],
     async stop() {
       child.kill('SIGTERM')
       await exited
@@ -115,16 +122,27 @@ function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase
   }
 }
 
+/** Several relays as one. */
+function together(relays: Relay[]): Relay {
+  return {
+    pids: relays.flatMap((r) => r.pids),
+    stop: async () => {
+      await Promise.all(relays.map((r) => r.stop()))
+    },
+  }
+}
+
 async function startRelay(mode: SideMode, db: TestDatabase): Promise<Relay | undefined> {
   if (mode === 'none') return undefined
   if (mode === 'watch' || isStream(mode)) return spawnRelay(mode, db)
+  if (mode === 'watch4') return together([0, 1, 2, 3].map((n) => spawnRelay('watch', db, n)))
   await db.pool.query(`CREATE PUBLICATION debezium_outbox FOR TABLE outbox_event WITH (publish = 'insert')`)
   const worker: DebeziumWorker = await startDebezium({
     databaseUrl: db.url,
     publicationAutocreate: 'disabled',
     pollIntervalMs: 10,
   })
-  return { pid: worker.pid, stop: () => worker.stop() }
+  return { pids: [worker.pid], stop: () => worker.stop() }
 }
 
 /** Message id → the broker's append time (ms), for every message of `topic`. */
@@ -289,7 +307,7 @@ async function oneRun(
     await Promise.all([writers.query('SELECT 1'), writers.query('SELECT 1')])
     const pids = await backends(probe)
     const before = {
-      relay: relay?.pid ? ticks(relay.pid) : 0,
+      relay: relay ? ticksOf(relay.pids) : new Map<number, number>(),
       rb: ticksOf(pids.relay),
       wb: ticksOf(pids.writers),
     }
@@ -308,7 +326,7 @@ async function oneRun(
       writerBackends: perEvent(writerCpu),
       ...(relay
         ? {
-            relay: perEvent(ticks(relay.pid ?? 0) - before.relay),
+            relay: perEvent(ticksSince(before.relay, relay.pids)),
             relayBackends: perEvent(ticksSince(before.rb, after.relay)),
             ...(after.walsenders.length > 0
               ? { walsender: perEvent(ticksSince(before.rb, after.walsenders)) }
@@ -345,14 +363,11 @@ export async function sideBySide(options: {
 }): Promise<SideBySideResult> {
   const debeziumSkipped = debeziumNotCached()
   if (debeziumSkipped) log(`  Debezium left out: ${debeziumSkipped}`)
-  const known: SideMode[] = ['none', 'watch', 'stream', 'stream-delete', 'debezium']
-  const unknown = options.modes?.find((m) => !known.includes(m as SideMode))
+  const unknown = options.modes?.find((m) => !MODES.includes(m as SideMode))
   if (unknown !== undefined)
-    throw new Error(`--side-modes: expected some of ${known.join(', ')}, got "${unknown}"`)
+    throw new Error(`--side-modes: expected some of ${MODES.join(', ')}, got "${unknown}"`)
   const wanted = (m: SideMode) => !options.modes || options.modes.includes(m)
-  const modes = (
-    ['none', 'watch', 'stream', 'stream-delete', ...(debeziumSkipped ? [] : ['debezium'])] as SideMode[]
-  ).filter(wanted)
+  const modes = MODES.filter((m) => wanted(m) && !(m === 'debezium' && debeziumSkipped))
   const shapes = options.shapes ?? ['1', '100', 'paced']
   const steadyShapes = shapes.filter((s) => s !== 'paced')
   const bad = steadyShapes.find((s) => !/^[1-9][0-9]*$/.test(s))
@@ -397,7 +412,15 @@ export function sideMedians(result: SideBySideResult): SideRun[] {
   })
 }
 
-const TARGETS = { streamVsDebezium100: 1.5, writersWithStream1: 0.95, p99Ms: 30 }
+const TARGETS = {
+  streamVsDebezium100: 1.5,
+  writersWithStream1: 0.95,
+  p99Ms: 30,
+  /** Four polling relays against one. */
+  watch4VsWatch: 1,
+  /** Polling relay's database CPU per event against Debezium's. */
+  watchDbCpuVsDebezium: 2,
+}
 
 const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en', { maximumFractionDigits: digits })
@@ -430,7 +453,23 @@ function targetRows(runs: SideRun[]): string[] {
         )
     }
   }
-  for (const mode of ['stream', 'stream-delete', 'watch', 'debezium'] as const) {
+  for (const rowsPerTx of [1, 100]) {
+    const one = find('watch', rowsPerTx)?.relayEventsPerSec
+    const four = find('watch4', rowsPerTx)?.relayEventsPerSec
+    if (one && four)
+      rows.push(
+        `| watch ×4 ≥ watch ×1 at ${rowsPerTx} row(s)/tx | ${fmt(four / one, 2)} × (${fmt(four)} vs ${fmt(one)} events/s) | ${verdict(four / one >= TARGETS.watch4VsWatch)} |`,
+      )
+    const theirs = find('debezium', rowsPerTx)?.cpuUs.relayBackends
+    for (const watch of ['watch', 'watch4'] as const) {
+      const ours = find(watch, rowsPerTx)?.cpuUs.relayBackends
+      if (ours !== undefined && theirs !== undefined)
+        rows.push(
+          `| ${watch}: database CPU per event ≤ ${TARGETS.watchDbCpuVsDebezium} × Debezium's at ${rowsPerTx} row(s)/tx | ${fmt(ours, 1)} vs ${fmt(theirs, 1)} µs (${fmt(ours / theirs, 1)} ×) | ${verdict(ours <= TARGETS.watchDbCpuVsDebezium * theirs)} |`,
+        )
+    }
+  }
+  for (const mode of ['stream', 'stream-delete', 'watch', 'watch4', 'debezium'] as const) {
     const paced = find(mode, 10, true)
     if (paced?.p99Ms !== undefined)
       rows.push(
@@ -443,6 +482,7 @@ function targetRows(runs: SideRun[]): string[] {
 const LABELS: Record<SideMode, string> = {
   none: 'writers alone',
   watch: 'polling relay (`outbox-relay watch`)',
+  watch4: 'four polling relays (`outbox-relay watch` ×4)',
   stream: 'stream relay (`outbox-relay stream`)',
   'stream-delete': 'stream relay deleting published rows (`STREAM_PUBLISHED_ROWS=delete`)',
   debezium: 'Debezium EventRouter (Kafka Connect, poll.interval.ms 10)',
