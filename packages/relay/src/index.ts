@@ -58,6 +58,7 @@ export type {
   RetentionPolicy,
   SqlStatement,
   TopicStats,
+  WaitingRow,
   WakeReason,
   Watcher,
   WatcherOptions,

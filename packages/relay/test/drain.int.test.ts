@@ -267,6 +267,36 @@ describe('drain', () => {
     expect(await engine.drain()).toMatchObject({ published: 1, remaining: 0 })
   })
 
+  it('Should name the first row waiting for a relay: due, not leased, lowest seq (past a digit boundary)', async () => {
+    await db.pool.query("SELECT setval(pg_get_serial_sequence('outbox_event', 'seq'), 99996)")
+    // seq 99997 … 100001; seq is a bigint, so 99999 comes before 100000.
+    const ids = await insertRows(
+      db.pool,
+      Array.from({ length: 5 }, (_, i) => ({ topic: i === 3 ? 'other' : 'first-waiting', key: `k${i}` })),
+    )
+    const engine = createEngine({ pool: db.pool, publisher })
+    await db.pool.query(
+      "UPDATE outbox_event SET locked_by = 'elsewhere', locked_until = now() + interval '1 minute' WHERE id = $1",
+      [ids[0]],
+    )
+    await db.pool.query("UPDATE outbox_event SET available_at = now() + interval '1 minute' WHERE id = $1", [
+      ids[1],
+    ])
+    expect(await engine.firstWaiting()).toMatchObject({ seq: '99999' })
+    await db.pool.query("UPDATE outbox_event SET status = 'published', published_at = now() WHERE id = $1", [
+      ids[2],
+    ])
+    expect(await engine.firstWaiting()).toMatchObject({ seq: '100000' })
+    expect(await engine.firstWaiting({ topics: ['first-waiting'] })).toMatchObject({ seq: '100001' })
+    const first = await engine.firstWaiting()
+    expect(first?.waitedMs).toBeGreaterThanOrEqual(0)
+    await db.pool.query(
+      "UPDATE outbox_event SET status = 'published', published_at = now() WHERE id = ANY($1)",
+      [ids.slice(3)],
+    )
+    expect(await engine.firstWaiting()).toBeUndefined()
+  })
+
   it('Should reclaim expired leases, holding later rows of the key until then', async () => {
     const topic = uniqueTopic('relay')
     await createTopics(kafka, [topic], 1)

@@ -310,6 +310,30 @@ describe('health, stats, metrics and dead letters with real Postgres and Kafka',
     })
   })
 
+  it('Should page dead rows in seq order where seq gains a digit (99,999 -> 100,000)', async () => {
+    // seq is a bigint; its text ordering would put 100000 before 99998.
+    await db.pool.query("SELECT setval(pg_get_serial_sequence('outbox_event', 'seq'), 99996)")
+    const ids = await insertRows(
+      db.pool,
+      Array.from({ length: 6 }, (_, i) => ({ topic: 'dead-digits', key: `k${i}` })),
+    )
+    await db.pool.query("UPDATE outbox_event SET status = 'dead', last_error = 'boom' WHERE id = ANY($1)", [
+      ids,
+    ])
+    const { app } = relay()
+    const seen: string[] = []
+    let cursor = ''
+    for (let pages = 0; pages < 6; pages++) {
+      const page = await json<{ items: Array<{ id: string; seq: string }>; nextCursor: string | null }>(
+        await app.request(`/dead?limit=4&cursor=${cursor}`, { headers: bearer }),
+      )
+      seen.push(...page.items.map((item) => item.id))
+      if (!page.nextCursor) break
+      cursor = page.nextCursor
+    }
+    expect(seen).toEqual(ids)
+  })
+
   it('Should page dead rows by bytes: a 1 MB row alone on its page, payloads only on request', async () => {
     const big = { blob: 'x'.repeat(1024 * 1024) }
     const ids = await insertRows(db.pool, [

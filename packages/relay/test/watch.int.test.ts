@@ -12,7 +12,14 @@ import {
 } from '@prisma-outbox/devkit'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createEngine, createWatcher, type KafkaPublisher, type Watcher } from '../src/index.js'
+import {
+  createEngine,
+  createWatcher,
+  type KafkaPublisher,
+  WATCH_LEAD_LOCK_KEY,
+  type WakeReason,
+  type Watcher,
+} from '../src/index.js'
 import { insertRows, kafkaPublisher, statuses, testDatabase } from './helpers.js'
 
 const kafka = testKafka('relay-watch-test')
@@ -149,6 +156,96 @@ describe('watch mode', () => {
       expect(await statuses(db.pool)).toEqual({ published: 2 })
     } finally {
       await second.stop()
+    }
+  })
+
+  it('Should publish in place of a leader that froze holding the lead, within two polls', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    // A leader frozen in place: its session holds the lead lock and never drains.
+    const frozen = new pg.Client({ connectionString: db.url, application_name: `${APP_NAME}-frozen` })
+    await frozen.connect()
+    try {
+      const { rows } = await frozen.query<{ leader: boolean }>(
+        `SELECT pg_try_advisory_lock($1::int, hashtext('["outbox_event",[]]')) AS leader`,
+        [WATCH_LEAD_LOCK_KEY],
+      )
+      expect(rows[0]?.leader).toBe(true)
+      const reasons: WakeReason[] = []
+      const engine = createEngine({ pool: db.pool, publisher })
+      watcher = createWatcher({
+        engine,
+        createClient: () => new pg.Client({ connectionString: db.url, application_name: APP_NAME }),
+        pollMs: 300,
+        onDrain: (_result, reason) => reasons.push(reason),
+      })
+      await watcher.start()
+      await watcher.idle()
+      expect(watcher.leading).toBe(false)
+      const ids = await insertRows(
+        db.pool,
+        Array.from({ length: 20 }, (_, i) => ({ topic, key: `k${i % 3}` })),
+      )
+      const messages = await collectMessages(kafka, [topic], {
+        count: ids.length,
+        timeoutMs: ARRIVAL_TIMEOUT_MS,
+      })
+      expect(messages.map((m) => m.headers.id).sort()).toEqual([...ids].sort())
+      // onDrain follows the drain's mark and its count of what remains: wait for it.
+      await vi.waitFor(() => expect(reasons).toContain('standby'), { timeout: 5_000 })
+      expect(await statuses(db.pool)).toEqual({ published: ids.length })
+    } finally {
+      await frozen.end()
+    }
+  })
+
+  it('Should leave the table to a leader that keeps up: a standby only looks at the row first in line', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    const engine = createEngine({ pool: db.pool, publisher })
+    const counted = { drains: 0, looks: 0 }
+    const standbyEngine = {
+      drain: (options?: Parameters<typeof engine.drain>[0]) => {
+        counted.drains++
+        return engine.drain(options)
+      },
+      firstWaiting: (options?: Parameters<typeof engine.firstWaiting>[0]) => {
+        counted.looks++
+        return engine.firstWaiting(options)
+      },
+    }
+    const watch = (e: Parameters<typeof createWatcher>[0]['engine'], name: string) =>
+      createWatcher({
+        engine: e,
+        createClient: () =>
+          new pg.Client({ connectionString: db.url, application_name: `${APP_NAME}-${name}` }),
+        pollMs: 200,
+      })
+    const leader = watch(engine, 'leader')
+    const standby = watch(standbyEngine, 'standby')
+    watcher = leader
+    try {
+      await leader.start()
+      await standby.start()
+      await Promise.all([leader.idle(), standby.idle()])
+      expect([leader.leading, standby.leading]).toEqual([true, false])
+      const drainsAtStart = counted.drains
+      // A steady flow of one row per transaction for 2 s: ten polls of the standby.
+      const ids: string[] = []
+      const until = Date.now() + 2_000
+      while (Date.now() < until) {
+        ids.push(...(await insertRows(db.pool, [{ topic, key: `k${ids.length % 5}` }])))
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      await vi.waitFor(async () => expect(await statuses(db.pool)).toEqual({ published: ids.length }), {
+        timeout: ARRIVAL_TIMEOUT_MS,
+      })
+      expect(counted.looks).toBeGreaterThanOrEqual(5)
+      // Draining at each poll, as every watcher that did not lead did before, would be ten drains.
+      // A leader that paused past a whole poll (a slow machine) may let one or two through.
+      expect(counted.drains - drainsAtStart).toBeLessThanOrEqual(2)
+    } finally {
+      await standby.stop()
     }
   })
 })

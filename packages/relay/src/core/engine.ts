@@ -22,7 +22,7 @@ import { RelayPause } from './pause.js'
 import type { Publisher } from './publisher.js'
 import { type DrainResult, type EngineCounters, type EngineHooks, newCounters } from './reports.js'
 import { deletePublished } from './sql/delete-published.js'
-import { stats as statsSql } from './sql/stats.js'
+import { firstWaiting as firstWaitingSql, stats as statsSql } from './sql/stats.js'
 
 export type { OutboxStats, TopicStats } from './outbox-stats.js'
 export type { BatchInfo, DrainResult, EngineCounters, EngineHooks } from './reports.js'
@@ -50,8 +50,24 @@ export interface Engine {
   }): Promise<{ deleted: number; batches: number }>
   /** Backlog statistics. */
   stats(): Promise<OutboxStats>
+  /**
+   * The first pending row in `seq` order that is due and not leased (of `topics`, when given),
+   * and how long it has been due; undefined when there is none. A relay that keeps up claims it
+   * within moments, so the same row at two looks some time apart means no relay claimed it in
+   * between (standby watchers decide with it whether to drain, see `createWatcher`).
+   * @throws RelayError `RELAY_DATABASE` when the statement fails
+   */
+  firstWaiting(options?: { topics?: string[] | undefined }): Promise<WaitingRow | undefined>
   /** A copy of the cumulative counters. */
   counters(): EngineCounters
+}
+
+/** What {@link Engine.firstWaiting} returns. */
+export interface WaitingRow {
+  /** The row's `seq` (a bigint, as a decimal string). */
+  seq: string
+  /** How long it has been due (since `available_at`), ms. */
+  waitedMs: number
 }
 
 /** Arguments of {@link createEngine}. */
@@ -107,6 +123,11 @@ export function createEngine(args: CreateEngineArgs): Engine {
       const { table } = options
       const result = await databaseCall('stats', () => run(ctx.pool, statsSql({ table })))
       return toOutboxStats(result.rows)
+    },
+    async firstWaiting(input = {}) {
+      const statement = firstWaitingSql({ table: options.table, topics: input.topics })
+      const [row] = (await databaseCall('first waiting', () => run(ctx.pool, statement))).rows
+      return row === undefined ? undefined : { seq: row.seq, waitedMs: Math.max(0, row.waited_ms) }
     },
     counters: () => ({ ...ctx.counters }),
   }

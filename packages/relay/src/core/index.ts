@@ -13,6 +13,7 @@ export type {
   EngineHooks,
   OutboxStats,
   TopicStats,
+  WaitingRow,
 } from './engine.js'
 export { createEngine } from './engine.js'
 export type { RelayErrorCode } from './errors.js'

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { DrainResult } from './engine.js'
+import type { DrainResult, WaitingRow } from './engine.js'
 import { createWatcher, type ListenClient, type Watcher } from './watch.js'
 
 class FakeClient extends EventEmitter implements ListenClient {
@@ -46,7 +46,13 @@ afterEach(async () => {
 })
 
 function setup(
-  options: { results?: DrainResult[]; pollMs?: number; debounceMs?: number; failFirstConnects?: number } = {},
+  options: {
+    results?: DrainResult[]
+    pollMs?: number
+    debounceMs?: number
+    failFirstConnects?: number
+    firstWaiting?: () => Promise<WaitingRow | undefined>
+  } = {},
 ) {
   const clients: FakeClient[] = []
   let connects = 0
@@ -54,7 +60,7 @@ function setup(
   const drain = vi.fn(async () => queue.shift() ?? result())
   const errors: Array<[unknown, string]> = []
   watcher = createWatcher({
-    engine: { drain },
+    engine: options.firstWaiting ? { drain, firstWaiting: options.firstWaiting } : { drain },
     createClient: () => {
       const c = new FakeClient()
       c.failConnect = connects++ < (options.failFirstConnects ?? 0)
@@ -77,8 +83,8 @@ describe('createWatcher', () => {
     await watcher.start()
     expect(watcher.listening).toBe(true)
     expect(clients[0]?.queries).toEqual([
-      'LISTEN "outbox_event"',
       expect.stringContaining('pg_try_advisory_lock'),
+      'LISTEN "outbox_event"',
     ])
     await watcher.idle()
     expect(drain).toHaveBeenCalledTimes(1)
@@ -190,6 +196,8 @@ describe('createWatcher', () => {
     await watcher.idle()
     expect(watcher.leading).toBe(false)
     expect(drain).toHaveBeenCalledTimes(1) // the start
+    // A standby does not LISTEN: notifications would cost it a wake-up per commit for nothing.
+    expect(clients[0]?.queries).toEqual([expect.stringContaining('pg_try_advisory_lock')])
     for (let i = 0; i < 10; i++) {
       clients[0]?.notify()
       await sleep(2)
@@ -199,6 +207,10 @@ describe('createWatcher', () => {
     // The leader's connection ended: the lock is free, the next poll takes it.
     FakeClient.leader = true
     await vi.waitFor(() => expect(watcher.leading).toBe(true), { timeout: 1_000 })
+    // It LISTENs once it leads, and drains once (what was committed before LISTEN went unheard).
+    expect(clients[0]?.queries.filter((q) => q.startsWith('LISTEN'))).toEqual(['LISTEN "outbox_event"'])
+    await vi.waitFor(() => expect(drain.mock.calls.length).toBeGreaterThan(1), { timeout: 1_000 })
+    await watcher.idle()
     const before = drain.mock.calls.length
     clients[0]?.notify()
     await vi.waitFor(() => expect(drain.mock.calls.length).toBeGreaterThan(before), { timeout: 1_000 })
@@ -206,6 +218,72 @@ describe('createWatcher', () => {
     const asked = clients[0]?.queries.filter((q) => q.includes('pg_try_advisory_lock')).length
     await sleep(100)
     expect(clients[0]?.queries.filter((q) => q.includes('pg_try_advisory_lock')).length).toBe(asked)
+  })
+
+  it('Should, as a standby, drain at a poll only when the row first in line did not move since the last poll', async () => {
+    FakeClient.leader = false
+    // The row first in line at each look: moving on (a leader keeps up), then stuck (it froze).
+    const firsts = ['1', '5', '9', '12', '12', '12']
+    const firstWaiting = vi.fn(async () => {
+      const seq = firsts.shift()
+      return seq === undefined ? undefined : { seq, waitedMs: 10 }
+    })
+    const { watcher, drain } = setup({ pollMs: 20, firstWaiting })
+    await watcher.start()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(1) // the start, leader or not
+    await vi.waitFor(() => expect(firstWaiting.mock.calls.length).toBeGreaterThanOrEqual(6), {
+      timeout: 2_000,
+    })
+    await watcher.idle()
+    // 1, 5, 9, 12: moved at every poll, no drain; 12 again: a drain; 12 again: another.
+    expect(drain).toHaveBeenCalledTimes(3)
+    await sleep(100)
+    expect(drain).toHaveBeenCalledTimes(3) // nothing waits any more
+  })
+
+  it('Should, as a standby, go on after its drain only while the row first in line waited past pollMs', async () => {
+    FakeClient.leader = false
+    const seen: Array<WaitingRow | undefined> = [
+      { seq: '3', waitedMs: 1 },
+      { seq: '3', waitedMs: 300 }, // stuck: drain
+      { seq: '40', waitedMs: 500 }, // after that drain: still far behind, go on
+      { seq: '90', waitedMs: 5 }, // after the next: caught up, stop
+    ]
+    const firstWaiting = vi.fn(async () => seen.shift())
+    const more = result({ published: 10, remaining: 50 })
+    const { watcher, drain } = setup({ pollMs: 200, firstWaiting, results: [result(), more, more, more] })
+    await watcher.start()
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(3), { timeout: 2_000 })
+    await watcher.idle()
+    expect(firstWaiting).toHaveBeenCalledTimes(4)
+    expect(drain).toHaveBeenCalledTimes(3)
+  })
+
+  it('Should, as a standby, leave rows it could not claim to its next poll (no recheck)', async () => {
+    FakeClient.leader = false
+    const firstWaiting = vi.fn(async () => ({ seq: '7', waitedMs: 1 }))
+    const stuck = result({ remaining: 3 })
+    const { watcher, drain } = setup({ pollMs: 150, firstWaiting, results: [stuck, stuck, stuck, stuck] })
+    await watcher.start()
+    // The second poll finds row 7 again: a drain, which claims nothing of what is due.
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(2), { timeout: 2_000 })
+    // A leader would recheck after 5, 10, 20, 40 ms; the standby waits for its next poll.
+    await sleep(60)
+    expect(drain).toHaveBeenCalledTimes(2)
+  })
+
+  it('Should, as a standby, report a failed look and drain anyway', async () => {
+    FakeClient.leader = false
+    const firstWaiting = vi.fn(async () => {
+      throw new Error('connection refused')
+    })
+    const { watcher, drain, errors } = setup({ pollMs: 20, firstWaiting })
+    await watcher.start()
+    await vi.waitFor(() => expect(drain.mock.calls.length).toBeGreaterThanOrEqual(2), { timeout: 2_000 })
+    expect(errors.some(([e, where]) => where === 'drain' && String(e).includes('connection refused'))).toBe(
+      true,
+    )
   })
 
   it('Should ask for the lead of its channel and topic filter, quoting them', () => {
@@ -261,8 +339,8 @@ describe('createWatcher', () => {
     await vi.waitFor(() => expect(watcher.listening).toBe(true), { timeout: 2_000 })
     expect(clients).toHaveLength(2)
     expect(clients[1]?.queries).toEqual([
-      'LISTEN "outbox_event"',
       expect.stringContaining('pg_try_advisory_lock'),
+      'LISTEN "outbox_event"',
     ])
     await watcher.idle()
     expect(drain).toHaveBeenCalledTimes(2)

@@ -39,7 +39,11 @@ export interface ListenClient {
  *   failures at error (a lost LISTEN connection at warn); in addition to the callbacks
  */
 export interface WatcherOptions {
-  engine: Pick<Engine, 'drain'>
+  /**
+   * What drains. Without `firstWaiting`, a watcher that does not lead drains at each poll
+   * instead of only when the row first in line stayed unclaimed (see {@link createWatcher}).
+   */
+  engine: Pick<Engine, 'drain'> & Partial<Pick<Engine, 'firstWaiting'>>
   createClient: () => ListenClient
   channel?: string | undefined
   pollMs?: number | undefined
@@ -52,13 +56,19 @@ export interface WatcherOptions {
   onDrain?: ((result: DrainResult, reason: WakeReason) => void) | undefined
   /** A drain failed or the connection was lost; the watcher carries on. */
   onError?: ((error: unknown, where: 'drain' | 'listen') => void) | undefined
-  /** LISTEN is active (after start and after each reconnect). */
+  /**
+   * LISTEN is active: after start and after each reconnect of the leading watcher, and when a
+   * standby takes the lead (a standby does not LISTEN, see {@link createWatcher}).
+   */
   onListening?: (() => void) | undefined
   logger?: Logger | undefined
 }
 
-/** Why a drain ran. */
-export type WakeReason = 'start' | 'notify' | 'poll' | 'reconnect' | 'more' | 'recheck'
+/**
+ * Why a drain ran. `standby`: a watcher that does not lead found the row first in line unclaimed
+ * since its last poll, or (after such a drain) still waiting for longer than `pollMs`.
+ */
+export type WakeReason = 'start' | 'notify' | 'poll' | 'reconnect' | 'more' | 'recheck' | 'standby'
 
 /** What {@link createWatcher} returns. */
 export interface Watcher {
@@ -69,7 +79,10 @@ export interface Watcher {
   start(): Promise<void>
   /** Stops: no new drain, the running one stops after its batch, the connection closes. */
   stop(): Promise<void>
-  /** True while LISTEN is active on a live connection. */
+  /**
+   * True while its connection is up: the leading watcher LISTENs on it, a standby pings on it
+   * and asks for the lead there.
+   */
   readonly listening: boolean
   /**
    * True while this watcher answers notifications: of the watchers on one database, channel and
@@ -132,10 +145,19 @@ function validate(name: string, value: number, min: number): number {
  * for a few rows that the others' claims mostly took already (four watchers at one row per
  * transaction slowed the writers to 0.37 × what one watcher allowed). So one watcher leads: the
  * one whose LISTEN connection holds the session advisory lock of its database, channel and topic
- * filter ({@link WATCH_LEAD_LOCK_KEY}) answers notifications; the others drain at each poll, and
- * keep draining from there while they publish and rows remain, so a backlog is still shared.
- * When the leader's connection ends, the lock goes with it and another watcher takes it at its
- * next poll (within `pollMs`).
+ * filter ({@link WATCH_LEAD_LOCK_KEY}) answers notifications and drains at each poll. The others
+ * are standbys: at each poll they look at the row first in line (`engine.firstWaiting`: pending,
+ * due, not leased) and drain only when it is the row they found at their last poll, i.e. no
+ * relay claimed it for a whole `pollMs` (a frozen or stuck leader). A leader that keeps up, or
+ * one that is behind but working through a backlog, moves that row on, and the standbys leave
+ * the table alone: four watchers drained each other's keys' windows and slowed a steady flow to
+ * half of what one watcher carried. A standby that drained goes on (`'more'`) only while the
+ * row first in line has waited longer than `pollMs`, and leaves rows it could not claim to its
+ * next poll. When the leader's connection ends, the lock goes with it and another watcher takes
+ * it at its next poll (within `pollMs`); a leader that is frozen keeps the lock, and the
+ * standbys publish in its place within two polls (`2 × pollMs`). A standby does not LISTEN
+ * (every notification would cost its connection's backend and its process a wake-up, per
+ * commit, for nothing): it runs `LISTEN` when it takes the lead, then drains once.
  *
  * @example
  * const watcher = createWatcher({
@@ -156,7 +178,7 @@ export function createWatcher(watcherOptions: WatcherOptions): Watcher {
       // observers must not break the watcher
     }
   }
-  const drains = new DrainScheduler(options, settings, report)
+  const drains = new DrainScheduler(options, settings, report, () => listener.standby)
   // Rows committed while we were not listening got no notification we could see: drain on each (re)connect.
   const listener = new Listener(options, settings, report, {
     notified: () => {
@@ -181,7 +203,8 @@ export function createWatcher(watcherOptions: WatcherOptions): Watcher {
       started = true
       await listener.connectFirst()
       pollTimer = setInterval(() => {
-        drains.drainNow('poll')
+        if (listener.standby) drains.standbyPoll()
+        else drains.drainNow('poll')
         // Detects a silently dead connection (no FIN): a failing ping triggers a reconnect. A
         // watcher that does not lead tries to, in the same round trip.
         listener.ping()
@@ -229,7 +252,8 @@ type Report = (error: unknown, where: 'drain' | 'listen') => void
 /**
  * One drain at a time: a wake-up during a drain runs one more after it; notifications are
  * debounced; a drain that found due rows but could claim none is retried after a doubling delay,
- * and notifications until then wait for that retry.
+ * and notifications until then wait for that retry. A standby drains at a poll only when the row
+ * first in line did not move since its last poll (see {@link createWatcher}).
  */
 class DrainScheduler {
   private stopped = false
@@ -240,11 +264,16 @@ class DrainScheduler {
   /** Why to drain once more after the drain running now. */
   private again: WakeReason | undefined
   private readonly abort = new AbortController()
+  /** The row first in line at this standby's last poll (its `seq`). */
+  private lastFirst: string | undefined
+  private looking = false
 
   constructor(
     private readonly options: WatcherOptions,
     private readonly settings: WatcherSettings,
     private readonly report: Report,
+    /** True while another watcher leads. */
+    private readonly standby: () => boolean,
   ) {
     this.recheckDelay = settings.recheckMinMs
   }
@@ -259,6 +288,36 @@ class DrainScheduler {
     this.running = this.drainLoop(reason).finally(() => {
       this.running = undefined
     })
+  }
+
+  /**
+   * A standby's poll: drains when the row first in line is the one of its last poll (no relay
+   * claimed it since), or when it cannot tell (an engine without `firstWaiting`, a failed look).
+   */
+  standbyPoll(): void {
+    const firstWaiting = this.options.engine.firstWaiting
+    if (!firstWaiting) {
+      this.drainNow('poll')
+      return
+    }
+    if (this.stopped || this.running || this.looking) return
+    this.looking = true
+    firstWaiting({ topics: this.options.drain?.topics })
+      .then(
+        (first) => {
+          const stalled = first !== undefined && first.seq === this.lastFirst
+          this.lastFirst = first?.seq
+          if (stalled) this.drainNow('standby')
+        },
+        (error: unknown) => {
+          this.report(error, 'drain')
+          this.lastFirst = undefined
+          this.drainNow('poll')
+        },
+      )
+      .finally(() => {
+        this.looking = false
+      })
   }
 
   /**
@@ -310,6 +369,7 @@ class DrainScheduler {
           await this.options.engine.drain({ ...this.options.drain, signal: this.abort.signal }),
           why,
         )
+        if (next === 'more' && this.standby()) next = (await this.stillWaiting()) ? 'standby' : undefined
       } catch (error) {
         this.report(error, 'drain')
       }
@@ -329,8 +389,22 @@ class DrainScheduler {
     }
     if (result.published > 0 || result.remaining === 0) this.recheckDelay = this.settings.recheckMinMs
     if (result.published > 0 && result.remaining > 0) return 'more'
-    if (result.remaining > 0 && !worked) this.scheduleRecheck()
+    // A standby leaves rows it could not claim to its next poll.
+    if (result.remaining > 0 && !worked && !this.standby()) this.scheduleRecheck()
     return undefined
+  }
+
+  /** After a standby's drain: whether the row first in line has waited longer than `pollMs`. */
+  private async stillWaiting(): Promise<boolean> {
+    const firstWaiting = this.options.engine.firstWaiting
+    if (!firstWaiting) return true
+    try {
+      const first = await firstWaiting({ topics: this.options.drain?.topics })
+      return first !== undefined && first.waitedMs > this.settings.pollMs
+    } catch (error) {
+      this.report(error, 'drain')
+      return false
+    }
   }
 
   private scheduleRecheck(): void {
@@ -389,6 +463,11 @@ class Listener {
     return this.isListening && this.isLeading
   }
 
+  /** Listening while another watcher leads (a watcher not listening drains at each poll). */
+  get standby(): boolean {
+    return this.isListening && !this.isLeading
+  }
+
   /** The first connection (see {@link connectFirst}). */
   connectFirst(): Promise<void> {
     return connectFirst(
@@ -399,21 +478,46 @@ class Listener {
     )
   }
 
-  /** A query on the connection, so a dead one is noticed between drains; it tries to lead too. */
+  /** A query on the connection, so a dead one is noticed between drains; a standby asks for the lead. */
   ping(): void {
     const c = this.client
     if (!c) return
     if (this.isLeading) c.query('SELECT 1').catch((error) => this.lost(c, error))
-    else this.tryLead(c).catch((error) => this.lost(c, error))
+    else this.takeLead(c).catch((error) => this.lost(c, error))
   }
 
-  /** Takes the lead if no other watcher's connection holds it (a leader never asks again). */
-  private async tryLead(c: ListenClient): Promise<void> {
+  /**
+   * A standby's try for the lead. Once it has it, it LISTENs and drains once: rows committed
+   * before LISTEN sent notifications it did not hear.
+   */
+  private async takeLead(c: ListenClient): Promise<void> {
+    if (!(await this.tryLead(c))) return
+    await this.startListening(c)
+    if (c !== this.client || this.stopped) return
+    this.isLeading = true
+    this.announce()
+    this.events.ready('poll')
+  }
+
+  /** Whether this connection holds the lead now (a leader never asks again). */
+  private async tryLead(c: ListenClient): Promise<boolean> {
     const answer = (await c.query(this.settings.tryLead)) as { rows?: Array<{ leader?: unknown }> }
     // An answer without rows (a client that does not return them) leads: every watcher answers
     // notifications, as without the lock.
-    const leader = answer?.rows?.[0]?.leader
-    if (c === this.client || this.client === undefined) this.isLeading = leader !== false
+    return answer?.rows?.[0]?.leader !== false
+  }
+
+  private async startListening(c: ListenClient): Promise<void> {
+    await c.query(`LISTEN "${this.settings.channel.replaceAll('"', '""')}"`)
+  }
+
+  /** Tells `onListening` that LISTEN is active. */
+  private announce(): void {
+    try {
+      this.options.onListening?.()
+    } catch {
+      // ignore
+    }
   }
 
   /** No reconnect from now on; `listening` turns false. */
@@ -462,11 +566,11 @@ class Listener {
     c.on('notification', (message: { channel?: string }) => {
       if (message.channel === channel) this.events.notified()
     })
+    let leader: boolean
     try {
       await c.connect()
-      await c.query(`LISTEN "${channel.replaceAll('"', '""')}"`)
-      this.isLeading = false
-      await this.tryLead(c)
+      leader = await this.tryLead(c)
+      if (leader) await this.startListening(c)
     } catch (error) {
       await c.end().catch(() => {})
       throw error
@@ -477,12 +581,15 @@ class Listener {
     }
     this.client = c
     this.isListening = true
+    this.isLeading = leader
     this.reconnectDelay = this.settings.reconnectMinMs
-    try {
-      this.options.onListening?.()
-    } catch {
-      // ignore
-    }
+    if (leader) this.announce()
+    else if (this.options.logger)
+      log(
+        this.options.logger,
+        'info',
+        `standing by: another watcher leads (poll every ${this.settings.pollMs} ms)`,
+      )
     this.events.ready(reason)
   }
 }

@@ -80,7 +80,7 @@ FROM (
   ) AS page
 ) AS sized
 WHERE running <= $5 OR running = row_bytes
-ORDER BY seq`,
+ORDER BY sized.seq`,
     values: [params.afterSeq ?? null, topics, params.limit, params.withPayload, params.maxBytes],
   }
 }

@@ -61,3 +61,40 @@ WHERE status = 'pending' AND available_at <= statement_timestamp() AND ($1::text
     values: [topics],
   }
 }
+
+/** The first row waiting for a relay (see {@link firstWaiting}). */
+export interface FirstWaitingRow {
+  /** bigint, as text */
+  seq: string
+  /** How long it has been due, ms. */
+  waited_ms: number
+}
+
+/**
+ * The first pending row in `seq` order that is due and not leased (optionally of some topics):
+ * the row a relay that keeps up claims next. A standby watcher that finds the same row here at
+ * two polls in a row knows no relay claimed it in between. It reads the index of pending rows in
+ * `seq` order and stops at the first such row, passing only the rows leased or waiting for a
+ * retry before it.
+ *
+ * @example
+ * firstWaiting({ table: 'outbox_event' })
+ */
+export function firstWaiting(params: {
+  table: string
+  topics?: string[] | undefined
+}): SqlStatement<FirstWaitingRow> {
+  const t = quoteTable(params.table)
+  const topics = params.topics && params.topics.length > 0 ? params.topics : null
+  return {
+    // ORDER BY o.seq, the bigint: a bare `seq` would name the text column of the result.
+    text: `SELECT o.seq::text AS seq, (extract(epoch FROM statement_timestamp() - o.available_at) * 1000)::float8 AS waited_ms
+FROM ${t} AS o
+WHERE o.status = 'pending' AND o.available_at <= statement_timestamp()
+  AND (o.locked_until IS NULL OR o.locked_until < statement_timestamp())
+  AND ($1::text[] IS NULL OR o.topic = ANY($1::text[]))
+ORDER BY o.seq
+LIMIT 1`,
+    values: [topics],
+  }
+}
