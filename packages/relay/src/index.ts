@@ -118,7 +118,13 @@ export {
 export type { FetchPublisherOptions } from './publishers/fetch.js'
 export { FetchPublisher } from './publishers/fetch.js'
 export type { KafkaHealthCheck, KafkaPublisherOptions } from './publishers/kafkajs.js'
-export { KafkaPublisher, kafkaEntryLevel, kafkaHealthCheck, kafkaLogCreator } from './publishers/kafkajs.js'
+export {
+  KafkaPublisher,
+  kafkaEntryLevel,
+  kafkaHealthCheck,
+  kafkaLogCreator,
+  quietKafkajsIdleLoop,
+} from './publishers/kafkajs.js'
 export type { StreamBatchInfo, Streamer, StreamerOptions, StreamerRole, StreamStats } from './stream/index.js'
 export {
   createStreamer,

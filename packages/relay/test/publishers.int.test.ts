@@ -16,7 +16,7 @@ import { Partitioners } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isRelayError } from '../src/core/errors.js'
 import { classifyPublishFailure, type OutboxMessage, type Publisher } from '../src/core/publisher.js'
-import { silentListener } from './helpers.js'
+import { kafkaPublisher, silentListener } from './helpers.js'
 import { publisherClients } from './publisher-clients.js'
 
 const kafka = testKafka('publisher-contract-check')
@@ -196,6 +196,32 @@ describe.each(publisherClients())('$name publisher', (client) => {
       expect(classifyPublishFailure(error)).toBe('unavailable')
     } finally {
       await down.disconnect()
+    }
+  })
+})
+
+describe('kafkajs publisher between sends', () => {
+  it('Should not wake the process every millisecond while connected and idle (kafkajs 2.2.4 did)', async () => {
+    const publisher = await kafkaPublisher(testKafka('publisher-idle-check'))
+    const topic = uniqueTopic('publisher-idle')
+    await createTopics(kafka, [topic], 1)
+    try {
+      await publisher.publish([message(topic, 'k')])
+      const original = globalThis.setTimeout
+      let timers = 0
+      globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+        timers++
+        return original(...args)
+      }) as typeof setTimeout
+      try {
+        await new Promise((resolve) => original(resolve, 500))
+      } finally {
+        globalThis.setTimeout = original
+      }
+      // Unfixed, each broker connection (producer and admin) arms a 1 ms timer after each one: hundreds.
+      expect(timers).toBeLessThan(25)
+    } finally {
+      await publisher.disconnect()
     }
   })
 })

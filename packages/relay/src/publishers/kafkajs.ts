@@ -16,6 +16,7 @@ import {
 import type { OutboxMessage } from '../core/message.js'
 import { type Publisher, type PublishOptions, toPublishError } from '../core/publisher.js'
 import { groupByTopic, SerialSender, TopicCache } from './common.js'
+import { quietKafkajsIdleLoop } from './kafkajs-idle.js'
 
 /** Options of {@link KafkaPublisher}. */
 export interface KafkaPublisherOptions {
@@ -51,7 +52,9 @@ export interface KafkaPublisherOptions {
  * created up front (`createTopics` with `waitForLeaders`), and known topics are cached.
  *
  * kafkajs' idempotent producer would retry forever by default; here retries are bounded so a
- * broker outage surfaces as a retriable failure the engine backs off from.
+ * broker outage surfaces as a retriable failure the engine backs off from. Creating one also
+ * stops kafkajs 2.2.4 from waking the process every millisecond per broker connection (see
+ * {@link quietKafkajsIdleLoop}).
  *
  * @param options.kafka - the kafkajs client
  * @param [options.createTopics=true] - create missing topics before sending
@@ -72,6 +75,7 @@ export class KafkaPublisher implements Publisher {
   private readonly sender: SerialSender
 
   constructor(options: KafkaPublisherOptions) {
+    quietKafkajsIdleLoop()
     this.options = options
     this.topics = new TopicCache(options)
     this.producer = this.createProducer()
@@ -173,3 +177,4 @@ export class KafkaPublisher implements Publisher {
 export type { KafkaHealthCheck } from './kafka-health.js'
 export { kafkaHealthCheck } from './kafka-health.js'
 export { kafkaEntryLevel, kafkaLogCreator } from './kafka-log.js'
+export { quietKafkajsIdleLoop } from './kafkajs-idle.js'
