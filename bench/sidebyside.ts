@@ -60,6 +60,11 @@ export interface SideBySideResult {
   /** Why Debezium was left out, when it was. */
   debeziumSkipped?: string
   runs: SideRun[]
+  /**
+   * Set when these runs come from a later `--only=sidebyside` run spliced into a saved full run:
+   * when it started and the relay build it measured.
+   */
+  splicedFrom?: { startedAt: string; relayBuild: string }
 }
 
 const KEYS = 1_000
@@ -500,6 +505,11 @@ export function renderSideBySide(result: SideBySideResult): string[] {
       'CPU µs per event from /proc/<pid>/stat: the relay process (Node or the Connect JVM), the relay’s database backends (walsender included) and the writers’ backends. ' +
       'On a 2-core VM shared with other work: compare ratios within this run.',
   )
+  if (result.splicedFrom)
+    L.push(
+      '',
+      `Measured in a run of its own (\`--only=sidebyside\`), started ${result.splicedFrom.startedAt}, relay build \`${result.splicedFrom.relayBuild}\`, and spliced into this file: the other sections come from the run and build in the header.`,
+    )
   if (result.debeziumSkipped) L.push('', `Debezium left out: ${result.debeziumSkipped}.`)
   L.push('', '| target | measured | verdict |', '|---|---|---|', ...targetRows(medians), '')
   L.push(
