@@ -3,7 +3,8 @@
  * - `core/` (engine, settle, SQL, errors, options, watch): web-standard APIs and zod only;
  * - `http/` (the Hono app): core, hono, zod;
  * - `publishers/fetch.ts` and `publishers/common.ts` (what the Kafka publishers share): core only;
- * - `publishers/kafkajs.ts`, `kafka-health.ts` and `kafka-log.ts`: core, common and kafkajs;
+ * - `publishers/kafkajs.ts`, `kafka-health.ts`, `kafka-log.ts` and `kafkajs-idle.ts`: core, common
+ *   and kafkajs (`kafkajs-idle.ts` reaches kafkajs' request queue through `node:module`);
  *   `publishers/platformatic.ts`: core, common and `@platformatic/kafka`; `publishers/confluent.ts`:
  *   core, common and `@confluentinc/kafka-javascript` (loaded at run time);
  * - `otel/` (tracing): core and `@opentelemetry/api`, so it runs wherever the engine does;
@@ -63,9 +64,9 @@ const LAYERS: Record<string, Layer> = {
   },
   fetch: { files: /^publishers\/(fetch|common)\.ts$/, packages: NOTHING, local: /^core\// },
   kafkajs: {
-    files: /^publishers\/(kafkajs|kafka-health|kafka-log)\.ts$/,
-    packages: /^kafkajs$/,
-    local: /^(core\/|publishers\/(kafka-health|kafka-log|common)\.ts$)/,
+    files: /^publishers\/(kafkajs|kafka-health|kafka-log|kafkajs-idle)\.ts$/,
+    packages: /^(kafkajs|node:module)$/,
+    local: /^(core\/|publishers\/(kafka-health|kafka-log|kafkajs-idle|common)\.ts$)/,
   },
   platformatic: {
     files: /^publishers\/platformatic\.ts$/,
