@@ -29,7 +29,8 @@ export interface ListenClient {
  * @param engine - what to drain with
  * @param createClient - returns a NEW, unconnected client, e.g. `() => new pg.Client({ connectionString })`
  * @param [channel='outbox_event'] - the NOTIFY channel of the outbox trigger
- * @param [pollMs=5000] - polling fallback: a drain at least this often, notifications or not
+ * @param [pollMs=5000] - polling fallback: the leading watcher drains at least this often,
+ *   notifications or not; a standby looks at the row first in line this often (see {@link createWatcher})
  * @param [debounceMs=20] - notifications within this window share one drain
  * @param [reconnectMinMs=250] - first reconnect delay; doubles up to `reconnectMaxMs`
  * @param [reconnectMaxMs=30000] - cap of the reconnect delay
