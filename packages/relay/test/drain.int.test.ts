@@ -267,12 +267,14 @@ describe('drain', () => {
     expect(await engine.drain()).toMatchObject({ published: 1, remaining: 0 })
   })
 
-  it('Should name the first row waiting for a relay: due, not leased, lowest seq (past a digit boundary)', async () => {
+  it('Should name the first row waiting for a relay: due, not leased, not held by its key, lowest seq (past a digit boundary)', async () => {
     await db.pool.query("SELECT setval(pg_get_serial_sequence('outbox_event', 'seq'), 99996)")
-    // seq 99997 … 100001; seq is a bigint, so 99999 comes before 100000.
+    // seq 99997 … 100002; seq is a bigint, so 99999 comes before 100000. The last row is key k0's
+    // second, behind its leased first.
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k0']
     const ids = await insertRows(
       db.pool,
-      Array.from({ length: 5 }, (_, i) => ({ topic: i === 3 ? 'other' : 'first-waiting', key: `k${i}` })),
+      keys.map((key, i) => ({ topic: i === 3 ? 'other' : 'first-waiting', key })),
     )
     const engine = createEngine({ pool: db.pool, publisher })
     await db.pool.query(
@@ -292,9 +294,14 @@ describe('drain', () => {
     expect(first?.waitedMs).toBeGreaterThanOrEqual(0)
     await db.pool.query(
       "UPDATE outbox_event SET status = 'published', published_at = now() WHERE id = ANY($1)",
-      [ids.slice(3)],
+      [ids.slice(3, 5)],
     )
+    // Left: k0's second row, held behind its leased first; k1's row, not due yet.
     expect(await engine.firstWaiting()).toBeUndefined()
+    await db.pool.query("UPDATE outbox_event SET status = 'dead' WHERE id = $1", [ids[0]])
+    expect(await engine.firstWaiting()).toBeUndefined() // held behind a dead row
+    await db.pool.query('DELETE FROM outbox_event WHERE id = $1', [ids[0]])
+    expect(await engine.firstWaiting()).toMatchObject({ seq: '100002' })
   })
 
   it('Should reclaim expired leases, holding later rows of the key until then', async () => {

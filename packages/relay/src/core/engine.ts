@@ -51,8 +51,10 @@ export interface Engine {
   /** Backlog statistics. */
   stats(): Promise<OutboxStats>
   /**
-   * The first pending row in `seq` order that is due and not leased (of `topics`, when given),
-   * and how long it has been due; undefined when there is none. A relay that keeps up claims it
+   * The first pending row in `seq` order that is due, not leased and first of its key among the
+   * unfinished rows (of `topics`, when given), and how long it has been due; undefined when there
+   * is none. Rows held behind an earlier row of their key (leased, waiting for a retry, dead) are
+   * passed over. A relay that keeps up claims it
    * within moments, so the same row at two looks some time apart means no relay claimed it in
    * between (standby watchers decide with it whether to drain, see `createWatcher`).
    * @throws RelayError `RELAY_DATABASE` when the statement fails

@@ -260,6 +260,47 @@ describe('createWatcher', () => {
     expect(drain).toHaveBeenCalledTimes(3)
   })
 
+  it('Should, as a standby, not go on draining behind a first row that its drains do not move (a held key)', async () => {
+    FakeClient.leader = false
+    // A row held for good (behind a dead row, say) waits for an hour; each drain still publishes
+    // a little of the steady flow the leader serves, and rows remain.
+    const firstWaiting = vi.fn(async () => ({ seq: '7', waitedMs: 3_600_000 }))
+    const drain = vi.fn(async () => result({ published: 1, remaining: 5 }))
+    watcher = createWatcher({
+      engine: { drain, firstWaiting },
+      createClient: () => new FakeClient(),
+      pollMs: 100,
+      recheckMinMs: 5,
+    })
+    await watcher.start()
+    await sleep(450)
+    await watcher.stop()
+    // The start, then at most one drain per poll after the first: not a drain after each drain.
+    expect(drain.mock.calls.length).toBeLessThanOrEqual(6)
+  })
+
+  it('Should arm no poll when stopped while its first connection is made', async () => {
+    let connected: () => void = () => {}
+    const client = new FakeClient()
+    client.connect = () => new Promise<void>((resolve) => (connected = resolve))
+    const drain = vi.fn(async () => result())
+    const w = createWatcher({ engine: { drain }, createClient: () => client, pollMs: 10 })
+    const intervals = vi.spyOn(globalThis, 'setInterval')
+    try {
+      const starting = w.start()
+      await sleep(5)
+      const stopping = w.stop()
+      connected()
+      await starting
+      await stopping
+      // An interval armed after stop() would keep the process alive for nothing.
+      expect(intervals).not.toHaveBeenCalled()
+      expect(drain).not.toHaveBeenCalled()
+    } finally {
+      intervals.mockRestore()
+    }
+  })
+
   it('Should, as a standby, leave rows it could not claim to its next poll (no recheck)', async () => {
     FakeClient.leader = false
     const firstWaiting = vi.fn(async () => ({ seq: '7', waitedMs: 1 }))

@@ -6,7 +6,7 @@
  * @module
  */
 import { sqlState } from './db.js'
-import type { DrainResult, Engine } from './engine.js'
+import type { DrainResult, Engine, WaitingRow } from './engine.js'
 import { coerceError } from './errors.js'
 import { type Logger, log } from './log.js'
 import type { DrainOptions } from './options.js'
@@ -148,13 +148,13 @@ function validate(name: string, value: number, min: number): number {
  * one whose LISTEN connection holds the session advisory lock of its database, channel and topic
  * filter ({@link WATCH_LEAD_LOCK_KEY}) answers notifications and drains at each poll. The others
  * are standbys: at each poll they look at the row first in line (`engine.firstWaiting`: pending,
- * due, not leased) and drain only when it is the row they found at their last poll, i.e. no
+ * due, not leased, not held behind its key) and drain only when it is the row they found at their last poll, i.e. no
  * relay claimed it for a whole `pollMs` (a frozen or stuck leader). A leader that keeps up, or
  * one that is behind but working through a backlog, moves that row on, and the standbys leave
  * the table alone: four watchers drained each other's keys' windows and slowed a steady flow to
  * half of what one watcher carried. A standby that drained goes on (`'more'`) only while the
- * row first in line has waited longer than `pollMs`, and leaves rows it could not claim to its
- * next poll. When the leader's connection ends, the lock goes with it and another watcher takes
+ * row first in line moved on and the new one has waited longer than `pollMs` too (a backlog no
+ * relay serves), and leaves rows it could not claim to its next poll. When the leader's connection ends, the lock goes with it and another watcher takes
  * it at its next poll (within `pollMs`); a leader that is frozen keeps the lock, and the
  * standbys publish in its place within two polls (`2 × pollMs`). A standby does not LISTEN
  * (every notification would cost its connection's backend and its process a wake-up, per
@@ -188,6 +188,7 @@ export function createWatcher(watcherOptions: WatcherOptions): Watcher {
     ready: (reason) => drains.drainNow(reason),
   })
   let started = false
+  let stopped = false
   let pollTimer: ReturnType<typeof setInterval> | undefined
 
   return {
@@ -203,6 +204,8 @@ export function createWatcher(watcherOptions: WatcherOptions): Watcher {
       if (started) throw new Error('watcher already started')
       started = true
       await listener.connectFirst()
+      // stop() while the first connection was being made: arm nothing.
+      if (stopped) return
       pollTimer = setInterval(() => {
         if (listener.standby) drains.standbyPoll()
         else drains.drainNow('poll')
@@ -213,6 +216,7 @@ export function createWatcher(watcherOptions: WatcherOptions): Watcher {
     },
 
     async stop() {
+      stopped = true
       listener.halt()
       clearInterval(pollTimer)
       await drains.stop()
@@ -267,7 +271,8 @@ class DrainScheduler {
   private readonly abort = new AbortController()
   /** The row first in line at this standby's last poll (its `seq`). */
   private lastFirst: string | undefined
-  private looking = false
+  /** A look of this standby in flight (`stop` and `idle` wait for it). */
+  private looking: Promise<void> | undefined
 
   constructor(
     private readonly options: WatcherOptions,
@@ -302,22 +307,24 @@ class DrainScheduler {
       return
     }
     if (this.stopped || this.running || this.looking) return
-    this.looking = true
-    firstWaiting({ topics: this.options.drain?.topics })
-      .then(
-        (first) => {
-          const stalled = first !== undefined && first.seq === this.lastFirst
-          this.lastFirst = first?.seq
-          if (stalled) this.drainNow('standby')
-        },
-        (error: unknown) => {
-          this.report(error, 'drain')
-          this.lastFirst = undefined
-          this.drainNow('poll')
-        },
-      )
+    const look = async () => {
+      let first: WaitingRow | undefined
+      try {
+        first = await firstWaiting({ topics: this.options.drain?.topics })
+      } catch (error) {
+        this.report(error, 'drain')
+        this.lastFirst = undefined
+        this.drainNow('poll')
+        return
+      }
+      const stalled = first !== undefined && first.seq === this.lastFirst
+      this.lastFirst = first?.seq
+      if (stalled) this.drainNow('standby')
+    }
+    this.looking = look()
+      .catch((error: unknown) => this.report(error, 'drain'))
       .finally(() => {
-        this.looking = false
+        this.looking = undefined
       })
   }
 
@@ -347,6 +354,7 @@ class DrainScheduler {
     this.abort.abort()
     clearTimeout(this.debounceTimer)
     clearTimeout(this.recheckTimer)
+    await this.looking
     await this.running
   }
 
@@ -355,6 +363,7 @@ class DrainScheduler {
     for (;;) {
       if (this.debounceTimer) await new Promise((r) => setTimeout(r, this.settings.debounceMs + 1))
       else if (this.running) await this.running
+      else if (this.looking) await this.looking
       else return
     }
   }
@@ -370,7 +379,8 @@ class DrainScheduler {
           await this.options.engine.drain({ ...this.options.drain, signal: this.abort.signal }),
           why,
         )
-        if (next === 'more' && this.standby()) next = (await this.stillWaiting()) ? 'standby' : undefined
+        if (next === 'more' && this.standby())
+          next = (await this.stillWaiting(this.lastFirst)) ? 'standby' : undefined
       } catch (error) {
         this.report(error, 'drain')
       }
@@ -395,13 +405,18 @@ class DrainScheduler {
     return undefined
   }
 
-  /** After a standby's drain: whether the row first in line has waited longer than `pollMs`. */
-  private async stillWaiting(): Promise<boolean> {
+  /**
+   * After a standby's drain: whether the row first in line moved on from `before` (the row that
+   * made it drain: the drain claimed it) to a row that has waited longer than `pollMs` too. The
+   * row it remembers for its next poll is the one found here.
+   */
+  private async stillWaiting(before: string | undefined): Promise<boolean> {
     const firstWaiting = this.options.engine.firstWaiting
     if (!firstWaiting) return true
     try {
       const first = await firstWaiting({ topics: this.options.drain?.topics })
-      return first !== undefined && first.waitedMs > this.settings.pollMs
+      this.lastFirst = first?.seq
+      return first !== undefined && first.seq !== before && first.waitedMs > this.settings.pollMs
     } catch (error) {
       this.report(error, 'drain')
       return false
@@ -444,6 +459,7 @@ class Listener {
   private client: ListenClient | undefined
   private isListening = false
   private isLeading = false
+  private asking = false
   private reconnectDelay: number
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -484,7 +500,15 @@ class Listener {
     const c = this.client
     if (!c) return
     if (this.isLeading) c.query('SELECT 1').catch((error) => this.lost(c, error))
-    else this.takeLead(c).catch((error) => this.lost(c, error))
+    else if (!this.asking) {
+      // One try at a time: a try slower than pollMs would otherwise LISTEN twice.
+      this.asking = true
+      this.takeLead(c)
+        .catch((error) => this.lost(c, error))
+        .finally(() => {
+          this.asking = false
+        })
+    }
   }
 
   /**

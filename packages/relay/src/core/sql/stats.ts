@@ -71,11 +71,14 @@ export interface FirstWaitingRow {
 }
 
 /**
- * The first pending row in `seq` order that is due and not leased (optionally of some topics):
- * the row a relay that keeps up claims next. A standby watcher that finds the same row here at
+ * The first pending row in `seq` order that is due, not leased and first of its topic + key among
+ * the unfinished rows (optionally of some topics): the row a relay that keeps up claims next. A
+ * row behind an earlier unfinished row of its key is left out: that row is claimed first, or it
+ * holds the key (leased, waiting for a retry, dead under 'block-key'), and a held row would stay
+ * first in line however well the relays keep up. A standby watcher that finds the same row here at
  * two polls in a row knows no relay claimed it in between. It reads the index of pending rows in
- * `seq` order and stops at the first such row, passing only the rows leased or waiting for a
- * retry before it.
+ * `seq` order and stops at the first such row, probing each row's key in the index of unfinished
+ * rows; it passes only the rows leased, not due or held before it.
  *
  * @example
  * firstWaiting({ table: 'outbox_event' })
@@ -93,6 +96,10 @@ FROM ${t} AS o
 WHERE o.status = 'pending' AND o.available_at <= statement_timestamp()
   AND (o.locked_until IS NULL OR o.locked_until < statement_timestamp())
   AND ($1::text[] IS NULL OR o.topic = ANY($1::text[]))
+  AND NOT EXISTS (
+    SELECT 1 FROM ${t} AS e
+    WHERE e.topic = o.topic AND e.aggregateid = o.aggregateid AND e.seq < o.seq AND e.status <> 'published'
+  )
 ORDER BY o.seq
 LIMIT 1`,
     values: [topics],
