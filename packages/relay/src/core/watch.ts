@@ -148,17 +148,18 @@ function validate(name: string, value: number, min: number): number {
  * one whose LISTEN connection holds the session advisory lock of its database, channel and topic
  * filter ({@link WATCH_LEAD_LOCK_KEY}) answers notifications and drains at each poll. The others
  * are standbys: at each poll they look at the row first in line (`engine.firstWaiting`: pending,
- * due, not leased, not held behind its key) and drain only when it is the row they found at their last poll, i.e. no
- * relay claimed it for a whole `pollMs` (a frozen or stuck leader). A leader that keeps up, or
- * one that is behind but working through a backlog, moves that row on, and the standbys leave
- * the table alone: four watchers drained each other's keys' windows and slowed a steady flow to
- * half of what one watcher carried. A standby that drained goes on (`'more'`) only while the
- * row first in line moved on and the new one has waited longer than `pollMs` too (a backlog no
- * relay serves), and leaves rows it could not claim to its next poll. When the leader's connection ends, the lock goes with it and another watcher takes
- * it at its next poll (within `pollMs`); a leader that is frozen keeps the lock, and the
- * standbys publish in its place within two polls (`2 × pollMs`). A standby does not LISTEN
- * (every notification would cost its connection's backend and its process a wake-up, per
- * commit, for nothing): it runs `LISTEN` when it takes the lead, then drains once.
+ * due, not leased, not held behind its key) and drain only when it is the row they found at
+ * their last poll, i.e. no relay claimed it for a whole `pollMs` (a frozen or stuck leader). A
+ * leader that keeps up, or one that is behind but working through a backlog, moves that row on,
+ * and the standbys leave the table alone: four watchers drained each other's keys' windows and
+ * slowed a steady flow to half of what one watcher carried. A standby that drained goes on
+ * (`'more'`) only while the row first in line moved on and the new one has waited longer than
+ * `pollMs` too (a backlog no relay serves), and leaves rows it could not claim to its next poll.
+ * When the leader's connection ends, the lock goes with it and another watcher takes it at its
+ * next poll (within `pollMs`); a leader that is frozen keeps the lock, and the standbys publish
+ * in its place within two polls (`2 × pollMs`). A standby does not LISTEN (every notification
+ * would cost its connection's backend and its process a wake-up, per commit, for nothing): it
+ * runs `LISTEN` when it takes the lead, then drains once.
  *
  * @example
  * const watcher = createWatcher({
