@@ -54,9 +54,9 @@ export interface Engine {
    * The first pending row in `seq` order that is due, not leased and first of its key among the
    * unfinished rows (of `topics`, when given), and how long it has been due; undefined when there
    * is none. Rows held behind an earlier row of their key (leased, waiting for a retry, dead) are
-   * passed over. A relay that keeps up claims it
-   * within moments, so the same row at two looks some time apart means no relay claimed it in
-   * between (standby watchers decide with it whether to drain, see `createWatcher`).
+   * passed over. A relay that keeps up claims it within moments, so the same row at two looks some
+   * time apart means no relay claimed it in between (standby watchers decide with it whether to
+   * drain, see `createWatcher`).
    * @throws RelayError `RELAY_DATABASE` when the statement fails
    */
   firstWaiting(options?: { topics?: string[] | undefined }): Promise<WaitingRow | undefined>
