@@ -20,7 +20,7 @@ import {
   type WakeReason,
   type Watcher,
 } from '../src/index.js'
-import { insertRows, kafkaPublisher, statuses, testDatabase } from './helpers.js'
+import { insertRows, kafkaPublisher, sleep, statuses, testDatabase, wrapPublisher } from './helpers.js'
 
 const kafka = testKafka('relay-watch-test')
 /** Far above anything the tests wait for: a message that arrives came from a notification. */
@@ -118,6 +118,45 @@ describe('watch mode', () => {
     const [id] = await insertRows(db.pool, [{ topic, key: 'after-reconnect' }])
     const messages = await collectMessages(kafka, [topic], { count: 1, timeoutMs: ARRIVAL_TIMEOUT_MS })
     expect(messages.map((m) => m.headers.id)).toEqual([id])
+  })
+
+  it('Should not hear notifications while a flow keeps it draining, and leave no row behind when the flow stops', async () => {
+    const topic = uniqueTopic('relay-watch')
+    await createTopics(kafka, [topic], 1)
+    // A publish that takes 20 ms: commits every few ms land during each drain.
+    const slow = wrapPublisher(publisher, { before: () => sleep(20) })
+    let heard = 0
+    watcher = createWatcher({
+      engine: createEngine({ pool: db.pool, publisher: slow }),
+      createClient: () => {
+        const client = new pg.Client({ connectionString: db.url, application_name: APP_NAME })
+        client.on('notification', () => heard++)
+        return client
+      },
+      pollMs: POLL_MS,
+    })
+    await watcher.start()
+    await watcher.idle()
+    // Three bursts of one-row transactions, 1 s each, with pauses: it listens for the first
+    // 100 ms of each, and each burst's end must be found by the drain after LISTEN again (the
+    // poll is a minute away).
+    const ids: string[] = []
+    for (let burst = 0; burst < 3; burst++) {
+      const until = Date.now() + 1_000
+      while (Date.now() < until)
+        ids.push(...(await insertRows(db.pool, [{ topic, key: `k${ids.length % 7}` }])))
+      await vi.waitFor(async () => expect(await statuses(db.pool)).toEqual({ published: ids.length }), {
+        timeout: ARRIVAL_TIMEOUT_MS,
+      })
+    }
+    const messages = await collectMessages(kafka, [topic], {
+      count: ids.length,
+      timeoutMs: ARRIVAL_TIMEOUT_MS,
+    })
+    expect(new Set(messages.map((m) => m.headers.id))).toEqual(new Set(ids))
+    // Listening all along, it would hear one notification per commit.
+    console.info(`watch: ${heard} notifications heard for ${ids.length} commits`)
+    expect(heard).toBeLessThan(ids.length / 2)
   })
 
   it('Should let one of several watchers answer notifications, and another take over when it ends', async () => {

@@ -11,6 +11,7 @@ import {
   quoteTable,
   releaseRows,
   stats,
+  topicFilter,
 } from './sql/index.js'
 import type { TopicStatsRow } from './sql/stats.js'
 
@@ -49,6 +50,15 @@ describe('quoteTable', () => {
     expect(quoteTable('we"ird')).toBe('"we""ird"')
     expect(() => quoteTable('a..b')).toThrow()
     expect(() => quoteTable('a.b.c')).toThrow()
+  })
+})
+
+describe('topicFilter', () => {
+  it('Should pass topics on, and give null (every topic) for none or an empty list', () => {
+    expect(topicFilter(['a', 'b'])).toEqual(['a', 'b'])
+    expect(topicFilter([])).toBeNull()
+    expect(topicFilter(undefined)).toBeNull()
+    expect(countDue({ table: 't', topics: [] }).values).toEqual([null])
   })
 })
 

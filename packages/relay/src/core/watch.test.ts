@@ -1,13 +1,15 @@
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { DrainResult, WaitingRow } from './engine.js'
-import { createWatcher, type ListenClient, type Watcher } from './watch.js'
+import { createWatcher, type ListenClient, type WakeReason, type Watcher } from './watch.js'
 
 class FakeClient extends EventEmitter implements ListenClient {
   queries: string[] = []
   ended = false
   failConnect = false
   failQuery = false
+  /** LISTEN never answers (a connection gone silent). */
+  hangListen = false
   async connect() {
     if (this.failConnect) throw new Error('ECONNREFUSED')
   }
@@ -16,6 +18,7 @@ class FakeClient extends EventEmitter implements ListenClient {
   async query(text: string) {
     this.queries.push(text)
     if (this.failQuery) throw new Error('connection terminated')
+    if (this.hangListen && text.startsWith('LISTEN')) await new Promise(() => {})
     if (text.includes('pg_try_advisory_lock')) return { rows: [{ leader: FakeClient.leader }] }
     return {}
   }
@@ -52,13 +55,19 @@ function setup(
     debounceMs?: number
     failFirstConnects?: number
     firstWaiting?: () => Promise<WaitingRow | undefined>
+    /** Each drain takes this long: drains that follow each other for 100 ms make the leader stop listening. */
+    drainMs?: number
   } = {},
 ) {
   const clients: FakeClient[] = []
   let connects = 0
   const queue = [...(options.results ?? [])]
-  const drain = vi.fn(async () => queue.shift() ?? result())
+  const drain = vi.fn(async () => {
+    if (options.drainMs) await sleep(options.drainMs)
+    return queue.shift() ?? result()
+  })
   const errors: Array<[unknown, string]> = []
+  const reasons: WakeReason[] = []
   watcher = createWatcher({
     engine: options.firstWaiting ? { drain, firstWaiting: options.firstWaiting } : { drain },
     createClient: () => {
@@ -73,8 +82,9 @@ function setup(
     reconnectMaxMs: 40,
     recheckMinMs: 5,
     onError: (e, where) => errors.push([e, where]),
+    onDrain: (_result, reason) => reasons.push(reason),
   })
-  return { watcher, clients, drain, errors }
+  return { watcher, clients, drain, errors, reasons }
 }
 
 describe('createWatcher', () => {
@@ -139,12 +149,135 @@ describe('createWatcher', () => {
   })
 
   it('Should keep draining while a drain published and rows remain, then stop', async () => {
-    const { watcher, drain } = setup({
+    const { watcher, drain, clients } = setup({
       results: [result({ published: 10, remaining: 5 }), result({ published: 5, remaining: 0 })],
     })
     await watcher.start()
     await watcher.idle()
     expect(drain).toHaveBeenCalledTimes(2)
+    // Drains that followed each other for less than 100 ms: it listened all along.
+    expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toEqual(['LISTEN "outbox_event"'])
+  })
+
+  it('Should not listen while drains keep following each other, then LISTEN and drain once more', async () => {
+    const { watcher, drain, clients, reasons } = setup({
+      drainMs: 110,
+      results: [
+        result({ published: 10, remaining: 5 }),
+        result({ published: 5, remaining: 0 }),
+        result({ published: 1, remaining: 0 }),
+      ],
+    })
+    await watcher.start()
+    await watcher.idle()
+    expect(drain).toHaveBeenCalledTimes(3)
+    expect(reasons).toEqual(['start', 'more', 'relisten'])
+    expect(clients[0]?.queries.slice(1)).toEqual([
+      'LISTEN "outbox_event"',
+      'UNLISTEN "outbox_event"',
+      'LISTEN "outbox_event"',
+    ])
+    expect(watcher.listening).toBe(true)
+  })
+
+  it('Should drain at once after LISTEN again, for rows committed while it did not listen', async () => {
+    const { watcher, drain, clients, reasons } = setup({
+      drainMs: 110,
+      debounceMs: 5_000,
+      results: [
+        result({ published: 10, remaining: 5 }),
+        result({ published: 5, remaining: 0 }),
+        result({ published: 1, remaining: 0 }),
+      ],
+    })
+    await watcher.start()
+    // Not a debounced drain: it follows LISTEN at once.
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(3), { timeout: 2_000 })
+    await watcher.idle()
+    expect(reasons).toEqual(['start', 'more', 'relisten'])
+    expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toHaveLength(3)
+  })
+
+  it('Should go on draining when its LISTEN after a run of drains never answers (a silent connection)', async () => {
+    const { watcher, drain, clients } = setup({
+      drainMs: 110,
+      debounceMs: 0,
+      results: [result({ published: 10, remaining: 5 }), result({ published: 5, remaining: 0 })],
+    })
+    await watcher.start()
+    const client = clients[0] as FakeClient
+    client.hangListen = true
+    await vi.waitFor(() => expect(client.queries.filter((q) => q.includes('LISTEN'))).toHaveLength(3))
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(2))
+    // Notifications (here: still delivered by the fake) and polls find a watcher that drains.
+    client.notify()
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(3))
+  })
+
+  it('Should stop listening while notifications keep coming during its drains, and listen again when they stop', async () => {
+    let release!: () => void
+    const { watcher, drain, clients, reasons } = setup({ debounceMs: 0 })
+    drain.mockImplementation(async () => {
+      if (drain.mock.calls.length === 2) await new Promise<void>((r) => (release = r))
+      return result({ published: 1 })
+    })
+    await watcher.start()
+    await watcher.idle()
+    clients[0]?.notify()
+    await vi.waitFor(() => expect(release).toBeTypeOf('function'))
+    await sleep(110) // a drain that has run for 100 ms: a flow keeps it busy
+    clients[0]?.notify() // during the drain
+    release()
+    await watcher.idle()
+    expect(reasons).toEqual(['start', 'notify', 'notify', 'relisten'])
+    expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toEqual([
+      'LISTEN "outbox_event"',
+      'UNLISTEN "outbox_event"',
+      'LISTEN "outbox_event"',
+    ])
+    // Listening again: one notification, one drain, no UNLISTEN.
+    clients[0]?.notify()
+    await watcher.idle()
+    expect(reasons.at(-1)).toBe('notify')
+    expect(drain).toHaveBeenCalledTimes(5)
+    expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toHaveLength(3)
+  })
+
+  it('Should, when the connection is lost while it does not listen, leave the drain to the reconnect', async () => {
+    const { watcher, drain, clients, reasons } = setup()
+    let more = 3
+    drain.mockImplementation(async () => {
+      await sleep(110)
+      if (drain.mock.calls.length === 2) {
+        clients[0]?.emit('error', new Error('terminating connection due to administrator command'))
+        clients[0]?.emit('end')
+      }
+      return result({ published: 1, remaining: more-- > 0 ? 1 : 0 })
+    })
+    await watcher.start()
+    await vi.waitFor(() => expect(clients).toHaveLength(2))
+    await vi.waitFor(() => expect(watcher.listening).toBe(true))
+    await watcher.idle()
+    expect(reasons).not.toContain('relisten')
+    expect(reasons).toContain('reconnect')
+    expect(clients[1]?.queries.filter((q) => q.includes('LISTEN'))).toEqual(['LISTEN "outbox_event"'])
+  })
+
+  it('Should LISTEN again but leave the drain to a pending recheck', async () => {
+    const { watcher, drain, clients, reasons } = setup({
+      drainMs: 110,
+      results: [result({ published: 3, remaining: 2 }), result({ remaining: 2 }), result({ published: 2 })],
+    })
+    await watcher.start()
+    await watcher.idle()
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(3))
+    await watcher.idle()
+    expect(reasons).toEqual(['start', 'recheck'])
+    expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toEqual([
+      'LISTEN "outbox_event"',
+      'UNLISTEN "outbox_event"',
+      'LISTEN "outbox_event"',
+    ])
   })
 
   it('Should not loop when rows remain but nothing was published (broker down, blocked keys)', async () => {
@@ -252,12 +385,18 @@ describe('createWatcher', () => {
     ]
     const firstWaiting = vi.fn(async () => seen.shift())
     const more = result({ published: 10, remaining: 50 })
-    const { watcher, drain } = setup({ pollMs: 200, firstWaiting, results: [result(), more, more, more] })
+    const { watcher, drain, clients } = setup({
+      pollMs: 200,
+      firstWaiting,
+      results: [result(), more, more, more],
+    })
     await watcher.start()
     await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(3), { timeout: 2_000 })
     await watcher.idle()
     expect(firstWaiting).toHaveBeenCalledTimes(4)
     expect(drain).toHaveBeenCalledTimes(3)
+    // It never listened: nothing to stop or start again.
+    expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toEqual([])
   })
 
   it('Should, as a standby, not go on draining behind a first row that its drains do not move (a held key)', async () => {

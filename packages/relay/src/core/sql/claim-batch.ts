@@ -3,7 +3,7 @@
  * @module
  */
 import { type SqlStatement, statementName } from '../db.js'
-import { quoteTable } from './table.js'
+import { quoteTable, topicFilter } from './table.js'
 
 /** A row as the claim returns it (only the columns the relay needs). */
 export interface ClaimedRow {
@@ -180,7 +180,7 @@ export function claimBatch(params: ClaimBatchParams): SqlStatement<ClaimResultRo
     values.push(value)
     return `$${values.length}::${type}`
   }
-  const topics = params.topics && params.topics.length > 0 ? params.topics : undefined
+  const topics = topicFilter(params.topics) ?? undefined
   const q: ClaimQuery = {
     t: quoteTable(params.table),
     relayId: param(params.relayId, 'text'),

@@ -3,7 +3,7 @@
  * @module
  */
 import type { SqlStatement } from '../db.js'
-import { quoteTable } from './table.js'
+import { quoteTable, topicFilter } from './table.js'
 
 /** One dead row as `listDead` and `getDead` return it. */
 export interface DeadRow {
@@ -64,7 +64,7 @@ export function listDead(params: {
   topics?: string[] | undefined
 }): SqlStatement<DeadPageRow> {
   const t = quoteTable(params.table)
-  const topics = params.topics && params.topics.length > 0 ? params.topics : null
+  const topics = topicFilter(params.topics)
   return {
     text: `SELECT id, topic, aggregatetype, aggregateid, type, CASE WHEN $4::boolean THEN payload::text END AS payload,
   payload_bytes, headers, attempts, last_error, created_at, died_at, seq::text AS seq, fetched::text AS fetched

@@ -3,7 +3,7 @@
  * @module
  */
 import type { SqlStatement } from '../db.js'
-import { quoteTable } from './table.js'
+import { quoteTable, topicFilter } from './table.js'
 
 /** One row per topic that has unfinished (pending or dead) rows. */
 export interface TopicStatsRow {
@@ -54,7 +54,7 @@ export function countDue(params: { table: string; topics?: string[] | undefined 
   n: string
 }> {
   const t = quoteTable(params.table)
-  const topics = params.topics && params.topics.length > 0 ? params.topics : null
+  const topics = topicFilter(params.topics)
   return {
     text: `SELECT count(*)::bigint AS n FROM ${t}
 WHERE status = 'pending' AND available_at <= statement_timestamp() AND ($1::text[] IS NULL OR topic = ANY($1::text[]))`,
@@ -88,7 +88,7 @@ export function firstWaiting(params: {
   topics?: string[] | undefined
 }): SqlStatement<FirstWaitingRow> {
   const t = quoteTable(params.table)
-  const topics = params.topics && params.topics.length > 0 ? params.topics : null
+  const topics = topicFilter(params.topics)
   return {
     // ORDER BY o.seq, the bigint: a bare `seq` would name the text column of the result.
     text: `SELECT o.seq::text AS seq, (extract(epoch FROM statement_timestamp() - o.available_at) * 1000)::float8 AS waited_ms

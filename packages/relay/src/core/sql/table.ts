@@ -1,5 +1,5 @@
 /**
- * Safe quoting of the (configurable) outbox table name.
+ * Safe quoting of the (configurable) outbox table name, and the topic filter of statements.
  * @module
  */
 
@@ -27,4 +27,12 @@ export function quoteTable(name: string): string {
       return `"${part.replaceAll('"', '""')}"`
     })
     .join('.')
+}
+
+/**
+ * A topic filter as an SQL parameter: the topics, or null for every topic (none given, or an
+ * empty list). Statements test it as `$n::text[] IS NULL OR topic = ANY($n::text[])`.
+ */
+export function topicFilter(topics: string[] | undefined): string[] | null {
+  return topics && topics.length > 0 ? topics : null
 }
