@@ -59,7 +59,8 @@ export interface WatcherOptions {
   onError?: ((error: unknown, where: 'drain' | 'listen') => void) | undefined
   /**
    * LISTEN is active: after start and after each reconnect of the leading watcher, and when a
-   * standby takes the lead (a standby does not LISTEN, see {@link createWatcher}).
+   * standby takes the lead (a standby does not LISTEN, see {@link createWatcher}). Not when the
+   * leader LISTENs again after a flow that kept it draining.
    */
   onListening?: (() => void) | undefined
   logger?: Logger | undefined
@@ -91,8 +92,8 @@ export interface Watcher {
   /** Stops: no new drain, the running one stops after its batch, the connection closes. */
   stop(): Promise<void>
   /**
-   * True while its connection is up: the leading watcher LISTENs on it, a standby pings on it
-   * and asks for the lead there.
+   * True while its connection is up: the leading watcher LISTENs on it (except while a flow keeps
+   * it draining, see {@link createWatcher}), a standby pings on it and asks for the lead there.
    */
   readonly listening: boolean
   /**
@@ -100,7 +101,10 @@ export interface Watcher {
    * topic filter, one at a time does (see {@link createWatcher}).
    */
   readonly leading: boolean
-  /** Resolves when no drain is running or scheduled (tests). */
+  /**
+   * Resolves when no drain is running or scheduled and no LISTEN after a flow is in flight
+   * (tests; on a connection gone silent, that LISTEN waits until the connection is found dead).
+   */
   idle(): Promise<void>
 }
 
@@ -343,6 +347,8 @@ class DrainScheduler {
     }
     this.running = this.drainLoop(reason).finally(() => {
       this.running = undefined
+      // After `running` is cleared: the drain that LISTEN starts must not find this loop running.
+      if (!this.stopped) this.resumeListening()
     })
   }
 
@@ -446,7 +452,6 @@ class DrainScheduler {
       }
       next = this.again ?? next
       if (next === 'more') this.muteIfBusy()
-      if (!next && !this.stopped) this.resumeListening()
     }
   }
 
