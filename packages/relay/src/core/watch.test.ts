@@ -57,6 +57,7 @@ function setup(
     firstWaiting?: () => Promise<WaitingRow | undefined>
     /** Each drain takes this long: drains that follow each other for 100 ms make the leader stop listening. */
     drainMs?: number
+    recheckMinMs?: number
   } = {},
 ) {
   const clients: FakeClient[] = []
@@ -80,7 +81,7 @@ function setup(
     debounceMs: options.debounceMs ?? 5,
     reconnectMinMs: 10,
     reconnectMaxMs: 40,
-    recheckMinMs: 5,
+    recheckMinMs: options.recheckMinMs ?? 5,
     onError: (e, where) => errors.push([e, where]),
     onDrain: (_result, reason) => reasons.push(reason),
   })
@@ -321,6 +322,21 @@ describe('createWatcher', () => {
     // The recheck delays double from 5 ms: 5, 10, 20, 40, 80 ms. A few drains, not thirty.
     expect(drains.length).toBeGreaterThanOrEqual(3)
     expect(drains.length).toBeLessThanOrEqual(7)
+  })
+
+  it('Should let notifications through while the first recheck is pending, not once rechecks back off', async () => {
+    const stuck = result({ remaining: 1 })
+    const { watcher, drain, clients } = setup({ recheckMinMs: 400, results: [stuck, stuck, stuck] })
+    await watcher.start()
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(1))
+    // The first recheck is 400 ms away: a notification (a row committed after that claim) drains.
+    clients[0]?.notify()
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(2), { timeout: 300 })
+    // The recheck drains, finds the same, and backs off to 800 ms: notifications now wait for it.
+    await vi.waitFor(() => expect(drain).toHaveBeenCalledTimes(3), { timeout: 1_000 })
+    clients[0]?.notify()
+    await sleep(200)
+    expect(drain).toHaveBeenCalledTimes(3)
   })
 
   it('Should leave notifications to the watcher that leads, and drain at each poll while it does not', async () => {
