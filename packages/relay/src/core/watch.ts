@@ -465,8 +465,8 @@ class DrainScheduler {
    * flow keeps it busy. Not sooner: at 1,000 events/s in commits of 10 rows its drains last 6 to
    * 40 ms, and stopping and starting to listen around each of them added a drain right after
    * each, which often claimed nothing but counted a row committed a moment after its claim as due
-   * and unclaimable, then backed off to a recheck that notifications wait for (commit → publish
-   * p99 rose from 28 to 50 ms).
+   * and unclaimable, then backed off to a recheck that notifications then waited for (commit →
+   * publish p99 rose from 28 to 50 ms).
    */
   private muteIfBusy(): void {
     if (!this.standby() && performance.now() - this.busySince >= BUSY_MS) this.hearing.mute()
