@@ -10,6 +10,8 @@ class FakeClient extends EventEmitter implements ListenClient {
   failQuery = false
   /** LISTEN never answers (a connection gone silent). */
   hangListen = false
+  /** The next query fails with this message. */
+  nextQueryError: string | undefined
   async connect() {
     if (this.failConnect) throw new Error('ECONNREFUSED')
   }
@@ -18,6 +20,9 @@ class FakeClient extends EventEmitter implements ListenClient {
   async query(text: string) {
     this.queries.push(text)
     if (this.failQuery) throw new Error('connection terminated')
+    const error = this.nextQueryError
+    this.nextQueryError = undefined
+    if (error) throw new Error(error)
     if (this.hangListen && text.startsWith('LISTEN')) await new Promise(() => {})
     if (text.includes('pg_try_advisory_lock')) return { rows: [{ leader: FakeClient.leader }] }
     return {}
@@ -565,6 +570,27 @@ describe('createWatcher', () => {
     } finally {
       proto.connect = connect
     }
+  })
+
+  it('Should try the first connection again when the server cuts it between connect and LISTEN', async () => {
+    const clients: FakeClient[] = []
+    watcher = createWatcher({
+      engine: { drain: async () => result() },
+      createClient: () => {
+        const c = new FakeClient()
+        // What node-postgres says of a query on a client whose backend was just terminated.
+        if (clients.length === 0)
+          c.nextQueryError = 'Client has encountered a connection error and is not queryable'
+        clients.push(c)
+        return c
+      },
+      pollMs: 60_000,
+      reconnectMinMs: 5,
+    })
+    await watcher.start()
+    expect(clients).toHaveLength(2)
+    expect(clients[0]?.ended).toBe(true)
+    expect(watcher.listening).toBe(true)
   })
 
   it('Should reject start when the first connection fails, without scheduling anything', async () => {

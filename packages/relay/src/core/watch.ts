@@ -116,7 +116,8 @@ function wasCut(error: unknown): boolean {
   const state = sqlState(error)
   if (state?.startsWith('57P')) return true
   const message = error instanceof Error ? error.message : String(error)
-  return /Connection terminated unexpectedly|ECONNRESET|terminating connection/i.test(message)
+  // node-postgres: a query on a client whose connection failed meanwhile ("… is not queryable").
+  return /Connection terminated unexpectedly|ECONNRESET|terminating connection|not queryable/i.test(message)
 }
 
 /** Tries of the first connection when it is cut (see {@link wasCut}). */
