@@ -101,6 +101,8 @@ interface RelayDrainOptions {
   sharedEngine?: boolean
   /** Each engine's publisher (default: a `KafkaPublisher`), not connected yet. */
   createPublisher?: () => Publisher
+  /** Mark published rows (default) or delete them. */
+  publishedRows?: 'mark' | 'delete'
 }
 
 /**
@@ -134,7 +136,7 @@ export async function relayDrain(options: RelayDrainOptions): Promise<RelayDrain
         createEngine({
           pool: relayPool,
           publisher,
-          options: { batchSize, relayId: `bench-relay-${i}` },
+          options: { batchSize, relayId: `bench-relay-${i}`, publishedRows: options.publishedRows ?? 'mark' },
           hooks: {
             onBatch: (info) => {
               batches.push(info)

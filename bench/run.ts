@@ -87,7 +87,7 @@ const cfg = {
   /** Seconds of writing per side-by-side run. */
   sideSeconds: num(args['side-seconds'], quick ? 4 : 15),
   /** Side by side: which relays (`none` = writers alone) and shapes (rows/tx; `paced` = the latency run). */
-  sideModes: (args['side-modes'] ?? 'none,watch,watch4,stream,stream-delete,debezium')
+  sideModes: (args['side-modes'] ?? 'none,watch,watch-delete,watch4,stream,stream-delete,debezium')
     .split(',')
     .map((s) => s.trim()),
   sideShapes: (args['side-shapes'] ?? '1,100,paced').split(',').map((s) => s.trim()),
@@ -266,6 +266,10 @@ function tuningExperiments(): { variant: string; opts: DrainOpts }[] {
     {
       variant: 'fillfactor 40',
       opts: { relays: 1, batchSize: batch, setupSql: ['ALTER TABLE outbox_event SET (fillfactor = 40)'] },
+    },
+    {
+      variant: "published rows deleted (publishedRows: 'delete')",
+      opts: { relays: 1, batchSize: batch, publishedRows: 'delete' },
     },
     {
       variant: "synchronous_commit=off (relay's connections)",

@@ -28,13 +28,14 @@ import pg from 'pg'
 import { benchKafka, cpuSecondsOf, log, OUTBOX_MIGRATIONS, ROOT, sleep, summarize } from './lib.js'
 
 /**
- * `watch4`: four `outbox-relay watch` processes on the same table; `stream-delete`: the stream
- * relay deleting the rows it published (`STREAM_PUBLISHED_ROWS=delete`).
+ * `watch4`: four `outbox-relay watch` processes on the same table; `watch-delete`: one deleting
+ * the rows it published (`RELAY_PUBLISHED_ROWS=delete`); `stream-delete`: the stream relay doing
+ * the same (`STREAM_PUBLISHED_ROWS=delete`).
  */
-export type SideMode = 'none' | 'watch' | 'watch4' | 'stream' | 'stream-delete' | 'debezium'
+export type SideMode = 'none' | 'watch' | 'watch-delete' | 'watch4' | 'stream' | 'stream-delete' | 'debezium'
 
 /** Every mode, in the order a round runs them. */
-const MODES: SideMode[] = ['none', 'watch', 'watch4', 'stream', 'stream-delete', 'debezium']
+const MODES: SideMode[] = ['none', 'watch', 'watch-delete', 'watch4', 'stream', 'stream-delete', 'debezium']
 
 const isStream = (mode: SideMode) => mode === 'stream' || mode === 'stream-delete'
 
@@ -104,8 +105,12 @@ interface Relay {
   stop(): Promise<void>
 }
 
-function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase, n = 0): Relay {
-  const command = mode === 'watch' ? 'watch' : 'stream'
+function spawnRelay(
+  mode: 'watch' | 'watch-delete' | 'stream' | 'stream-delete',
+  db: TestDatabase,
+  n = 0,
+): Relay {
+  const command = isStream(mode) ? 'stream' : 'watch'
   const child: ChildProcess = spawn(process.execPath, [RELAY_BIN, command], {
     env: {
       ...process.env,
@@ -113,6 +118,7 @@ function spawnRelay(mode: 'watch' | 'stream' | 'stream-delete', db: TestDatabase
       KAFKA_BROKERS: kafkaBrokers().join(','),
       STREAM_SLOT: 'bench_stream',
       STREAM_PUBLISHED_ROWS: mode === 'stream-delete' ? 'delete' : 'mark',
+      RELAY_PUBLISHED_ROWS: mode === 'watch-delete' ? 'delete' : 'mark',
       RELAY_ID: `bench-${command}-${n}`,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -139,7 +145,7 @@ function together(relays: Relay[]): Relay {
 
 async function startRelay(mode: SideMode, db: TestDatabase): Promise<Relay | undefined> {
   if (mode === 'none') return undefined
-  if (mode === 'watch' || isStream(mode)) return spawnRelay(mode, db)
+  if (mode === 'watch' || mode === 'watch-delete' || isStream(mode)) return spawnRelay(mode, db)
   if (mode === 'watch4') return together([0, 1, 2, 3].map((n) => spawnRelay('watch', db, n)))
   await db.pool.query(`CREATE PUBLICATION debezium_outbox FOR TABLE outbox_event WITH (publish = 'insert')`)
   const worker: DebeziumWorker = await startDebezium({
@@ -466,7 +472,7 @@ function targetRows(runs: SideRun[]): string[] {
         `| watch ×4 ≥ watch ×1 at ${rowsPerTx} row(s)/tx | ${fmt(four / one, 2)} × (${fmt(four)} vs ${fmt(one)} events/s) | ${verdict(four / one >= TARGETS.watch4VsWatch)} |`,
       )
     const theirs = find('debezium', rowsPerTx)?.cpuUs.relayBackends
-    for (const watch of ['watch', 'watch4'] as const) {
+    for (const watch of ['watch', 'watch-delete', 'watch4'] as const) {
       const ours = find(watch, rowsPerTx)?.cpuUs.relayBackends
       if (ours !== undefined && theirs !== undefined)
         rows.push(
@@ -474,7 +480,7 @@ function targetRows(runs: SideRun[]): string[] {
         )
     }
   }
-  for (const mode of ['stream', 'stream-delete', 'watch', 'watch4', 'debezium'] as const) {
+  for (const mode of ['stream', 'stream-delete', 'watch', 'watch-delete', 'watch4', 'debezium'] as const) {
     const paced = find(mode, 10, true)
     if (paced?.p99Ms !== undefined)
       rows.push(
@@ -487,6 +493,7 @@ function targetRows(runs: SideRun[]): string[] {
 const LABELS: Record<SideMode, string> = {
   none: 'writers alone',
   watch: 'polling relay (`outbox-relay watch`)',
+  'watch-delete': 'polling relay deleting published rows (`RELAY_PUBLISHED_ROWS=delete`)',
   watch4: 'four polling relays (`outbox-relay watch` ×4)',
   stream: 'stream relay (`outbox-relay stream`)',
   'stream-delete': 'stream relay deleting published rows (`STREAM_PUBLISHED_ROWS=delete`)',

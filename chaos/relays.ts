@@ -20,7 +20,7 @@ export interface RelayConfig {
   batchSize: number
   pollMs: number
   maxAttempts: number
-  /** Stream relays: mark the rows they published, or delete them (`STREAM_PUBLISHED_ROWS`). */
+  /** Mark the rows they published, or delete them (`RELAY_PUBLISHED_ROWS`, `STREAM_PUBLISHED_ROWS`). */
   publishedRows: 'mark' | 'delete'
   logDir: string
 }
@@ -100,7 +100,7 @@ function relayEnv(cfg: RelayConfig, slot: Slot): NodeJS.ProcessEnv {
           // a free port of its own: the stream faults read its role and last publish
           STREAM_HTTP_PORT: '0',
         }
-      : {}),
+      : { RELAY_PUBLISHED_ROWS: cfg.publishedRows }),
     PATH: process.env.PATH,
     DATABASE_URL: cfg.databaseUrl,
     KAFKA_BROKERS: cfg.brokers,

@@ -82,11 +82,10 @@ if (publishedRows !== 'mark' && publishedRows !== 'delete') {
   console.error(`--published-rows must be mark or delete, got "${publishedRows}"`)
   process.exit(2)
 }
-if (publishedRows === 'delete' && relayMode !== 'stream') {
-  console.error('--published-rows delete is a stream relay setting: add --relay stream')
-  process.exit(2)
-}
-/** Streamers delete the rows they published: the writes are recorded in chaos_written for the checker. */
+/**
+ * The relays delete the rows they published (`RELAY_PUBLISHED_ROWS` / `STREAM_PUBLISHED_ROWS`):
+ * the writes are recorded in chaos_written for the checker.
+ */
 const deleting = publishedRows === 'delete'
 const env = process.env
 const num = (v: string | undefined, d: number) =>
@@ -220,7 +219,7 @@ async function prepare({ pool, kafka }: Services): Promise<void> {
     await pool.query(`SELECT pg_create_logical_replication_slot('${STREAM_SLOT}', 'pgoutput')`)
   }
   if (deleting)
-    // Every committed row, kept here by the writer's own transaction: the streamers delete the
+    // Every committed row, kept here by the writer's own transaction: the relays delete the
     // rows they publish, so outbox_event alone is no longer the ground truth.
     await pool.query(`CREATE TABLE chaos_written (LIKE outbox_event);
       CREATE FUNCTION chaos_written() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -493,7 +492,7 @@ async function runTimeline(services: Services, logDir: string) {
 /**
  * Every committed outbox row: the ground truth the topics are compared with. When the streamers
  * delete what they publish, the rows come from chaos_written and a row gone from outbox_event
- * counts as published (only a streamer deletes, and only after Kafka acknowledged).
+ * counts as published (only a relay deletes, and only after Kafka acknowledged).
  */
 async function groundTruth(pool: pg.Pool, writerStats: WriterStats): Promise<DbRow[]> {
   const poisonById = new Map(writerStats.poison.map((p) => [p.id, p.kind]))
@@ -587,7 +586,7 @@ async function main(): Promise<number> {
     await prepare(services)
     const { run, writerStats, rogueNotes, drainedAtS } = await runTimeline(services, logDir)
     const report = await checkTopics(run, writerStats)
-    const deletedByStreamers = deleting ? await countDeleted(run.pool) : null
+    const deletedByRelays = deleting ? await countDeleted(run.pool) : null
     const sweep = await runSweep({
       databaseUrl: run.db.url,
       brokers: run.kafkaSvc.brokers,
@@ -607,7 +606,7 @@ async function main(): Promise<number> {
       faults: run.faults,
       liveness: run.liveness,
       check: report,
-      deletedByStreamers,
+      deletedByRelays,
       sweep,
     }
     const failures = verdict(report, sweep, result)
@@ -620,7 +619,7 @@ async function main(): Promise<number> {
   }
 }
 
-/** Rows written that are gone from outbox_event: deleted by the streamers once published. */
+/** Rows written that are gone from outbox_event: deleted by the relays once published. */
 async function countDeleted(pool: pg.Pool): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(
     'SELECT count(*)::int AS n FROM chaos_written AS w WHERE NOT EXISTS (SELECT 1 FROM outbox_event AS o WHERE o.id = w.id)',
@@ -654,8 +653,7 @@ function verdict(r: CheckReport, s: SweepReport, result: Result): string[] {
   if (lock && lock.relayId !== '(none)' && lock.resumeMs === null)
     f.push('the other relays never resumed behind a relay frozen with the claim lock')
   f.push(...streamVerdict(result.liveness))
-  if (result.deletedByStreamers === 0)
-    f.push('the streamers deleted no published row (--published-rows delete)')
+  if (result.deletedByRelays === 0) f.push('the relays deleted no published row (--published-rows delete)')
   if (r.lost > 0) f.push(`${r.lost} events lost`)
   if (r.orderViolations > 0) f.push(`${r.orderViolations} per-key order violations`)
   if (r.keysSplitAcrossPartitions > 0) f.push(`${r.keysSplitAcrossPartitions} keys split across partitions`)
@@ -779,8 +777,8 @@ type Result = {
   faults: Fault[]
   liveness: Liveness
   check: CheckReport
-  /** `--published-rows delete`: rows the streamers deleted after publishing them (null otherwise). */
-  deletedByStreamers: number | null
+  /** `--published-rows delete`: rows the relays deleted after publishing them (null otherwise). */
+  deletedByRelays: number | null
   sweep: SweepReport
 }
 
@@ -796,7 +794,7 @@ function renderReport(r: Result, failures: string[]): string {
       .join(', ')})`,
     `  of which poison                     ${c.poisonWritten}`,
     `  writer transactions                 ${r.writer.transactions} committed, ${r.writer.failedTransactions} failed attempts retried`,
-    `published (db)                        ${c.db.published}${r.deletedByStreamers === null ? '' : ` (${r.deletedByStreamers} of them deleted by the streamers)`}`,
+    `published (db)                        ${c.db.published}${r.deletedByRelays === null ? '' : ` (${r.deletedByRelays} of them deleted by the relays)`}`,
     `in Kafka                              ${c.kafka.distinctIds} distinct ids, ${c.kafka.messages} messages`,
     `LOST                                  ${c.lost}  (marked published but not in Kafka: ${c.lostPublishedInDb}; still pending: ${c.lostPending})`,
     `phantom (in Kafka, not in outbox)     ${c.phantom}`,

@@ -84,7 +84,7 @@ describe('retries', () => {
 describe('poison events', () => {
   const huge = { blob: 'x'.repeat(1_200_000) } // above the broker's message.max.bytes (~1 MB)
 
-  async function poisonScenario(policy: 'block-key' | 'continue') {
+  async function poisonScenario(policy: 'block-key' | 'continue', publishedRows: 'mark' | 'delete' = 'mark') {
     const topic = uniqueTopic('relay')
     await createTopics(kafka, [topic], 3)
     const rows = [
@@ -97,7 +97,11 @@ describe('poison events', () => {
     const ids = await insertRows(db.pool, rows)
     const poisonId = ids[11]!
     const laterId = ids[22]!
-    const engine = createEngine({ pool: db.pool, publisher, options: { deadLetterPolicy: policy } })
+    const engine = createEngine({
+      pool: db.pool,
+      publisher,
+      options: { deadLetterPolicy: policy, publishedRows },
+    })
     await waitClaimable(db.pool)
     const result = await engine.drain()
     const { rows: poison } = await db.pool.query(
@@ -113,6 +117,19 @@ describe('poison events', () => {
     const { topic, ids, poisonId, laterId, result } = await poisonScenario('block-key')
     expect(result).toMatchObject({ published: 21, dead: 1, remaining: 1 })
     expect(await statuses(db.pool)).toEqual({ published: 21, dead: 1, pending: 1 })
+    const messages = await collectMessages(kafka, [topic], { count: 21, settleMs: 1_500 })
+    const received = new Set(messages.map((m) => m.headers.id))
+    for (const id of ids) expect(received.has(id), id).toBe(id !== poisonId && id !== laterId)
+  })
+
+  it("Should keep the dead and held rows, and delete only the published ones, with publishedRows 'delete'", async () => {
+    const { topic, ids, poisonId, laterId, result } = await poisonScenario('block-key', 'delete')
+    expect(result).toMatchObject({ published: 21, dead: 1, remaining: 1 })
+    expect(await statuses(db.pool)).toEqual({ dead: 1, pending: 1 })
+    const { rows: left } = await db.pool.query<{ id: string }>(
+      'SELECT id::text AS id FROM outbox_event ORDER BY seq',
+    )
+    expect(left.map((r) => r.id)).toEqual([poisonId, laterId])
     const messages = await collectMessages(kafka, [topic], { count: 21, settleMs: 1_500 })
     const received = new Set(messages.map((m) => m.headers.id))
     for (const id of ids) expect(received.has(id), id).toBe(id !== poisonId && id !== laterId)

@@ -1,6 +1,6 @@
 /**
- * The engine's statements that name their rows by id (mark published, mark failed, release,
- * defer) against a real PostgreSQL: on a table never analyzed whose index of pending rows is
+ * The engine's statements that name their rows by id (mark published, delete published, mark
+ * failed, release, defer) against a real PostgreSQL: on a table never analyzed whose index of pending rows is
  * full of entries of rows published and not vacuumed yet, they must not walk that index.
  */
 import type { TestDatabase } from '@prisma-outbox/devkit'
@@ -34,6 +34,8 @@ async function leasedBehindPublished(): Promise<string[]> {
 
 const statements = {
   markPublished: (ids: string[]) => markPublished({ table: 'outbox_event', relayId: 'r1', ids }),
+  deletePublishedRows: (ids: string[]) =>
+    markPublished({ table: 'outbox_event', relayId: 'r1', ids, publishedRows: 'delete' }),
   markFailed: (ids: string[]) =>
     markFailed({
       table: 'outbox_event',

@@ -93,6 +93,7 @@ describe('loadConfig', () => {
         maxAttempts: 10,
         leaseMs: 60_000,
         deadLetterPolicy: 'block-key',
+        publishedRows: 'mark',
       },
       drain: { budgetMs: 25_000 },
       http: { port: 3000, host: '0.0.0.0', maxBudgetMs: 25_000 },
@@ -133,6 +134,7 @@ describe('loadConfig', () => {
         DRAIN_MAX_ATTEMPTS: '3',
         DRAIN_LEASE_MS: '60000',
         DEAD_LETTER_POLICY: 'continue',
+        RELAY_PUBLISHED_ROWS: 'delete',
         DB_PREPARED_STATEMENTS: 'false',
         WATCH_DEBOUNCE_MS: '0',
         RELAY_TRACING: 'yes',
@@ -154,6 +156,7 @@ describe('loadConfig', () => {
       maxAttempts: 3,
       leaseMs: 60_000,
       deadLetterPolicy: 'continue',
+      publishedRows: 'delete',
       preparedStatements: false,
     })
     expect(loadConfig(['drain'], base).engine).not.toHaveProperty('preparedStatements')
@@ -213,6 +216,11 @@ describe('loadConfig', () => {
     ['DRAIN_MAX_BUDGET_MS text', { DRAIN_MAX_BUDGET_MS: 'soon' }, /DRAIN_MAX_BUDGET_MS:/],
     ['WATCH_POLL_MS too small', { WATCH_POLL_MS: '1' }, /WATCH_POLL_MS:/],
     ['DEAD_LETTER_POLICY unknown', { DEAD_LETTER_POLICY: 'drop' }, /DEAD_LETTER_POLICY:/],
+    [
+      'RELAY_PUBLISHED_ROWS unknown',
+      { RELAY_PUBLISHED_ROWS: 'purge' },
+      /RELAY_PUBLISHED_ROWS: must be mark or delete/,
+    ],
     ['KAFKA_SSL unknown', { KAFKA_SSL: 'maybe' }, /KAFKA_SSL: must be true or false/],
     [
       'SASL without password',

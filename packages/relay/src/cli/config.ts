@@ -107,6 +107,8 @@ export const envSchema = z.object({
   DRAIN_MAX_ATTEMPTS: int(1, 1_000).default(10),
   DRAIN_LEASE_MS: int(100, 3_600_000).default(60_000),
   DEAD_LETTER_POLICY: deadLetterPolicySchema.default('block-key'),
+  /** Mark published rows (kept until retention) or delete them at once. */
+  RELAY_PUBLISHED_ROWS: z.enum(['mark', 'delete'], { error: 'must be mark or delete' }).default('mark'),
   /** Prepare the claim once per connection (default on); false behind PgBouncer before 1.21. */
   DB_PREPARED_STATEMENTS: bool.optional(),
   WATCH_POLL_MS: int(10, 86_400_000).default(5_000),
@@ -177,7 +179,8 @@ flags of serve, drain and watch:
 environment: DATABASE_URL, KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_SSL, KAFKA_SASL_MECHANISM,
   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TOPIC_PARTITIONS, RELAY_TOKEN,
   RELAY_WEBHOOK_SECRET, RELAY_AUTH=none, PORT, HOST, OUTBOX_TABLE, RELAY_ID, DRAIN_BATCH_SIZE,
-  DB_PREPARED_STATEMENTS, DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY, WATCH_POLL_MS,
+  DB_PREPARED_STATEMENTS, DRAIN_MAX_BUDGET_MS, DRAIN_MAX_ATTEMPTS, DRAIN_LEASE_MS, DEAD_LETTER_POLICY,
+  RELAY_PUBLISHED_ROWS=mark|delete, WATCH_POLL_MS,
   WATCH_DEBOUNCE_MS, RELAY_TRACING, RELAY_RETENTION, RELAY_DEAD_RETENTION,
   RELAY_RETENTION_INTERVAL, RELAY_RETENTION_BATCH_SIZE, RELAY_KAFKA_CLIENT=kafkajs|platformatic|confluent,
   LOG_LEVEL (debug|info|warn|error|silent,
@@ -333,6 +336,7 @@ export function loadConfig(
       maxAttempts: e.DRAIN_MAX_ATTEMPTS,
       leaseMs: e.DRAIN_LEASE_MS,
       deadLetterPolicy: e.DEAD_LETTER_POLICY,
+      publishedRows: e.RELAY_PUBLISHED_ROWS,
       ...(e.DB_PREPARED_STATEMENTS === undefined ? {} : { preparedStatements: e.DB_PREPARED_STATEMENTS }),
     },
     drain: {

@@ -32,8 +32,8 @@ flags:
   -h, --help         this text
 
 environment: DATABASE_URL, KAFKA_*, RELAY_TOKEN and/or RELAY_WEBHOOK_SECRET (or RELAY_AUTH=none),
-  HOST, PORT, OUTBOX_TABLE, DRAIN_*, DEAD_LETTER_POLICY, RELAY_ID, DB_PREPARED_STATEMENTS (see the
-  README), and
+  HOST, PORT, OUTBOX_TABLE, DRAIN_*, DEAD_LETTER_POLICY, RELAY_PUBLISHED_ROWS, RELAY_ID,
+  DB_PREPARED_STATEMENTS (see the README), and
 ${RETENTION_ENV}
 
 ${EXIT_CODES}
@@ -47,7 +47,7 @@ ${DRAIN_FLAGS}
   --quiet            no progress output
   -h, --help         this text
 
-environment: DATABASE_URL, KAFKA_*, OUTBOX_TABLE, DRAIN_*, DEAD_LETTER_POLICY, RELAY_ID,
+environment: DATABASE_URL, KAFKA_*, OUTBOX_TABLE, DRAIN_*, DEAD_LETTER_POLICY, RELAY_PUBLISHED_ROWS, RELAY_ID,
   DB_PREPARED_STATEMENTS
 
 exit codes: 0 everything due was published, 1 failures, dead rows or rows left (run again),
@@ -64,7 +64,7 @@ ${DRAIN_FLAGS}
   --quiet            no progress output
   -h, --help         this text
 
-environment: DATABASE_URL, KAFKA_*, OUTBOX_TABLE, DRAIN_*, DEAD_LETTER_POLICY, RELAY_ID,
+environment: DATABASE_URL, KAFKA_*, OUTBOX_TABLE, DRAIN_*, DEAD_LETTER_POLICY, RELAY_PUBLISHED_ROWS, RELAY_ID,
   DB_PREPARED_STATEMENTS, WATCH_POLL_MS, WATCH_DEBOUNCE_MS, and
 ${RETENTION_ENV}
 

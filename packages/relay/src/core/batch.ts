@@ -162,9 +162,9 @@ function publishRows(
 /** Marks rows published (needs no lock). */
 async function markPublishedRows(ctx: EngineContext, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0
-  const { table, relayId } = ctx.options
+  const { table, relayId, publishedRows } = ctx.options
   const result = await databaseCall('mark published', () =>
-    run(ctx.pool, markPublished({ table, relayId, ids })),
+    run(ctx.pool, markPublished({ table, relayId, ids, publishedRows })),
   )
   return result.rowCount ?? 0
 }
@@ -210,11 +210,11 @@ async function writeOutcome(
   outcome: BatchOutcome,
   pauseMs: number,
 ): Promise<number> {
-  const { table, relayId } = options
+  const { table, relayId, publishedRows } = options
   const { publishedIds, failed, heldIds, deferredIds, firstError } = outcome
   let n = 0
   if (publishedIds.length > 0)
-    n = (await run(client, markPublished({ table, relayId, ids: publishedIds }))).rowCount ?? 0
+    n = (await run(client, markPublished({ table, relayId, ids: publishedIds, publishedRows }))).rowCount ?? 0
   if (failed.length > 0) await run(client, markFailed({ table, relayId, rows: failed }))
   if (deferredIds.length > 0) {
     const error = `not published, the broker is unavailable (no attempt counted): ${coerceError(firstError, 1000)}`

@@ -23,6 +23,9 @@ describe('createEngine', () => {
         message: expect.stringMatching(/maxAttempts/),
       }),
     )
+    expect(() =>
+      createEngine({ pool: fakePool([]), publisher, options: { publishedRows: 'drop' as 'delete' } }),
+    ).toThrowError(/invalid relay options: publishedRows: Invalid option: expected one of "mark"\|"delete"/)
   })
 
   it('Should run the claim in a transaction after the shared claim lock and stop when nothing is claimable', async () => {

@@ -48,6 +48,17 @@ export const tableName = z
 export const deadLetterPolicySchema = z.enum(['block-key', 'continue'])
 export type DeadLetterPolicy = z.infer<typeof deadLetterPolicySchema>
 
+/**
+ * What becomes of a row once Kafka acknowledged it.
+ * - `'mark'` (default): `status = 'published'` and `published_at`; the row stays until retention
+ *   purges it, a record of what was published and when.
+ * - `'delete'`: the row is deleted at once. A delete writes no new row version and no index entry
+ *   (a mark writes both, and retention later deletes the row anyway), so the table keeps only the
+ *   rows not published yet and the dead ones; Kafka and the relay's counters are the record.
+ */
+export const publishedRowsSchema = z.enum(['mark', 'delete'])
+export type PublishedRows = z.infer<typeof publishedRowsSchema>
+
 /** Schema of {@link EngineOptions}; exported so the CLI/HTTP layer can reuse it. */
 export const engineOptionsSchema = z
   .strictObject({
@@ -88,6 +99,8 @@ export const engineOptionsSchema = z
       .refine((b) => b.baseMs <= b.maxMs, { message: 'baseMs must not exceed maxMs', path: ['baseMs'] })
       .prefault({}),
     deadLetterPolicy: deadLetterPolicySchema.default('block-key'),
+    /** Mark published rows (kept until retention) or delete them at once: see {@link PublishedRows}. */
+    publishedRows: publishedRowsSchema.default('mark'),
     /**
      * Rows whose message (key + value + headers, in bytes) is larger go dead without being sent:
      * sending one would fail the whole batch's request and make its other rows repeat. 0 turns
@@ -130,6 +143,7 @@ export const engineOptionsSchema = z
  * @param [backoff.baseMs=1000] - first retry delay; later ones double, with jitter
  * @param [backoff.maxMs=300000] - cap of the retry delay
  * @param [deadLetterPolicy='block-key'] - see {@link DeadLetterPolicy}
+ * @param [publishedRows='mark'] - mark published rows or delete them, see {@link PublishedRows}
  * @param [table='outbox_event'] - `table` or `schema.table`
  * @param [preparedStatements] - prepare the claim once per connection; unset: on for `pg.Pool`
  * @param [retention.publishedMaxAgeMs=604800000] - published rows older than this are purged (7 days)

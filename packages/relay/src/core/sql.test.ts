@@ -140,6 +140,12 @@ describe('statements', () => {
     expect(lockClaims().text).toBe('SELECT pg_advisory_xact_lock_shared($1::bigint)')
     expect(markPublished({ table, relayId: 'r1', ids: ['a'] })).toMatchObject({ values: [['a'], 'r1'] })
     expect(markPublished({ table, relayId: 'r1', ids: [] }).text).toContain('locked_by = $2')
+    // Deleting published rows keeps the mark's guard: only our lease, only pending rows.
+    const deleting = markPublished({ table, relayId: 'r1', ids: ['a'], publishedRows: 'delete' })
+    expect(deleting.text).toMatch(
+      /^DELETE FROM "app"."outbox" AS o\nWHERE o.id = ANY\(\$1::uuid\[\]\) AND o.locked_by = \$2 AND \(o.status = 'pending'\) IS NOT FALSE$/,
+    )
+    expect(deleting.values).toEqual([['a'], 'r1'])
     expect(releaseRows({ table, relayId: 'r1', ids: ['a'] }).text).toContain('locked_by = $2')
     const failed = markFailed({
       table,

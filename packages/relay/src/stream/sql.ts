@@ -4,6 +4,7 @@
  * @module
  */
 import { type SqlStatement, statementName } from '../core/db.js'
+import type { PublishedRows } from '../core/options.js'
 import type { GateIndexes } from '../core/sql/gate-indexes.js'
 import { stillPending } from '../core/sql/pending.js'
 import { quoteTable } from '../core/sql/table.js'
@@ -144,8 +145,8 @@ export interface SettledRow {
 /** `status = 'pending'` of the settled rows, by primary key (see `stillPending`). */
 const STILL_PENDING = stillPending('o')
 
-/** What the streamer does with the rows it published (see `publishedRows`). */
-export type PublishedRows = 'mark' | 'delete'
+/** What the streamer does with the rows it published (see `publishedRows`): as the polling relay. */
+export type { PublishedRows }
 
 /**
  * One statement for the whole batch, after Kafka acknowledged it. Published rows are marked
