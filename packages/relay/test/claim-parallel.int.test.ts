@@ -13,6 +13,7 @@ import {
 import type pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type ClaimBatchParams, type ClaimResultRow, claimBatch } from '../src/core/sql/claim-batch.js'
+import { markPublished } from '../src/core/sql/mark-published.js'
 import { createEngine, type KafkaPublisher } from '../src/index.js'
 import { expectInsertOrderPerKey, insertRows, useRelayServices, waitClaimable } from './helpers.js'
 
@@ -109,6 +110,10 @@ async function claimPausedAfterSnapshot(p: ClaimBatchParams) {
     async resume() {
       await holder.query('SELECT pg_advisory_unlock($1)', [BARRIER])
     },
+    /** Ends the claim's transaction: its leases show, and the rows it locked and left are free. */
+    async commit() {
+      await b.query('COMMIT')
+    },
   }
 }
 
@@ -152,6 +157,35 @@ describe('parallel claims', () => {
     const got = await late.rows
     expect(got).toEqual([other])
     expect(got).not.toContain(k3)
+  })
+
+  it('Should hold a key whose head another relay published and deleted after this snapshot, then claim the rest next time', async () => {
+    const topic = uniqueTopic('relay')
+    const [k1, k2, other] = await insertRows(db.pool, [
+      { topic, key: 'K' },
+      { topic, key: 'K' },
+      { topic, key: 'L' },
+    ])
+    await waitClaimable(db.pool)
+    const late = await claimPausedAfterSnapshot(params('b', topic, 10))
+    // B's snapshot sees K1 and K2 free; A claims K1, publishes it and deletes it
+    // (publishedRows 'delete') before B locks anything.
+    const first = claimBatch(params('a', topic, 1))
+    expect(claimedIds((await db.pool.query(first.text, first.values)).rows)).toEqual([k1])
+    const gone = markPublished({
+      table: 'outbox_event',
+      relayId: 'a',
+      ids: [k1 as string],
+      publishedRows: 'delete',
+    })
+    expect((await db.pool.query(gone.text, gone.values)).rowCount).toBe(1)
+    await late.resume()
+    // K1 vanished under B's row lock: B cannot tell a deleted head from one taken by another
+    // claim, so K2 waits for the next claim; the other key goes now.
+    expect(await late.rows).toEqual([other])
+    await late.commit()
+    const again = claimBatch(params('c', topic, 10))
+    expect(claimedIds((await db.pool.query(again.text, again.values)).rows)).toEqual([k2])
   })
 
   it('Should keep a key held when a claim committed after this snapshot released its head for a retry later', async () => {

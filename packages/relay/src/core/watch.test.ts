@@ -165,14 +165,17 @@ describe('createWatcher', () => {
     expect(clients[0]?.queries.filter((q) => q.includes('LISTEN'))).toEqual(['LISTEN "outbox_event"'])
   })
 
+  /** A drain that leaves rows ('more'), the one after it, and the drain that follows LISTEN again. */
+  const moreThenRelisten = () => [
+    result({ published: 10, remaining: 5 }),
+    result({ published: 5, remaining: 0 }),
+    result({ published: 1, remaining: 0 }),
+  ]
+
   it('Should not listen while drains keep following each other, then LISTEN and drain once more', async () => {
     const { watcher, drain, clients, reasons } = setup({
       drainMs: 110,
-      results: [
-        result({ published: 10, remaining: 5 }),
-        result({ published: 5, remaining: 0 }),
-        result({ published: 1, remaining: 0 }),
-      ],
+      results: moreThenRelisten(),
     })
     await watcher.start()
     await watcher.idle()
@@ -190,11 +193,7 @@ describe('createWatcher', () => {
     const { watcher, drain, clients, reasons } = setup({
       drainMs: 110,
       debounceMs: 5_000,
-      results: [
-        result({ published: 10, remaining: 5 }),
-        result({ published: 5, remaining: 0 }),
-        result({ published: 1, remaining: 0 }),
-      ],
+      results: moreThenRelisten(),
     })
     await watcher.start()
     // Not a debounced drain: it follows LISTEN at once.

@@ -40,7 +40,7 @@ export type DrainBody = z.infer<typeof drainBodySchema>
 /** Response of `POST /drain`. */
 export const drainResultSchema = z
   .object({
-    published: z.int().describe('rows published and marked'),
+    published: z.int().describe('rows published and marked (deleted, under publishedRows delete)'),
     retried: z.int().describe('rows that failed and will be retried after a backoff'),
     dead: z.int().describe('rows that went dead in this drain'),
     remaining: z.int().describe('pending rows still due when the drain stopped'),
