@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { main } from '../cli/main.js'
+import { loadStreamConfig } from './cli.js'
 
 function io(env: Record<string, string>) {
   const out: string[] = []
@@ -36,6 +37,18 @@ describe('outbox-relay stream configuration', () => {
     const a = io({ ...base, STREAM_PUBLISHED_ROWS: 'drop' })
     expect(await main(['stream'], a.io)).toBe(2)
     expect(a.err.join('')).toMatch(/STREAM_PUBLISHED_ROWS: must be mark or delete/)
+  })
+
+  it('takes RELAY_PUBLISHED_ROWS when STREAM_PUBLISHED_ROWS is unset, and mark when neither is', () => {
+    expect(loadStreamConfig([], base).publishedRows).toBe('mark')
+    expect(loadStreamConfig([], { ...base, RELAY_PUBLISHED_ROWS: 'delete' }).publishedRows).toBe('delete')
+    expect(
+      loadStreamConfig([], { ...base, RELAY_PUBLISHED_ROWS: 'delete', STREAM_PUBLISHED_ROWS: 'mark' })
+        .publishedRows,
+    ).toBe('mark')
+    expect(() => loadStreamConfig([], { ...base, RELAY_PUBLISHED_ROWS: 'gone' })).toThrow(
+      /RELAY_PUBLISHED_ROWS: must be mark or delete/,
+    )
   })
 
   it('names missing shared variables and unknown flags', async () => {

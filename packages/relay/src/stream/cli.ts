@@ -37,8 +37,9 @@ environment: DATABASE_URL, KAFKA_* and OUTBOX_TABLE, DRAIN_BATCH_SIZE, DEAD_LETT
   STREAM_HEALTH_CHECK_MS    how often the slot's health is checked for that log (default 10000)
   STREAM_STANDBY_RETRY_MS   how often a standby tries the slot (default 1000)
   STREAM_LINGER_MS          wait for more events before a small batch (default 0)
-  STREAM_PUBLISHED_ROWS     mark (default: status published, kept until retention) or delete
-                            (rows are deleted once Kafka acknowledged them)
+  STREAM_PUBLISHED_ROWS     mark (status published, kept until retention) or delete (rows are
+                            deleted once Kafka acknowledged them) (default RELAY_PUBLISHED_ROWS,
+                            else mark)
   STREAM_HTTP_PORT          serve GET /stats and GET /metrics on this port (default: no HTTP)
   STREAM_HTTP_HOST          their address (default 127.0.0.1)
 `
@@ -64,7 +65,7 @@ export const streamEnvSchema = z.object({
   STREAM_HEALTH_CHECK_MS: int(100, 3_600_000).default(10_000),
   STREAM_STANDBY_RETRY_MS: int(10, 600_000).default(1_000),
   STREAM_LINGER_MS: int(0, 10_000).default(0),
-  STREAM_PUBLISHED_ROWS: z.enum(['mark', 'delete'], { error: 'must be mark or delete' }).default('mark'),
+  STREAM_PUBLISHED_ROWS: z.enum(['mark', 'delete'], { error: 'must be mark or delete' }).optional(),
   STREAM_HTTP_PORT: int(0, 65_535).optional(),
   STREAM_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
 })
@@ -111,7 +112,7 @@ export function loadStreamConfig(argv: string[], env: Record<string, string | un
     healthCheckMs: e.STREAM_HEALTH_CHECK_MS,
     standbyRetryMs: e.STREAM_STANDBY_RETRY_MS,
     lingerMs: e.STREAM_LINGER_MS,
-    publishedRows: e.STREAM_PUBLISHED_ROWS,
+    publishedRows: e.STREAM_PUBLISHED_ROWS ?? relay.engine?.publishedRows ?? 'mark',
     http:
       e.STREAM_HTTP_PORT === undefined ? undefined : { port: e.STREAM_HTTP_PORT, host: e.STREAM_HTTP_HOST },
   }
