@@ -6,7 +6,13 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { LOG_LEVELS } from '../core/log.js'
-import { deadLetterPolicySchema, type EngineOptions, pgText, tableName } from '../core/options.js'
+import {
+  deadLetterPolicySchema,
+  type EngineOptions,
+  pgText,
+  publishedRowsSchema,
+  tableName,
+} from '../core/options.js'
 import type { AuthOptions } from '../http/auth.js'
 import { ALL_COMMANDS } from './help.js'
 import { type RetentionConfig, retentionConfig, retentionEnvSchema } from './retention-config.js'
@@ -108,7 +114,9 @@ export const envSchema = z.object({
   DRAIN_LEASE_MS: int(100, 3_600_000).default(60_000),
   DEAD_LETTER_POLICY: deadLetterPolicySchema.default('block-key'),
   /** Mark published rows (kept until retention) or delete them at once. */
-  RELAY_PUBLISHED_ROWS: z.enum(['mark', 'delete'], { error: 'must be mark or delete' }).default('mark'),
+  RELAY_PUBLISHED_ROWS: z
+    .enum(publishedRowsSchema.options, { error: 'must be mark or delete' })
+    .default('mark'),
   /** Prepare the claim once per connection (default on); false behind PgBouncer before 1.21. */
   DB_PREPARED_STATEMENTS: bool.optional(),
   WATCH_POLL_MS: int(10, 86_400_000).default(5_000),

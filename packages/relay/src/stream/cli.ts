@@ -11,6 +11,7 @@ import { startRetention } from '../cli/retention-config.js'
 import { applicationName, cliLogger, createRuntime, type Runtime } from '../cli/runtime.js'
 import { coerceError } from '../core/errors.js'
 import { type Logger, log } from '../core/log.js'
+import { type PublishedRows, publishedRowsSchema } from '../core/options.js'
 import { serveStreamStats } from './metrics.js'
 import { checkStreamName } from './sql.js'
 import { createStreamer, DEFAULT_STREAM_SLOT, dropStreamSetup, type Streamer } from './streamer.js'
@@ -65,7 +66,7 @@ export const streamEnvSchema = z.object({
   STREAM_HEALTH_CHECK_MS: int(100, 3_600_000).default(10_000),
   STREAM_STANDBY_RETRY_MS: int(10, 600_000).default(1_000),
   STREAM_LINGER_MS: int(0, 10_000).default(0),
-  STREAM_PUBLISHED_ROWS: z.enum(['mark', 'delete'], { error: 'must be mark or delete' }).optional(),
+  STREAM_PUBLISHED_ROWS: z.enum(publishedRowsSchema.options, { error: 'must be mark or delete' }).optional(),
   STREAM_HTTP_PORT: int(0, 65_535).optional(),
   STREAM_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
 })
@@ -80,7 +81,7 @@ export interface StreamConfig {
   healthCheckMs: number
   standbyRetryMs: number
   lingerMs: number
-  publishedRows: 'mark' | 'delete'
+  publishedRows: PublishedRows
   http: { port: number; host: string } | undefined
 }
 

@@ -6,7 +6,7 @@
 import { backoffDelay } from '../core/backoff.js'
 import { type PoolLike, run } from '../core/db.js'
 import type { Logger } from '../core/log.js'
-import type { DeadLetterPolicy } from '../core/options.js'
+import type { DeadLetterPolicy, PublishedRows } from '../core/options.js'
 import type { Publisher } from '../core/publisher.js'
 import { DEFAULT_TABLE } from '../core/sql/table.js'
 import { createStreamerContext, report, type StreamerContext, setRole, streamSettings } from './context.js'
@@ -96,7 +96,7 @@ export interface StreamerOptions {
    * Polling relays on the same table treat a deleted row as finished. Rows the stream skips
    * (already finished) are never deleted by it.
    */
-  publishedRows?: 'mark' | 'delete' | undefined
+  publishedRows?: PublishedRows | undefined
   /** Recorded as `locked_by` of the rows this streamer published (default `stream:<slot>`). */
   streamId?: string | undefined
   onError?: ((error: unknown, where: 'publish' | 'database' | 'replication') => void) | undefined
