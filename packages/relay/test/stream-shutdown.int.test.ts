@@ -74,7 +74,10 @@ describe('stream relay during a PostgreSQL shutdown', () => {
         new Promise((resolve) => setTimeout(resolve, 30_000, 'held')),
       ])
       expect(outcome, 'PostgreSQL finished its shutdown while the streamer was still running').toBe('stopped')
-      expect(errors.some((e) => /shutting down/.test(e))).toBe(true)
+      expect(
+        errors.some((e) => /shutting down/.test(e)),
+        `errors seen: ${errors.join(' | ')}`,
+      ).toBe(true)
     } finally {
       await holder.end().catch(() => {})
       await streamer.stop()
